@@ -1,0 +1,109 @@
+# vmpipe — one build for everything.
+#
+#   make            engine (build/vmpipe) and plugins (build/plugins/*.so)
+#   make run        process the sample voicemail on the embedded default pipeline
+#   make check      install missing dependencies, build, run every test
+#   make bench      benchmarks (table + build/bench.json)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make SAN=1      AddressSanitizer + UBSan build in build-san/
+#
+# Sources are discovered: engine/**.c, plugins/NAME/*.c (one NAME.so each; a
+# plugin's extra pkg-config packages go in plugins/NAME/pkgs), tests/unit/test_*.c.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+CC      ?= cc
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1 -g
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     := -O2 -g
+endif
+
+PKGS    := libcurl libcrypto inih jansson expat
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= $(OPT)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
+# The engine exports only vm_* to the plugins it dlopen()s.
+EXPORTS := -Wl,--dynamic-list=engine/exports.list
+
+ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/aws/*.c engine/mail/*.c))
+ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ     := $(filter-out $(BUILD)/obj/engine/main.o,$(ENGINE_OBJ))
+PLUGINS     := $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard plugins/*/*.c)))))
+PLUGIN_SO   := $(PLUGINS:%=$(BUILD)/plugins/%.so)
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+TEST_PLUGIN_SO  := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
+
+.PHONY: all deps run check check-unit check-integration bench install clean lambda
+all: $(BUILD)/vmpipe $(PLUGIN_SO)
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/vmpipe: $(ENGINE_OBJ) engine/exports.list
+	$(CC) $(SANFLAGS) -o $@ $(ENGINE_OBJ) $(EXPORTS) $(LDLIBS)
+
+.SECONDARY:
+.SECONDEXPANSION:
+$(BUILD)/plugins/%.so: $$(subst .c,.o,$$(addprefix $(BUILD)/obj/,$$(wildcard plugins/$$*/*.c)))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -shared -o $@ $^ \
+	  $(shell [ -f plugins/$*/pkgs ] && pkg-config --libs $$(cat plugins/$*/pkgs))
+
+# Plugin objects may need extra include flags from their pkgs file.
+$(BUILD)/obj/plugins/%.o: plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell f=plugins/$(firstword $(subst /, ,$*))/pkgs; \
+	  [ -f $$f ] && pkg-config --cflags $$(cat $$f)) -c $< -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(EXPORTS) $(LDLIBS) -lcmocka
+
+$(BUILD)/test-plugins/%.so: tests/plugins/%.c include/vmpipe/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $<
+
+tests-build: all $(UNIT_BIN) $(TEST_PLUGIN_SO)
+.PHONY: tests-build
+
+run: deps all
+	@sh scripts/demo.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory SAN=1 all tests-build
+	@sh tests/run.sh
+
+bench: deps all
+	@sh tests/bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins \
+	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/vmpipe/templates
+	install -m 755 $(BUILD)/vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe
+	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins/
+	install -m 644 include/vmpipe/*.h $(DESTDIR)$(PREFIX)/include/vmpipe/
+	install -m 644 etc/templates/* $(DESTDIR)$(PREFIX)/share/vmpipe/templates/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' vmpipe.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vmpipe.pc
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,29 @@
+/*
+ * The one clock.  Everything that reads time or waits goes through here, so
+ * tests (and the time-scaled benchmark) can replace it: a fake clock makes
+ * clock_sleep_ms() advance virtual time instantly.
+ */
+#ifndef VMPIPE_CLOCK_H
+#define VMPIPE_CLOCK_H
+
+#include <stdint.h>
+
+struct clock_ops {
+	int64_t (*now_ms)(void *ctx);
+	void (*sleep_ms)(void *ctx, int64_t ms);
+	void *ctx;
+};
+
+int64_t clock_now_ms(void);
+/* Wait `ms` (real or virtual).  Only the engine waits: plugins never do. */
+void clock_sleep_ms(int64_t ms);
+/* Replace the clock (NULL: back to the system clock).  Not thread-safe:
+ * call before jobs run. */
+void clock_set(const struct clock_ops *ops);
+
+/* A virtual clock starting at `start_ms` whose sleeps return at once. */
+void clock_use_fake(int64_t start_ms);
+/* Uniform random integer in [0, n) for backoff jitter (n > 0). */
+int64_t clock_jitter(int64_t n);
+
+#endif

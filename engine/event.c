@@ -1,0 +1,257 @@
+#include "event.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define EXPECTED                                                                           \
+	"expected an Amazon Connect contact-flow event (Details.ContactData.ContactId), an S3 " \
+	"ObjectCreated notification (Records[].s3) or a vmpipe job record (id, contact, …)"
+
+/* Ids end up in file names and S3 keys: keep them plain. */
+#define ID_MAX 128
+
+static const char *str_at(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	if (b)
+		v = json_object_get(v, b);
+	return json_string_value(v);
+}
+
+static void set_if(vm_job *job, const char *path, const char *v)
+{
+	if (v && *v)
+		vm_job_set_str(job, path, v);
+}
+
+/* The region is the fourth field of arn:aws:connect:REGION:ACCOUNT:instance/ID. */
+static void set_region_from_arn(vm_job *job, const char *arn)
+{
+	if (!arn || strncmp(arn, "arn:", 4) != 0)
+		return;
+	const char *p = arn;
+	for (int i = 0; i < 3 && p; i++)
+		p = strchr(p + 1, ':');
+	if (!p)
+		return;
+	const char *e = strchr(p + 1, ':');
+	if (!e || e - p - 1 <= 0 || e - p - 1 > 30)
+		return;
+	char region[32];
+	snprintf(region, sizeof region, "%.*s", (int)(e - p - 1), p + 1);
+	vm_job_set_str(job, "contact.region", region);
+}
+
+static vm_job *from_connect(json_t *ev, char *err, size_t errsize)
+{
+	json_t *cd = json_object_get(json_object_get(ev, "Details"), "ContactData");
+	if (!json_is_object(cd)) {
+		snprintf(err, errsize, "Connect event has no Details.ContactData object; " EXPECTED);
+		return NULL;
+	}
+	const char *id = str_at(cd, "ContactId", NULL);
+	if (!id || !*id) {
+		snprintf(err, errsize, "Connect event has no Details.ContactData.ContactId string");
+		return NULL;
+	}
+	if (!is_plain_name(id, ID_MAX)) {
+		snprintf(err, errsize, "Details.ContactData.ContactId is not a plain id (letters, digits, '-', '_', '.'; at most %d)",
+			 ID_MAX);
+		return NULL;
+	}
+	const char *initial = str_at(cd, "InitialContactId", NULL);
+	if (initial && *initial && !is_plain_name(initial, ID_MAX)) {
+		snprintf(err, errsize, "Details.ContactData.InitialContactId is not a plain id");
+		return NULL;
+	}
+	json_t *attrs = json_object_get(cd, "Attributes");
+	if (attrs && !json_is_object(attrs)) {
+		snprintf(err, errsize, "Details.ContactData.Attributes must be an object");
+		return NULL;
+	}
+	vm_job *job = job_new(id);
+	if (!job)
+		return NULL;
+	vm_job_set_str(job, "source", "connect");
+	vm_job_set_str(job, "contact.id", id);
+	vm_job_set_str(job, "contact.initial_id", initial && *initial ? initial : id);
+	const char *arn = str_at(cd, "InstanceARN", NULL);
+	set_if(job, "contact.instance_arn", arn);
+	set_region_from_arn(job, arn);
+	set_if(job, "contact.caller", str_at(cd, "CustomerEndpoint", "Address"));
+	set_if(job, "contact.dialed", str_at(cd, "SystemEndpoint", "Address"));
+	set_if(job, "recipient.email", str_at(attrs, "emailRecipient", NULL));
+	set_if(job, "recipient.name", str_at(attrs, "RecipientName", NULL));
+	const char *tenant = str_at(attrs, "tenant", NULL);
+	if (tenant && *tenant) {
+		if (!is_plain_name(tenant, 64)) {
+			snprintf(err, errsize, "contact attribute 'tenant' is not a plain name");
+			job_free(job);
+			return NULL;
+		}
+		vm_job_set_str(job, "tenant", tenant);
+	}
+	/* Keep the string attributes: plugins read e.g. a language code from them. */
+	if (attrs) {
+		json_t *keep = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(attrs, k, v) if (json_is_string(v)) json_object_set(keep, k, v);
+		job_set(job, "contact.attributes", keep);
+	}
+	return job;
+}
+
+/* Connect names recordings {InitialContactId}_{YYYYMMDDTHH:MM}_UTC.wav. */
+static vm_job *from_s3(json_t *ev, char *err, size_t errsize)
+{
+	json_t *recs = json_object_get(ev, "Records");
+	if (!json_is_array(recs) || json_array_size(recs) != 1) {
+		snprintf(err, errsize, "S3 notification must carry exactly one record (got %zu)",
+			 json_array_size(recs));
+		return NULL;
+	}
+	json_t *r = json_array_get(recs, 0);
+	const char *name = str_at(r, "eventName", NULL);
+	if (!name || strncmp(name, "ObjectCreated:", 14) != 0) {
+		snprintf(err, errsize, "S3 notification is not an ObjectCreated event (eventName '%.60s')",
+			 name ? name : "");
+		return NULL;
+	}
+	json_t *s3 = json_object_get(r, "s3");
+	const char *bucket = str_at(s3, "bucket", "name");
+	const char *key = str_at(s3, "object", "key");
+	if (!bucket || !key || !*bucket || !*key) {
+		snprintf(err, errsize, "S3 notification lacks s3.bucket.name or s3.object.key");
+		return NULL;
+	}
+	/* S3 event keys are URL-encoded with '+' for spaces. */
+	char dkey[1024];
+	size_t n = 0;
+	for (const char *p = key; *p && n + 1 < sizeof dkey; p++) {
+		if (*p == '+')
+			dkey[n++] = ' ';
+		else if (*p == '%' && p[1] && p[2]) {
+			unsigned c;
+			if (sscanf(p + 1, "%2x", &c) != 1) {
+				snprintf(err, errsize, "S3 object key is badly URL-encoded");
+				return NULL;
+			}
+			dkey[n++] = (char)c;
+			p += 2;
+		} else
+			dkey[n++] = *p;
+	}
+	dkey[n] = '\0';
+	const char *base = strrchr(dkey, '/');
+	base = base ? base + 1 : dkey;
+	char id[ID_MAX + 1];
+	size_t idn = strcspn(base, "_.");
+	if (idn == 0 || idn > ID_MAX) {
+		snprintf(err, errsize, "cannot derive a contact id from S3 key '%.200s'", dkey);
+		return NULL;
+	}
+	snprintf(id, sizeof id, "%.*s", (int)idn, base);
+	if (!is_plain_name(id, ID_MAX)) {
+		snprintf(err, errsize, "S3 key '%.200s' does not start with a plain contact id", dkey);
+		return NULL;
+	}
+	vm_job *job = job_new(id);
+	char uri[1200];
+	snprintf(uri, sizeof uri, "s3://%s/%s", bucket, dkey);
+	vm_job_set_str(job, "source", "s3");
+	vm_job_set_str(job, "contact.id", id);
+	vm_job_set_str(job, "contact.initial_id", id);
+	vm_job_set_str(job, "recording.uri", uri);
+	json_t *size = json_object_get(json_object_get(s3, "object"), "size");
+	if (json_is_integer(size))
+		vm_job_set_int(job, "recording.size", json_integer_value(size));
+	const char *region = str_at(r, "awsRegion", NULL);
+	set_if(job, "contact.region", region);
+	return job;
+}
+
+/* Field types a job record must have when present. */
+static const struct { const char *path; json_type type; } record_types[] = {
+	{"contact", JSON_OBJECT}, {"recipient", JSON_OBJECT}, {"recording", JSON_OBJECT},
+	{"transcript", JSON_OBJECT}, {"notifications", JSON_ARRAY}, {"errors", JSON_ARRAY},
+	{"stages", JSON_OBJECT}, {"tenant", JSON_STRING}, {"contact.caller", JSON_STRING},
+	{"recipient.email", JSON_STRING}, {"recording.uri", JSON_STRING},
+};
+
+static vm_job *from_record(json_t *ev, char *err, size_t errsize)
+{
+	const char *id = str_at(ev, "id", NULL);
+	if (!id || !is_plain_name(id, ID_MAX)) {
+		snprintf(err, errsize, "job record 'id' must be a plain id (letters, digits, '-', '_', '.'; at most %d)",
+			 ID_MAX);
+		return NULL;
+	}
+	vm_job *job = job_from_json(json_incref(ev));
+	for (size_t i = 0; i < sizeof record_types / sizeof *record_types; i++) {
+		json_t *v = job_get(job, record_types[i].path);
+		if (v && json_typeof(v) != record_types[i].type) {
+			snprintf(err, errsize, "job record field '%s' has the wrong type", record_types[i].path);
+			job_free(job);
+			return NULL;
+		}
+	}
+	const char *tenant = vm_job_get_str(job, "tenant");
+	if (tenant && !is_plain_name(tenant, 64)) {
+		snprintf(err, errsize, "job record 'tenant' is not a plain name");
+		job_free(job);
+		return NULL;
+	}
+	if (!job_get(job, "received_at")) {
+		char ts[32];
+		vm_format_time(vm_now_ms(), ts, sizeof ts);
+		vm_job_set_str(job, "received_at", ts);
+	}
+	if (!job_get(job, "contact.id"))
+		vm_job_set_str(job, "contact.id", id);
+	if (!job_get(job, "contact.initial_id"))
+		vm_job_set_str(job, "contact.initial_id", vm_job_get_str(job, "contact.id"));
+	if (!job_get(job, "notifications"))
+		job_set(job, "notifications", json_array());
+	if (!job_get(job, "errors"))
+		job_set(job, "errors", json_array());
+	if (!job_get(job, "attempts"))
+		vm_job_set_int(job, "attempts", 0);
+	vm_job_set_str(job, "state", "pending");
+	return job;
+}
+
+vm_job *event_to_job(const char *text, size_t len, char *err, size_t errsize)
+{
+	if (len > EVENT_MAX_BYTES) {
+		snprintf(err, errsize, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
+		return NULL;
+	}
+	json_error_t e;
+	json_t *ev = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+	if (!ev) {
+		snprintf(err, errsize, "event is not valid JSON (line %d column %d: %s); " EXPECTED, e.line,
+			 e.column, e.text);
+		return NULL;
+	}
+	vm_job *job = NULL;
+	if (!json_is_object(ev))
+		snprintf(err, errsize, "event is not a JSON object; " EXPECTED);
+	else if (json_object_get(ev, "Details"))
+		job = from_connect(ev, err, errsize);
+	else if (json_object_get(ev, "Records"))
+		job = from_s3(ev, err, errsize);
+	else if (json_object_get(ev, "id"))
+		job = from_record(ev, err, errsize);
+	else
+		snprintf(err, errsize, "unrecognised event; " EXPECTED);
+	json_decref(ev);
+	if (job && !vm_job_get_str(job, "recipient.email"))
+		log_msg(job, "intake", VM_LOG_WARN,
+			"event names no recipient (Details.ContactData.Attributes.emailRecipient): "
+			"notifiers use their configured 'to'");
+	return job;
+}

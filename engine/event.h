@@ -1,0 +1,21 @@
+/*
+ * Event intake: what the engine accepts, turned into a job record.
+ *  - an Amazon Connect contact-flow invocation (Details.ContactData…)
+ *  - an S3 ObjectCreated notification (Records[].s3)
+ *  - a vmpipe job record (id, contact, recording, …)
+ */
+#ifndef VMPIPE_EVENT_H
+#define VMPIPE_EVENT_H
+
+#include <stddef.h>
+
+#include "job.h"
+
+/* Largest event accepted, in bytes. */
+#define EVENT_MAX_BYTES (1024 * 1024)
+
+/* Parse `text`.  NULL with a message naming what was wrong (and what was
+ * expected) in err. */
+vm_job *event_to_job(const char *text, size_t len, char *err, size_t errsize);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * vm_fetch: a recording into memory, from file:// (a PBX spool, the demo) or
+ * s3:// (through the AWS layer).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "util.h"
+
+/* file:///a%20b.wav -> /a b.wav.  0, or -1 when malformed. */
+static int file_uri_path(const char *uri, char *out, size_t size)
+{
+	const char *p = uri + 7; /* after file:// */
+	if (strncmp(p, "localhost/", 10) == 0)
+		p += 9;
+	if (*p != '/')
+		return -1;
+	size_t n = 0;
+	for (; *p; p++) {
+		if (n + 1 >= size)
+			return -1;
+		if (*p == '%') {
+			unsigned c;
+			if (!p[1] || !p[2] || sscanf(p + 1, "%2x", &c) != 1 || c == 0)
+				return -1;
+			out[n++] = (char)c;
+			p += 2;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out)
+{
+	out->data = NULL;
+	out->len = 0;
+	if (!uri)
+		return vm_fail(job, VM_PERMANENT, "no recording URI in the job record (recording.uri)");
+	if (strncmp(uri, "file://", 7) == 0) {
+		char path[4096];
+		if (file_uri_path(uri, path, sizeof path) != 0)
+			return vm_fail(job, VM_PERMANENT, "malformed file URI '%.300s'", uri);
+		char *data;
+		size_t len;
+		if (read_file(path, max_bytes, &data, &len) != 0) {
+			if (errno == EFBIG)
+				return vm_fail(job, VM_PERMANENT, "recording %s is larger than the %zu-byte limit",
+					       path, max_bytes);
+			return vm_fail(job, errno == EIO ? VM_TRANSIENT : VM_PERMANENT,
+				       "cannot read recording %s: %s", path, strerror(errno));
+		}
+		out->data = (unsigned char *)data;
+		out->len = len;
+		return VM_DONE;
+	}
+	if (strncmp(uri, "s3://", 5) == 0)
+		return vm_fail(job, VM_PERMANENT, "cannot fetch %.300s: this vmpipe has no S3 client", uri);
+	return vm_fail(job, VM_PERMANENT, "unsupported recording URI '%.300s' (expected file:// or s3://)",
+		       uri);
+}

@@ -1,0 +1,344 @@
+/*
+ * vmpipe command line: run, check, plugins (and the commands later issues add).
+ * Exit status follows sysexits.h (see sched.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "event.h"
+#include "log.h"
+#include "pipeline.h"
+#include "sched.h"
+#include "util.h"
+
+static const char usage_main[] =
+	"usage: vmpipe [-v|-q] [--log-format text|json] COMMAND [ARGS]\n"
+	"\n"
+	"Voicemail pipeline engine: find the recording, transcribe it, notify the owner.\n"
+	"\n"
+	"commands:\n"
+	"  run     -c PIPELINE [EVENT.json | -]   process one event; print the final job record\n"
+	"  check   -c PIPELINE                    load and validate everything, run nothing\n"
+	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
+	"\n"
+	"options:\n"
+	"  -v, --verbose       more log output (repeat for trace)\n"
+	"  -q, --quiet         errors only\n"
+	"      --log-format F  text or json (default: text on a terminal, else json)\n"
+	"  -h, --help          this help; `vmpipe COMMAND --help` for a command\n"
+	"  -V, --version       print the version\n"
+	"\n"
+	"environment: VMPIPE_PIPELINE (default -c), VMPIPE_LOG_LEVEL, VMPIPE_LOG_FORMAT\n"
+	"exit status: 0 done, 64 usage, 65 bad event, 66 recording not found,\n"
+	"             69 a notifier failed, 75 still failing when time ran out, 78 bad configuration\n";
+
+static const char usage_run[] =
+	"usage: vmpipe run [-c PIPELINE] [EVENT.json | -]\n"
+	"\n"
+	"Process one voicemail event (an Amazon Connect contact-flow event, an S3\n"
+	"ObjectCreated notification, or a job record) through the pipeline and print\n"
+	"the final job record as JSON on stdout.  The event is read from the file, or\n"
+	"from standard input when it is '-' or absent.\n"
+	"\n"
+	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE)\n";
+
+static const char usage_check[] =
+	"usage: vmpipe check [-c PIPELINE]\n"
+	"\n"
+	"Load the pipeline, load and initialise every plugin, validate every option,\n"
+	"and run nothing.  Exit 0 when all is well, 78 with every problem listed.\n";
+
+static const char usage_plugins[] =
+	"usage: vmpipe plugins [-c PIPELINE | -d DIR]\n"
+	"\n"
+	"List the plugins in the plugin directory (the pipeline's plugin_dir, DIR, or the\n"
+	"default next to the vmpipe binary) with their options, types, defaults and help.\n";
+
+/* -v/-q and --log-format, shared by every command. */
+struct globals {
+	int verbosity; /* -1 quiet, 0 default, 1.. verbose */
+	const char *log_format;
+};
+
+static char *default_plugin_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return strdup("/usr/local/lib/vmpipe/plugins");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	*slash = '\0';
+	char dir[PATH_MAX + 32];
+	struct stat st;
+	snprintf(dir, sizeof dir, "%s/plugins", exe);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return strdup(dir);
+	snprintf(dir, sizeof dir, "%s/../lib/vmpipe/plugins", exe);
+	return strdup(dir);
+}
+
+/* Log level: -v/-q, then VMPIPE_LOG_LEVEL, then [pipeline] log_level. */
+static void setup_logging(const struct globals *g, const struct pipeline *p)
+{
+	int level = VM_LOG_INFO;
+	if (p && pipeline_has(p, "log_level"))
+		level = p->set.log_level;
+	const char *env = getenv("VMPIPE_LOG_LEVEL");
+	if (env && log_level_parse(env) >= 0)
+		level = log_level_parse(env);
+	if (g->verbosity < 0)
+		level = VM_LOG_ERROR;
+	else if (g->verbosity > 0)
+		level = VM_LOG_INFO + g->verbosity > VM_LOG_TRACE ? VM_LOG_TRACE : VM_LOG_INFO + g->verbosity;
+
+	const char *fmt = p && pipeline_has(p, "log_format") ? p->set.log_format : NULL;
+	if (getenv("VMPIPE_LOG_FORMAT"))
+		fmt = getenv("VMPIPE_LOG_FORMAT");
+	if (g->log_format)
+		fmt = g->log_format;
+	int f = log_format_parse(fmt);
+	log_setup((vm_log_level)level, f < 0 ? LOG_FORMAT_AUTO : (enum log_format)f);
+}
+
+/* Parse "-c FILE" and "--help" for a command; returns the first operand index or -1/-2. */
+static int command_opts(int argc, char **argv, const char *usage, const char **config,
+			const char **dir)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"dir", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, dir ? "+c:d:h" : "+c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config = optarg; break;
+		case 'd':
+			if (!dir)
+				goto bad;
+			*dir = optarg;
+			break;
+		case 'h': fputs(usage, stdout); return -2;
+		default:
+		bad:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+static struct pipeline *load(const char *config, bool init, const struct globals *g)
+{
+	if (!config || !*config) {
+		setup_logging(g, NULL);
+		log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+		return NULL;
+	}
+	char *pdir = default_plugin_dir();
+	struct diag d = {0};
+	setup_logging(g, NULL);
+	struct pipeline *p = pipeline_load(config, pdir, init, &d);
+	free(pdir);
+	if (!p) {
+		diag_print(&d);
+		log_msg(NULL, NULL, VM_LOG_ERROR, "%s: pipeline refused (%zu problem%s)", config, d.n,
+			d.n == 1 ? "" : "s");
+	}
+	diag_free(&d);
+	return p;
+}
+
+static int read_event(const char *name, char **text, size_t *len)
+{
+	const char *path = !name || strcmp(name, "-") == 0 ? "/dev/stdin" : name;
+	if (read_file(path, EVENT_MAX_BYTES, text, len) != 0) {
+		log_msg(NULL, "intake", VM_LOG_ERROR, "cannot read event %s: %s",
+			path, errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+		return errno == EFBIG ? EXIT_BAD_EVENT : 66;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv, const struct globals *g)
+{
+	const char *config = getenv("VMPIPE_PIPELINE");
+	int i = command_opts(argc, argv, usage_run, &config, NULL);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (argc - i > 1) {
+		fputs(usage_run, stderr);
+		return EXIT_USAGE;
+	}
+	const char *clk = getenv("VMPIPE_CLOCK");
+	if (clk && strcmp(clk, "fake") == 0)
+		clock_use_fake(clock_now_ms()); /* tests: waits take no real time */
+	struct pipeline *p = load(config, true, g);
+	if (!p)
+		return EXIT_CONFIG;
+	setup_logging(g, p);
+	char *text;
+	size_t len;
+	int rc = read_event(i < argc ? argv[i] : "-", &text, &len);
+	if (rc) {
+		pipeline_free(p);
+		return rc;
+	}
+	char err[1024];
+	vm_job *job = event_to_job(text, len, err, sizeof err);
+	free(text);
+	if (!job) {
+		log_msg(NULL, "intake", VM_LOG_ERROR, "bad event (%s): %s", i < argc ? argv[i] : "stdin", err);
+		pipeline_free(p);
+		return EXIT_BAD_EVENT;
+	}
+	rc = sched_run(p, job, 0);
+	char *out = json_dumps(job->rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (out) {
+		puts(out);
+		free(out);
+	}
+	fflush(stdout);
+	job_free(job);
+	pipeline_free(p);
+	return rc;
+}
+
+static int cmd_check(int argc, char **argv, const struct globals *g)
+{
+	const char *config = getenv("VMPIPE_PIPELINE");
+	int i = command_opts(argc, argv, usage_check, &config, NULL);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (i != argc) {
+		fputs(usage_check, stderr);
+		return EXIT_USAGE;
+	}
+	struct pipeline *p = load(config, true, g);
+	if (!p)
+		return EXIT_CONFIG;
+	printf("%s: ok (plugins from %s)\n", config, p->plugin_dir);
+	for (size_t k = 0; k < p->n_stages; k++)
+		printf("  [%s] %s\n", p->stages[k]->name, p->stages[k]->mod->name);
+	pipeline_free(p);
+	return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int cmd_plugins(int argc, char **argv, const struct globals *g)
+{
+	const char *config = NULL, *dir = NULL;
+	int i = command_opts(argc, argv, usage_plugins, &config, &dir);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (i != argc || (config && dir)) {
+		fputs(usage_plugins, stderr);
+		return EXIT_USAGE;
+	}
+	setup_logging(g, NULL);
+	char *pdir = NULL;
+	if (config) {
+		struct pipeline *p = load(config, false, g);
+		if (!p)
+			return EXIT_CONFIG;
+		pdir = strdup(p->plugin_dir);
+		pipeline_free(p);
+	} else {
+		pdir = dir ? strdup(dir) : default_plugin_dir();
+	}
+	struct dirent **ents;
+	int n = scandir(pdir, &ents, NULL, by_name);
+	if (n < 0) {
+		log_msg(NULL, NULL, VM_LOG_ERROR, "cannot list plugin directory %s: %s", pdir, strerror(errno));
+		free(pdir);
+		return EXIT_CONFIG;
+	}
+	printf("plugins in %s:\n\n", pdir);
+	int bad = 0;
+	for (int k = 0; k < n; k++) {
+		char name[256];
+		size_t len = strlen(ents[k]->d_name);
+		if (len > 3 && len < sizeof name && strcmp(ents[k]->d_name + len - 3, ".so") == 0) {
+			snprintf(name, sizeof name, "%.*s", (int)(len - 3), ents[k]->d_name);
+			char err[600];
+			struct plugin_mod *m = plugin_open(pdir, name, err, sizeof err);
+			if (m) {
+				plugin_describe(stdout, m->p);
+				fputc('\n', stdout);
+				plugin_close(m);
+			} else {
+				log_msg(NULL, NULL, VM_LOG_WARN, "%s", err);
+				bad++;
+			}
+		}
+		free(ents[k]);
+	}
+	free(ents);
+	free(pdir);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g = {0, NULL};
+	static const struct option longopts[] = {
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"log-format", required_argument, NULL, 'F'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+vqhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'v': g.verbosity = g.verbosity < 0 ? 1 : g.verbosity + 1; break;
+		case 'q': g.verbosity = -1; break;
+		case 'F':
+			if (log_format_parse(optarg) < 0) {
+				fprintf(stderr, "vmpipe: --log-format must be text or json, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			g.log_format = optarg;
+			break;
+		case 'h': fputs(usage_main, stdout); return 0;
+		case 'V': printf("vmpipe %s (plugin ABI %u)\n", VMPIPE_VERSION, VMPIPE_ABI_VERSION); return 0;
+		default: fputs(usage_main, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int cargc = argc - optind;
+	char **cargv = argv + optind;
+	setup_logging(&g, NULL);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(cargc, cargv, &g);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(cargc, cargv, &g);
+	if (strcmp(cmd, "plugins") == 0)
+		return cmd_plugins(cargc, cargv, &g);
+	if (strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	fprintf(stderr, "vmpipe: unknown command '%s'\n\n%s", cmd, usage_main);
+	return EXIT_USAGE;
+}

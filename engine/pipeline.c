@@ -1,0 +1,230 @@
+/*
+ * pipeline.ini -> stages.  Sections: [pipeline], [locate], [transcribe],
+ * [notify] and [notify.NAME] (run in file order).  Unknown sections and
+ * options are errors, never silence.
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define S(f) offsetof(struct pipeline_settings, f)
+const vm_option pipeline_options[] = {
+	{"name", VM_OPT_STRING, NULL, false, S(name), "a name for logs", NULL},
+	{"plugin_dir", VM_OPT_STRING, NULL, false, S(plugin_dir),
+	 "where plugins load from (relative: to this file; default: next to the vmpipe binary)", NULL},
+	{"timeout", VM_OPT_DURATION, "15m", false, S(timeout_ms), "bound on the whole job", NULL},
+	{"notify_grace", VM_OPT_DURATION, "30s", false, S(notify_grace_ms),
+	 "after the timeout, notifiers still get this long, so the owner hears of the call", NULL},
+	{"log_level", VM_OPT_ENUM, "info", false, S(log_level), "error, warn, info, debug or trace",
+	 "error|warn|info|debug|trace"},
+	{"log_format", VM_OPT_STRING, "auto", false, S(log_format),
+	 "text, json, or auto (text on a terminal)", NULL},
+	{"state", VM_OPT_STRING, NULL, false, S(state), "where job records are checkpointed (serve mode)",
+	 NULL},
+	{"retry_base", VM_OPT_DURATION, "1s", false, S(retry_base_ms),
+	 "first backoff after a transient fault", NULL},
+	{"retry_cap", VM_OPT_DURATION, "60s", false, S(retry_cap_ms), "longest backoff", NULL},
+	{NULL, 0, NULL, false, 0, NULL, NULL},
+};
+#undef S
+
+static vm_stage_kind section_kind(const char *name)
+{
+	if (strcmp(name, "locate") == 0)
+		return VM_STAGE_LOCATE;
+	if (strcmp(name, "transcribe") == 0)
+		return VM_STAGE_TRANSCRIBE;
+	if (strcmp(name, "notify") == 0)
+		return VM_STAGE_NOTIFY;
+	if (strncmp(name, "notify.", 7) == 0 && is_plain_name(name + 7, 64))
+		return VM_STAGE_NOTIFY;
+	return 0;
+}
+
+bool pipeline_has(const struct pipeline *p, const char *key)
+{
+	return cfg_entry(cfg_section(&p->cfg, "pipeline"), key) != NULL;
+}
+
+static struct plugin_mod *get_mod(struct pipeline *p, const char *name, char *err, size_t errsize)
+{
+	for (size_t i = 0; i < p->n_mods; i++)
+		if (strcmp(p->mods[i]->name, name) == 0)
+			return p->mods[i];
+	struct plugin_mod *m = plugin_open(p->plugin_dir, name, err, errsize);
+	if (!m)
+		return NULL;
+	struct plugin_mod **nm = realloc(p->mods, (p->n_mods + 1) * sizeof *nm);
+	if (!nm) {
+		plugin_close(m);
+		return NULL;
+	}
+	p->mods = nm;
+	p->mods[p->n_mods++] = m;
+	return m;
+}
+
+static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage_kind kind,
+		     struct diag *d)
+{
+	const char *path = p->cfg.path;
+	const struct cfg_entry *pe = cfg_entry(sec, "plugin");
+	if (!pe || !*pe->value) {
+		diag_add(d, "%s:%d: [%s] missing required option 'plugin' (which %s plugin to run)", path,
+			 sec->line, sec->name, stage_kind_name(kind));
+		return -1;
+	}
+	char err[600];
+	struct plugin_mod *m = get_mod(p, pe->value, err, sizeof err);
+	if (!m) {
+		diag_add(d, "%s:%d: [%s] %s", path, pe->line, sec->name, err);
+		return -1;
+	}
+	if (m->p->kind != kind) {
+		diag_add(d, "%s:%d: [%s] plugin '%s' is a %s plugin; section [%s] needs a %s plugin", path,
+			 pe->line, sec->name, m->name, stage_kind_name(m->p->kind), sec->name,
+			 stage_kind_name(kind));
+		return -1;
+	}
+	if (options_check_table(m, d))
+		return -1;
+	vm_stage *st = calloc(1, sizeof *st);
+	st->name = strdup(sec->name);
+	st->kind = kind;
+	st->config_path = p->cfg.path;
+	st->config_dir = strdup(p->dir);
+	st->sec = sec;
+	st->mod = m;
+	st->state = calloc(1, m->p->state_size ? m->p->state_size : 1);
+	vm_stage **ns = realloc(p->stages, (p->n_stages + 1) * sizeof *ns);
+	if (!ns) {
+		free(st->state);
+		free(st->name);
+		free(st->config_dir);
+		free(st);
+		return -1;
+	}
+	p->stages = ns;
+	p->stages[p->n_stages++] = st;
+	char what[120];
+	snprintf(what, sizeof what, "plugin '%s'", m->name);
+	static const char *const skip[] = {"plugin", NULL};
+	return options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) ? -1 : 0;
+}
+
+/* Where plugins are when [pipeline] plugin_dir is not set: next to the binary
+ * in a build tree (build/vmpipe -> build/plugins), or ../lib/vmpipe/plugins. */
+static char *resolve_plugin_dir(const struct pipeline *p, const char *fallback)
+{
+	const char *dir = p->set.plugin_dir;
+	char buf[PATH_MAX];
+	if (!dir || !*dir)
+		return strdup(fallback);
+	if (dir[0] == '/')
+		return strdup(dir);
+	snprintf(buf, sizeof buf, "%s/%s", p->dir, dir);
+	return strdup(buf);
+}
+
+struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
+			       struct diag *d)
+{
+	struct pipeline *p = calloc(1, sizeof *p);
+	if (cfg_load(path, &p->cfg, d) != 0) {
+		pipeline_free(p);
+		return NULL;
+	}
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	char abs[PATH_MAX];
+	p->dir = strdup(realpath(dirname(tmp), abs) ? abs : ".");
+
+	int bad = 0;
+	const struct cfg_section *ps = cfg_section(&p->cfg, "pipeline");
+	struct cfg_section empty = {(char *)"pipeline", 0, NULL, 0};
+	bad += options_apply(pipeline_options, sizeof p->set, &p->set, ps ? ps : &empty, path,
+			     "[pipeline]", NULL, d);
+	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
+
+	bool have_locate = false, have_notify = false;
+	for (size_t i = 0; i < p->cfg.n; i++) {
+		const struct cfg_section *s = &p->cfg.sections[i];
+		if (strcmp(s->name, "pipeline") == 0)
+			continue;
+		vm_stage_kind k = section_kind(s->name);
+		if (!k) {
+			diag_add(d, "%s:%d: unknown section [%s] (expected [pipeline], [locate], [transcribe], "
+				    "[notify] or [notify.NAME])", path, s->line, s->name);
+			bad++;
+			continue;
+		}
+		have_locate |= k == VM_STAGE_LOCATE;
+		have_notify |= k == VM_STAGE_NOTIFY;
+		if (add_stage(p, s, k, d) != 0)
+			bad++;
+	}
+	if (!have_locate) {
+		diag_add(d, "%s: no [locate] section: the pipeline cannot find recordings", path);
+		bad++;
+	}
+	if (!have_notify) {
+		diag_add(d, "%s: no [notify] section: nobody would hear of the voicemail", path);
+		bad++;
+	}
+	/* Run order: locate, transcribe, then notifiers as written. */
+	for (size_t i = 0, j = 0; i < 2; i++) {
+		vm_stage_kind want = i == 0 ? VM_STAGE_LOCATE : VM_STAGE_TRANSCRIBE;
+		for (size_t k = j; k < p->n_stages; k++)
+			if (p->stages[k]->kind == want) {
+				vm_stage *t = p->stages[k];
+				memmove(&p->stages[j + 1], &p->stages[j], (k - j) * sizeof *p->stages);
+				p->stages[j++] = t;
+			}
+	}
+	if (bad) {
+		pipeline_free(p);
+		return NULL;
+	}
+	for (size_t i = 0; init && i < p->n_stages; i++) {
+		vm_stage *st = p->stages[i];
+		if (st->mod->p->init && st->mod->p->init(st, st->state) != 0) {
+			diag_add(d, "%s:%d: [%s] plugin '%s' failed to start: %s", path, st->sec->line, st->name,
+				 st->mod->name, st->error ? st->error : "(no reason given)");
+			pipeline_free(p);
+			return NULL;
+		}
+		st->inited = true;
+	}
+	return p;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_stages; i++) {
+		vm_stage *st = p->stages[i];
+		if (st->inited && st->mod->p->fini)
+			st->mod->p->fini(st->state);
+		free(st->state);
+		free(st->name);
+		free(st->config_dir);
+		free(st->error);
+		free(st);
+	}
+	free(p->stages);
+	for (size_t i = 0; i < p->n_mods; i++)
+		plugin_close(p->mods[i]);
+	free(p->mods);
+	free(p->plugin_dir);
+	free(p->dir);
+	cfg_free(&p->cfg);
+	free(p);
+}

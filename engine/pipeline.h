@@ -1,0 +1,44 @@
+/* A loaded pipeline: its settings and its stages, in run order. */
+#ifndef VMPIPE_PIPELINE_H
+#define VMPIPE_PIPELINE_H
+
+#include "config.h"
+#include "plugin.h"
+
+struct pipeline_settings {
+	const char *name;
+	const char *plugin_dir;
+	int64_t timeout_ms;      /* bounds locate + transcribe + notify */
+	int64_t notify_grace_ms; /* notifiers may still try this long after the timeout */
+	int log_level;
+	const char *log_format;
+	const char *state;
+	int64_t retry_base_ms;   /* transient faults: first backoff */
+	int64_t retry_cap_ms;    /* transient faults: longest backoff */
+};
+
+struct pipeline {
+	struct cfg cfg;
+	char *dir;               /* directory of the pipeline file */
+	char *plugin_dir;        /* resolved */
+	struct pipeline_settings set;
+	struct vm_stage **stages;
+	size_t n_stages;
+	struct plugin_mod **mods;
+	size_t n_mods;
+};
+
+/*
+ * Load and validate `path`; with `init`, also call every plugin's init().
+ * `default_plugin_dir` is used when [pipeline] sets none.  NULL with every
+ * problem in `d`.
+ */
+struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
+			       struct diag *d);
+void pipeline_free(struct pipeline *p);
+/* Was `key` set in [pipeline]? */
+bool pipeline_has(const struct pipeline *p, const char *key);
+
+extern const vm_option pipeline_options[];
+
+#endif

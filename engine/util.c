@@ -1,0 +1,257 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A non-negative decimal with an optional fraction; *end after it. */
+static int parse_number(const char *s, double *v, const char **end)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *e;
+	errno = 0;
+	*v = strtod(s, &e);
+	if (errno || e == s)
+		return -1;
+	*end = e;
+	return 0;
+}
+
+int parse_duration(const char *s, int64_t *ms)
+{
+	static const struct { const char *unit; double mult; } units[] = {
+		{"ms", 1}, {"s", 1e3}, {"sec", 1e3}, {"m", 60e3}, {"min", 60e3},
+		{"h", 3600e3}, {"d", 86400e3}, {"", 1e3},
+	};
+	double v;
+	const char *end;
+	if (!s || parse_number(s, &v, &end) != 0)
+		return -1;
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			double r = v * units[i].mult;
+			if (r > (double)INT64_MAX / 2)
+				return -1;
+			*ms = (int64_t)(r + 0.5);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int parse_size(const char *s, int64_t *bytes)
+{
+	double v;
+	const char *end;
+	if (!s || parse_number(s, &v, &end) != 0)
+		return -1;
+	double mult = 1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	default: return -1;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || v * mult > (double)INT64_MAX / 2)
+		return -1;
+	*bytes = (int64_t)(v * mult);
+	return 0;
+}
+
+int parse_bool(const char *s, bool *b)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	for (size_t i = 0; s && i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*b = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*b = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int parse_int(const char *s, int64_t *v)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (errno || *end != '\0')
+		return -1;
+	*v = n;
+	return 0;
+}
+
+int parse_enum(const char *s, const char *choices)
+{
+	if (!s || !choices)
+		return -1;
+	size_t n = strlen(s);
+	int idx = 0;
+	for (const char *p = choices;; idx++) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncasecmp(p, s, n) == 0)
+			return idx;
+		if (!bar)
+			return -1;
+		p = bar + 1;
+	}
+}
+
+void format_duration(double seconds, char *buf, size_t size)
+{
+	long t = seconds < 0 ? 0 : (long)(seconds + 0.5);
+	long h = t / 3600, m = (t % 3600) / 60, s = t % 60;
+	if (h)
+		snprintf(buf, size, "%ldh %ldm %lds", h, m, s);
+	else if (m)
+		snprintf(buf, size, "%ldm %lds", m, s);
+	else
+		snprintf(buf, size, "%lds", s);
+}
+
+bool is_plain_name(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
+			return false;
+	}
+	return true;
+}
+
+int read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return -1;
+	}
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+	if (cap > max + 1)
+		cap = max + 1;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf) {
+			close(fd);
+			errno = ENOMEM;
+			return -1;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			free(buf);
+			close(fd);
+			errno = EFBIG;
+			return -1;
+		}
+		if (n == cap) {
+			cap *= 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	/* Make the rename itself durable. */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}

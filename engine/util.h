@@ -1,0 +1,32 @@
+/* Small parsers and helpers shared by the engine. */
+#ifndef VMPIPE_UTIL_H
+#define VMPIPE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "250ms", "70s", "5m", "2h", "7d", a bare number = seconds -> ms.  0 or -1. */
+int parse_duration(const char *s, int64_t *ms);
+/* "512", "64k", "10M", "1G" (powers of 1024) -> bytes.  0 or -1. */
+int parse_size(const char *s, int64_t *bytes);
+/* yes/no, true/false, on/off, 1/0.  0 or -1. */
+int parse_bool(const char *s, bool *b);
+/* Decimal int64, whole string.  0 or -1. */
+int parse_int(const char *s, int64_t *v);
+/* Index of `s` in the '|'-separated `choices`, or -1. */
+int parse_enum(const char *s, const char *choices);
+/* "1m 5s", "2h 3m 4s", "42s" into buf. */
+void format_duration(double seconds, char *buf, size_t size);
+
+/* A plain identifier for ids, tenants and plugin names: [A-Za-z0-9][A-Za-z0-9._-]*,
+ * at most `max` bytes, never "." or "..". */
+bool is_plain_name(const char *s, size_t max);
+
+/* Read a whole file (at most `max` bytes).  0, or -1 with errno (EFBIG when larger). */
+int read_file(const char *path, size_t max, char **data, size_t *len);
+/* Write `data` to `path` atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory.  0, or -1 with errno. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * locate-file: the recording is a file on local disk (a PBX spool, the demo).
+ *
+ * The file name comes from `pattern` ({contact_id}, {initial_contact_id},
+ * {id}) under `dir`.  The plugin asks to be called again until the file exists
+ * and its size has stopped changing for `settle`, and gives up after `wait`.
+ * Any path that resolves outside `dir` (.., symlinks) is refused.  A job
+ * record that already carries a file:// URI is checked the same way.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <vmpipe/vmpipe.h>
+
+struct locate_file {
+	const char *dir;
+	const char *pattern;
+	int64_t wait_ms;
+	int64_t settle_ms;
+	int64_t poll_ms;
+	char root[PATH_MAX]; /* realpath of dir, set by init */
+};
+
+static bool safe_component(const char *v)
+{
+	return v && *v && !strchr(v, '/') && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
+}
+
+/* Expand the pattern; -1 with a message on a bad value or placeholder. */
+static int expand(const struct locate_file *lf, vm_job *job, char *out, size_t size, char *err,
+		  size_t errsize)
+{
+	size_t n = 0;
+	for (const char *p = lf->pattern; *p;) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			if (!close) {
+				snprintf(err, errsize, "unterminated { in pattern");
+				return -1;
+			}
+			const char *v = NULL;
+			size_t len = (size_t)(close - p - 1);
+			if (len == 10 && strncmp(p + 1, "contact_id", len) == 0)
+				v = vm_job_get_str(job, "contact.id");
+			else if (len == 18 && strncmp(p + 1, "initial_contact_id", len) == 0)
+				v = vm_job_get_str(job, "contact.initial_id");
+			else if (len == 2 && strncmp(p + 1, "id", len) == 0)
+				v = vm_job_id(job);
+			else {
+				snprintf(err, errsize, "unknown placeholder {%.*s} in pattern", (int)len, p + 1);
+				return -1;
+			}
+			if (!safe_component(v)) {
+				snprintf(err, errsize, "value for {%.*s} is missing or not a plain file name",
+					 (int)len, p + 1);
+				return -1;
+			}
+			int w = snprintf(out + n, size - n, "%s", v);
+			if (w < 0 || (size_t)w >= size - n)
+				goto toolong;
+			n += (size_t)w;
+			p = close + 1;
+		} else {
+			if (n + 1 >= size)
+				goto toolong;
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	return 0;
+toolong:
+	snprintf(err, errsize, "expanded path is too long");
+	return -1;
+}
+
+/* Is `path` (already resolved) inside root? */
+static bool inside(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+	return strncmp(root, path, n) == 0 && (path[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
+static void file_uri(const char *path, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = snprintf(out, size, "file://");
+	for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < size; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("/-._~", *p)) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
+	}
+	out[n] = '\0';
+}
+
+static const char *content_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	if (!dot)
+		return "application/octet-stream";
+	if (strcasecmp(dot, ".wav") == 0)
+		return "audio/wav";
+	if (strcasecmp(dot, ".mp3") == 0)
+		return "audio/mpeg";
+	if (strcasecmp(dot, ".ogg") == 0 || strcasecmp(dot, ".opus") == 0)
+		return "audio/ogg";
+	if (strcasecmp(dot, ".flac") == 0)
+		return "audio/flac";
+	return "application/octet-stream";
+}
+
+/* Not there (yet): ask again, or give up after `wait`. */
+static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *what)
+{
+	int64_t now = vm_now_ms(), since;
+	if (!vm_job_get_int(job, "recording.search_started_at", &since)) {
+		vm_job_set_int(job, "recording.search_started_at", now);
+		since = now;
+	}
+	if (now - since >= lf->wait_ms) {
+		vm_job_set_str(job, "recording.error", "not found");
+		return vm_fail(job, VM_PERMANENT, "recording not found: %s (waited %llds in %s)", what,
+			       (long long)(lf->wait_ms / 1000), lf->dir);
+	}
+	return vm_retry(job, lf->poll_ms);
+}
+
+static vm_status run(const void *state, vm_job *job)
+{
+	const struct locate_file *lf = state;
+	char rel[PATH_MAX], path[PATH_MAX * 2 + 2], err[256];
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	if (uri && strncmp(uri, "file://", 7) == 0) {
+		/* Given directly by a job record: decode and confine it like the rest. */
+		size_t n = 0;
+		for (const char *p = uri + 7; *p && n + 1 < sizeof path; p++) {
+			unsigned c;
+			if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &c) == 1 && c) {
+				path[n++] = (char)c;
+				p += 2;
+			} else
+				path[n++] = *p;
+		}
+		path[n] = '\0';
+		if (path[0] != '/')
+			return vm_fail(job, VM_PERMANENT, "recording.uri '%.200s' is not an absolute file URI", uri);
+	} else if (uri) {
+		return vm_fail(job, VM_PERMANENT,
+			       "recording.uri '%.200s' is not a file:// URI (locate-file reads local files)", uri);
+	} else {
+		if (expand(lf, job, rel, sizeof rel, err, sizeof err) != 0)
+			return vm_fail(job, VM_PERMANENT, "pattern '%s': %s", lf->pattern, err);
+		snprintf(path, sizeof path, "%s/%s", lf->root, rel);
+	}
+
+	char real[PATH_MAX];
+	if (!realpath(path, real)) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return vm_fail(job, VM_TRANSIENT, "cannot resolve %s: %s", path, strerror(errno));
+		/* Not there yet; but never wait for a path that could not be inside dir. */
+		if (strstr(path, "/../") || !inside(lf->root, path))
+			return vm_fail(job, VM_PERMANENT, "recording path %s is outside %s: refused", path, lf->dir);
+		return not_yet(lf, job, path);
+	}
+	if (!inside(lf->root, real))
+		return vm_fail(job, VM_PERMANENT, "recording path %s resolves outside %s: refused", path, lf->dir);
+	struct stat st;
+	if (stat(real, &st) != 0)
+		return not_yet(lf, job, real);
+	if (!S_ISREG(st.st_mode))
+		return vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
+
+	/* Still being written?  Wait until the size holds for `settle`. */
+	int64_t now = vm_now_ms(), seen_size = -1, seen_at = 0;
+	vm_job_get_int(job, "recording.seen_size", &seen_size);
+	vm_job_get_int(job, "recording.seen_at", &seen_at);
+	if (seen_size != (int64_t)st.st_size || seen_at == 0) {
+		vm_job_set_int(job, "recording.seen_size", (int64_t)st.st_size);
+		vm_job_set_int(job, "recording.seen_at", now);
+		if (lf->settle_ms > 0)
+			return vm_retry(job, lf->settle_ms);
+	} else if (now - seen_at < lf->settle_ms) {
+		return vm_retry(job, lf->settle_ms - (now - seen_at));
+	}
+
+	char furi[PATH_MAX * 3 + 8];
+	file_uri(real, furi, sizeof furi);
+	vm_job_set_str(job, "recording.uri", furi);
+	vm_job_set_int(job, "recording.size", (int64_t)st.st_size);
+	vm_job_set_str(job, "recording.content_type", content_type(real));
+	vm_job_set_str(job, "recording.seen_size", NULL);
+	vm_job_set_str(job, "recording.seen_at", NULL);
+	vm_job_set_str(job, "recording.search_started_at", NULL);
+	vm_log(job, VM_LOG_INFO, "recording %s (%lld bytes)", real, (long long)st.st_size);
+	return vm_done(job);
+}
+
+static int init(vm_stage *stage, void *state)
+{
+	struct locate_file *lf = state;
+	if (!realpath(lf->dir, lf->root)) {
+		/* Relative to the pipeline file, like every path option. */
+		char buf[PATH_MAX * 2];
+		snprintf(buf, sizeof buf, "%s/%s", vm_stage_config_dir(stage), lf->dir);
+		if (lf->dir[0] == '/' || !realpath(buf, lf->root)) {
+			vm_stage_error(stage, "option 'dir': cannot use %s: %s", lf->dir, strerror(errno));
+			return -1;
+		}
+	}
+	struct stat st;
+	if (stat(lf->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		vm_stage_error(stage, "option 'dir': %s is not a directory", lf->dir);
+		return -1;
+	}
+	if (strstr(lf->pattern, "..") || lf->pattern[0] == '/') {
+		vm_stage_error(stage, "option 'pattern': '%s' must be a relative name without '..'", lf->pattern);
+		return -1;
+	}
+	return 0;
+}
+
+#define O(f) offsetof(struct locate_file, f)
+static const vm_option options[] = {
+	{"dir", VM_OPT_STRING, NULL, true, O(dir), "directory the recordings are written to", NULL},
+	{"pattern", VM_OPT_STRING, "{contact_id}.wav", false, O(pattern),
+	 "file name under dir: {contact_id}, {initial_contact_id}, {id}", NULL},
+	{"wait", VM_OPT_DURATION, "2m", false, O(wait_ms), "give up when the file is not there after this",
+	 NULL},
+	{"settle", VM_OPT_DURATION, "1s", false, O(settle_ms),
+	 "the size must hold this long (the file is still being written otherwise)", NULL},
+	{"poll", VM_OPT_DURATION, "1s", false, O(poll_ms), "how often to look again", NULL},
+	{NULL, 0, NULL, false, 0, NULL, NULL},
+};
+
+const vm_plugin vmpipe_plugin = {
+	.abi_version = VMPIPE_ABI_VERSION,
+	.kind = VM_STAGE_LOCATE,
+	.name = "locate-file",
+	.summary = "find the recording on local disk (a PBX spool, the demo)",
+	.options = options,
+	.state_size = sizeof(struct locate_file),
+	.init = init,
+	.run = run,
+};

@@ -1,0 +1,90 @@
+"""Shared fixtures for vmpipe's integration tests.
+
+Tests run the built binary.  VMPIPE_BUILD (default: build) names the build
+directory, so the same tests run against build-san/ (ASan/UBSan).  When
+VMPIPE_WRAPPER is set (e.g. "valgrind -q --error-exitcode=99"), every run is
+wrapped in it.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("VMPIPE_BUILD", "build"))
+VMPIPE = os.path.join(BUILD, "vmpipe")
+PLUGIN_DIR = os.path.join(BUILD, "plugins")
+TEST_PLUGIN_DIR = os.path.join(BUILD, "test-plugins")
+SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
+PYTHON = "/usr/bin/python3"
+
+
+class Result:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"<exit {self.code}\nstdout: {self.out[-3000:]}\nstderr: {self.err[-3000:]}>"
+
+
+def run_vmpipe(*args, input=None, env=None, timeout=120, cwd=None):
+    """Run build/vmpipe with args; returns Result(code, out, err)."""
+    e = dict(os.environ)
+    e.setdefault("VMPIPE_LOG_FORMAT", "text")
+    if env:
+        e.update(env)
+    cmd = [VMPIPE, *[str(a) for a in args]]
+    wrapper = os.environ.get("VMPIPE_WRAPPER")
+    if wrapper:
+        cmd = shlex.split(wrapper) + cmd
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                          env=e, timeout=timeout, cwd=cwd)
+    return Result(proc)
+
+
+@pytest.fixture
+def vmpipe():
+    return run_vmpipe
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def connect_event(contact_id="11111111-2222-3333-4444-555555555555",
+                  initial_id=None, caller="+15555550123",
+                  recipient="owner@example.com", name="Pat Owner", extra_attrs=None):
+    """An Amazon Connect contact-flow invocation event as Lambda receives it."""
+    attrs = {}
+    if recipient is not None:
+        attrs["emailRecipient"] = recipient
+    if name is not None:
+        attrs["RecipientName"] = name
+    attrs.update(extra_attrs or {})
+    return {
+        "Details": {
+            "ContactData": {
+                "Attributes": attrs,
+                "Channel": "VOICE",
+                "ContactId": contact_id,
+                "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
+                "InitialContactId": initial_id or contact_id,
+                "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/"
+                               "abcdef01-2345-6789-abcd-ef0123456789",
+                "SystemEndpoint": {"Address": "+15555550100", "Type": "TELEPHONE_NUMBER"},
+            },
+            "Parameters": {},
+        },
+        "Name": "ContactFlowEvent",
+    }
