@@ -1,0 +1,261 @@
+/*
+ * vmpipe host API: the functions the engine exports for plugins.
+ *
+ * Every public name starts with vm_.  Unless a comment says otherwise:
+ *  - strings passed in are copied; the caller keeps ownership;
+ *  - a `const char *` returned points into engine memory that stays valid
+ *    until the same field is changed or the job/stage ends: copy it to keep it;
+ *  - a `char *` returned is malloc()ed and the caller free()s it.
+ * All functions are safe to call from several threads for different jobs.
+ */
+#ifndef VMPIPE_VMPIPE_H
+#define VMPIPE_VMPIPE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMPIPE_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define VM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define VM_PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------------ logging */
+
+typedef enum vm_log_level {
+	VM_LOG_ERROR = 0,
+	VM_LOG_WARN = 1,
+	VM_LOG_INFO = 2,
+	VM_LOG_DEBUG = 3,
+	VM_LOG_TRACE = 4,
+} vm_log_level;
+
+/*
+ * Log one line to stderr.  `job` may be NULL; when set, the line carries the
+ * job id and the stage currently running it.  Never log secrets (keys,
+ * tokens, passwords, signatures): log lines are not redacted for you.
+ */
+void vm_log(const vm_job *job, vm_log_level level, const char *fmt, ...) VM_PRINTF(3, 4);
+/* True when `level` would be printed: skip expensive formatting otherwise. */
+bool vm_log_enabled(vm_log_level level);
+
+/* ------------------------------------------------------------------- stages */
+
+/* "locate", "transcribe", "notify", "notify.archive", … */
+const char *vm_stage_name(const vm_stage *stage);
+/* Directory of the pipeline file: resolve relative paths in options against it. */
+const char *vm_stage_config_dir(const vm_stage *stage);
+/* The raw (variable-expanded) text of an option, or NULL when not set. */
+const char *vm_stage_option(const vm_stage *stage, const char *name);
+/*
+ * Explain why init() fails; init() then returns -1.  The engine prefixes the
+ * pipeline file and section.
+ */
+void vm_stage_error(vm_stage *stage, const char *fmt, ...) VM_PRINTF(2, 3);
+
+/* -------------------------------------------------------------- job record */
+
+/*
+ * The job record is one JSON object (see vmpipe-pipeline(5) for the fields).
+ * Paths are dotted: "contact.caller", "recording.uri", "transcript.text".
+ * Setting a path creates the objects on the way.  The record of a job is only
+ * touched by the thread running that job.
+ */
+const char *vm_job_id(const vm_job *job);
+
+/* The string at `path`, or NULL if absent or not a string. */
+const char *vm_job_get_str(const vm_job *job, const char *path);
+/* Integer / number at `path` (a number or a numeric string); false if absent. */
+bool vm_job_get_int(const vm_job *job, const char *path, int64_t *out);
+bool vm_job_get_num(const vm_job *job, const char *path, double *out);
+/* Boolean at `path`; `def` when absent. */
+bool vm_job_get_bool(const vm_job *job, const char *path, bool def);
+
+/*
+ * Set a value.  Return 0, or -1 when `path` crosses a value that is not an
+ * object, or `value` is not valid UTF-8 (vm_job_set_str).
+ * vm_job_set_str(job, path, NULL) removes the field.
+ */
+int vm_job_set_str(vm_job *job, const char *path, const char *value);
+int vm_job_set_int(vm_job *job, const char *path, int64_t value);
+int vm_job_set_num(vm_job *job, const char *path, double value);
+int vm_job_set_bool(vm_job *job, const char *path, bool value);
+
+/* The whole record as compact JSON (malloc()ed; caller frees). */
+char *vm_job_to_json(const vm_job *job);
+
+/*
+ * Notifier idempotency.  vm_job_notified() returns the message id this stage
+ * (by stage name) already recorded in `notifications`, or NULL: a notifier that
+ * finds one must not send again.  vm_job_add_notification() appends
+ * { stage, transport, message_id, sent_at } for the running stage.
+ */
+const char *vm_job_notified(const vm_job *job);
+int vm_job_add_notification(vm_job *job, const char *transport, const char *message_id);
+
+/* ---------------------------------------------------------- status helpers */
+
+/* return vm_done(job);  — the stage finished. */
+vm_status vm_done(vm_job *job);
+/* return vm_retry(job, 2000);  — not ready, call again in about delay_ms. */
+vm_status vm_retry(vm_job *job, int64_t delay_ms);
+/*
+ * return vm_fail(job, VM_TRANSIENT, "HTTP %ld from %s", code, host);
+ * `kind` is VM_TRANSIENT or VM_PERMANENT.  The message is what the engine
+ * logs and appends to the record's errors; make it name what went wrong.
+ */
+vm_status vm_fail(vm_job *job, vm_status kind, const char *fmt, ...) VM_PRINTF(3, 4);
+
+/* ---------------------------------------------------------------- the clock */
+
+/* Wall-clock milliseconds since the epoch from the engine's clock (tests may
+ * replace it).  Plugins use this, never time(). */
+int64_t vm_now_ms(void);
+/* Format `ms` as "2024-12-11T15:30:05Z" into buf (at least 32 bytes). */
+void vm_format_time(int64_t ms, char *buf, size_t size);
+
+/* ------------------------------------------------------------- recordings */
+
+typedef struct vm_buf {
+	unsigned char *data; /* malloc()ed; free(data) */
+	size_t len;
+} vm_buf;
+
+/*
+ * Read a recording into memory.  `uri` is file:///abs/path or s3://bucket/key.
+ * More than `max_bytes` is a permanent failure (the limit is named).  Returns
+ * VM_DONE with `out` filled, or the status of vm_fail() on error (not found,
+ * unreadable: VM_PERMANENT; network faults: VM_TRANSIENT).
+ */
+vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out);
+
+/* -------------------------------------------------------------------- mail */
+
+/*
+ * Options every e-mail notifier shares.  Put a `vm_mail_opts mail;` in your
+ * state, list VM_MAIL_OPTIONS(your_state, mail) in your option table, call
+ * vm_mail_init() from init() and vm_mail_fini() from fini().
+ */
+typedef struct vm_mail_opts {
+	const char *from;          /* "Voicemail <vm@example.com>" */
+	const char *to;            /* recipients when the job has none (comma list) */
+	const char *cc;
+	const char *bcc;
+	const char *reply_to;
+	const char *subject;       /* template text */
+	const char *template_text; /* file; NULL: built-in */
+	const char *template_html; /* file; NULL: built-in */
+	int attach;                /* VM_ATTACH_* */
+	int64_t attach_max;        /* bytes, for VM_ATTACH_SMALLER */
+	void *priv;                /* engine-owned: loaded templates */
+} vm_mail_opts;
+
+enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
+
+#define VM_MAIL_OPTIONS(T, F)                                                         \
+	{"from", VM_OPT_STRING, "Voicemail <voicemail@localhost>", false,                  \
+	 offsetof(T, F.from), "From header: display name and address", NULL},              \
+	{"to", VM_OPT_STRING, NULL, false, offsetof(T, F.to),                               \
+	 "recipients when the event names none (comma-separated)", NULL},                  \
+	{"cc", VM_OPT_STRING, NULL, false, offsetof(T, F.cc), "Cc recipients", NULL},      \
+	{"bcc", VM_OPT_STRING, NULL, false, offsetof(T, F.bcc), "Bcc recipients", NULL},   \
+	{"reply_to", VM_OPT_STRING, NULL, false, offsetof(T, F.reply_to),                   \
+	 "Reply-To header", NULL},                                                          \
+	{"subject", VM_OPT_STRING, "Voicemail message from: {{caller}}", false,             \
+	 offsetof(T, F.subject), "subject template", NULL},                                 \
+	{"template_text", VM_OPT_STRING, NULL, false, offsetof(T, F.template_text),         \
+	 "plain-text body template file (default: built in)", NULL},                       \
+	{"template_html", VM_OPT_STRING, NULL, false, offsetof(T, F.template_html),         \
+	 "HTML body template file (default: built in)", NULL},                             \
+	{"attach", VM_OPT_ENUM, "no", false, offsetof(T, F.attach),                         \
+	 "attach the audio: no, yes, or smaller-than attach_max", "no|yes|smaller-than"},   \
+	{"attach_max", VM_OPT_SIZE, "10M", false, offsetof(T, F.attach_max),                \
+	 "largest recording attached", NULL}
+
+/*
+ * Load the templates named in `opts` (relative to the pipeline file) or the
+ * built-in ones.  Returns 0, or -1 after vm_stage_error().
+ */
+int vm_mail_init(vm_stage *stage, vm_mail_opts *opts);
+void vm_mail_fini(vm_mail_opts *opts);
+
+typedef struct vm_mail {
+	char *data;        /* the RFC 5322 message, CRLF line ends */
+	size_t len;
+	char *message_id;  /* "<…@…>" as in the Message-ID header */
+	char *envelope_from; /* bare address of From */
+	char **rcpt;       /* NULL-terminated bare addresses: To, Cc and Bcc (may be empty) */
+} vm_mail;
+
+/*
+ * Render the message for `job`: the subject and both bodies with the job's
+ * variables ({{caller}}, {{recipient_name}}, {{duration}}, {{transcript}},
+ * {{url}}, … see vmpipe-pipeline(5)), text + HTML alternatives, the audio
+ * attached when asked and small enough.  VM_DONE with `out` filled, or a
+ * vm_fail() status.  A job with no recipient still gets a message (without a
+ * To header; out->rcpt is then empty): a transport that needs recipients
+ * fails, one that files the message (notify-file) still keeps it.
+ */
+vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out);
+void vm_mail_free(vm_mail *mail);
+
+/* ---- audio (wav.c) ---- */
+
+/*
+ * A WAV recording decoded to mono 16-bit samples.  Speech engines want one
+ * channel at one rate, whatever the PBX wrote: the decoder mixes channels
+ * down (average) and resamples with a windowed-sinc filter.
+ */
+typedef struct vm_wav {
+	int16_t *samples;      /* malloc()ed; release with vm_wav_free() */
+	size_t nsamples;
+	unsigned rate;         /* Hz of `samples` */
+	unsigned src_rate;     /* Hz the file was recorded at */
+	unsigned src_channels;
+	unsigned src_bits;     /* bits per sample in the file */
+	unsigned src_format;   /* 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law (EXTENSIBLE resolved) */
+	double duration;       /* seconds of audio present in the file */
+	double claimed_duration; /* seconds the data chunk header claims (= duration unless truncated) */
+	bool truncated;        /* the data chunk ends before its header says: what is there was decoded */
+} vm_wav;
+
+#define VM_WAV_RATE 16000u /* what vm_wav_decode() delivers: the rate speech models use */
+
+/* Return codes; `err` then holds the detail (no prefix), e.g. `starts with "ID3"`. */
+enum {
+	VM_WAV_OK = 0,
+	VM_WAV_NOT_WAV = -1,     /* no RIFF/WAVE header */
+	VM_WAV_UNSUPPORTED = -2, /* a WAV, but a codec or layout we do not decode */
+	VM_WAV_CORRUPT = -3,     /* header chunks inconsistent or cut before the audio */
+	VM_WAV_NOMEM = -4,
+};
+
+/*
+ * Decode `data` (a whole .wav file) into `out`: mono at VM_WAV_RATE.
+ * Accepts PCM 8/16/24/32-bit, 32-bit float, A-law and mu-law, any channel
+ * count up to 8, WAVE_FORMAT_EXTENSIBLE, and any chunks around "data".
+ * A data chunk cut short is decoded as far as it goes (out->truncated).
+ * Returns VM_WAV_OK or a negative code with a message in err (if errsz > 0);
+ * on error `out` holds nothing to free.
+ */
+int vm_wav_decode(const unsigned char *data, size_t len, vm_wav *out, char *err, size_t errsz);
+/* The same at `rate` Hz; rate 0 keeps the file's own rate. */
+int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
+                       char *err, size_t errsz);
+/* Free out->samples and zero the struct; NULL and zeroed structs are fine. */
+void vm_wav_free(vm_wav *wav);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VMPIPE_VMPIPE_H */
