@@ -52,31 +52,37 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo '  CC      $<'
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/vmpipe: $(ENGINE_OBJ) engine/exports.list
-	$(CC) $(SANFLAGS) -o $@ $(ENGINE_OBJ) $(EXPORTS) $(LDLIBS)
+	@echo '  LD      $@'
+	@$(CC) $(SANFLAGS) -o $@ $(ENGINE_OBJ) $(EXPORTS) $(LDLIBS)
 
 .SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/plugins/%.so: $$(subst .c,.o,$$(addprefix $(BUILD)/obj/,$$(wildcard plugins/$$*/*.c)))
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -shared -o $@ $^ \
+	@echo '  LD      $@'
+	@$(CC) $(SANFLAGS) -shared -o $@ $^ \
 	  $(shell [ -f plugins/$*/pkgs ] && pkg-config --libs $$(cat plugins/$*/pkgs))
 
 # Plugin objects may need extra include flags from their pkgs file.
 $(BUILD)/obj/plugins/%.o: plugins/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(shell f=plugins/$(firstword $(subst /, ,$*))/pkgs; \
+	@echo '  CC      $<'
+	@$(CC) $(ALL_CFLAGS) $(shell f=plugins/$(firstword $(subst /, ,$*))/pkgs; \
 	  [ -f $$f ] && pkg-config --cflags $$(cat $$f)) -c $< -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(EXPORTS) $(LDLIBS) -lcmocka
+	@echo '  TEST    $@'
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(EXPORTS) $(LDLIBS) -lcmocka
 
 $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/vmpipe/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $<
+	@echo '  PLUGIN  $@'
+	@$(CC) $(ALL_CFLAGS) -shared -o $@ $<
 
 tests-build: all $(UNIT_BIN) $(TEST_PLUGIN_SO)
 .PHONY: tests-build

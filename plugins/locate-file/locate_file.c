@@ -207,14 +207,15 @@ static vm_status run(const void *state, vm_job *job)
 static int init(vm_stage *stage, void *state)
 {
 	struct locate_file *lf = state;
-	if (!realpath(lf->dir, lf->root)) {
-		/* Relative to the pipeline file, like every path option. */
-		char buf[PATH_MAX * 2];
+	/* Relative to the pipeline file, like every path option. */
+	char buf[PATH_MAX * 2];
+	if (lf->dir[0] == '/')
+		snprintf(buf, sizeof buf, "%s", lf->dir);
+	else
 		snprintf(buf, sizeof buf, "%s/%s", vm_stage_config_dir(stage), lf->dir);
-		if (lf->dir[0] == '/' || !realpath(buf, lf->root)) {
-			vm_stage_error(stage, "option 'dir': cannot use %s: %s", lf->dir, strerror(errno));
-			return -1;
-		}
+	if (!realpath(buf, lf->root)) {
+		vm_stage_error(stage, "option 'dir': cannot use %s: %s", buf, strerror(errno));
+		return -1;
 	}
 	struct stat st;
 	if (stat(lf->root, &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -90,9 +90,20 @@ static int init(vm_stage *stage, void *state)
 		snprintf(want, sizeof want, "%s", nf->dir);
 	else
 		snprintf(want, sizeof want, "%s/%s", vm_stage_config_dir(stage), nf->dir);
-	if (mkdir(want, 0750) != 0 && errno != EEXIST) {
-		vm_stage_error(stage, "option 'dir': cannot create %s: %s", want, strerror(errno));
-		return -1;
+	/* mkdir -p: the outbox may be the first thing in a fresh tree. */
+	for (char *p = want + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		int rc = mkdir(want, 0750);
+		*p = c;
+		if (rc != 0 && errno != EEXIST) {
+			vm_stage_error(stage, "option 'dir': cannot create %s: %s", want, strerror(errno));
+			return -1;
+		}
+		if (c == '\0')
+			break;
 	}
 	if (!realpath(want, nf->root) || access(nf->root, W_OK) != 0) {
 		vm_stage_error(stage, "option 'dir': %s is not a writable directory", want);

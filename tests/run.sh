@@ -1,0 +1,94 @@
+#!/bin/sh
+# The test runner behind `make check`: unit tests (normal build, ASan/UBSan
+# build, valgrind), integration tests (pytest on the built binary, then the
+# sanitizer build), a short fuzz smoke.  Ends with one line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3
+passed=0
+failed=0
+failures=""
+
+note() { printf '%s\n' "$*"; }
+count() { # count NAME RC
+	if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures
+  $1"; fi
+}
+
+# cmocka binaries: each test case counts.
+run_unit() { # BUILD WRAPPER LABEL
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		log="$1/tests/$name.$3.log"
+		VMPIPE_ROOT="$ROOT" VMPIPE_BUILD="$ROOT/$1" VMPIPE_NO_DLCLOSE=1 $2 "$t" >"$log" 2>&1
+		rc=$?
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+		p=${p:-0}
+		f=${f:-0}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed, leaked, sanitizer report
+		passed=$((passed + p))
+		failed=$((failed + f))
+		if [ "$f" -ne 0 ]; then
+			failures="$failures
+  $3 $name (see $log)"
+			tail -30 "$log"
+		fi
+		note "unit[$3] $name: $p passed, $f failed"
+	done
+}
+
+run_pytest() { # BUILD LABEL [pytest args...]
+	b=$1; label=$2; shift 2
+	log="$b/pytest.$label.log"
+	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1
+	rc=$?
+	tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1
+	p=$(tail -1 "$log" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
+	f=$(tail -1 "$log" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
+	e=$(tail -1 "$log" | grep -o '[0-9]* error' | grep -o '[0-9]*')
+	p=${p:-0}; f=${f:-0}; e=${e:-0}
+	f=$((f + e))
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -ne 0 ]; then
+		failures="$failures
+  pytest[$label] (see $log)"
+		grep -E '^(FAILED|ERROR)' "$log" | head -40
+	fi
+}
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+
+note "== unit tests"
+run_unit build "" plain
+run_unit build-san "" asan
+if command -v valgrind >/dev/null; then
+	run_unit build "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" valgrind
+fi
+
+note "== integration tests"
+run_pytest build plain tests/integration
+run_pytest build-san asan tests/integration -m "not slow"
+VMPIPE_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+	run_pytest build valgrind tests/integration -m valgrind
+
+if [ -x tests/fuzz/run.sh ]; then
+	note "== fuzz smoke"
+	sh tests/fuzz/run.sh >build/fuzz.log 2>&1
+	rc=$?
+	count "fuzz smoke (see build/fuzz.log)" $rc
+	tail -3 build/fuzz.log
+fi
+
+if [ "$failed" -ne 0 ]; then
+	printf '\nfailures:%s\n' "$failures"
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
