@@ -1,0 +1,115 @@
+"""`make bench`: engine benchmarks, each measured side by side with its
+reference in the same run and reported as a ratio.  Prints a table and writes
+build/bench.json.  Sub-benchmarks of other areas (speech, SigV4, AWS requests)
+are run when present and merged in."""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, sys.argv[1] if len(sys.argv) > 1 else "build")
+VMPIPE = os.path.join(BUILD, "vmpipe")
+PY = "/usr/bin/python3"
+N = int(os.environ.get("BENCH_RUNS", "40"))
+
+
+def measure(cmd, env=None, runs=N):
+    """Run cmd `runs` times; CPU seconds (user+sys), wall and peak RSS per run."""
+    cpu, wall, rss = [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall.append(time.perf_counter() - t0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit("bench: %s failed with %d" % (cmd, os.waitstatus_to_exitcode(status)))
+        cpu.append(ru.ru_utime + ru.ru_stime)
+        rss.append(ru.ru_maxrss)  # KiB
+    cpu.sort()
+    wall.sort()
+    return {"cpu_ms_median": round(cpu[len(cpu) // 2] * 1000, 2),
+            "wall_ms_median": round(wall[len(wall) // 2] * 1000, 2),
+            "peak_rss_kib": max(rss)}
+
+
+def engine_bench(tmp):
+    rec = os.path.join(tmp, "rec")
+    out = os.path.join(tmp, "out")
+    os.makedirs(rec)
+    event = os.path.join(ROOT, "samples", "connect-event.json")
+    cid = json.load(open(event))["Details"]["ContactData"]["InitialContactId"]
+    shutil.copy(os.path.join(ROOT, "samples", "recordings", cid + ".wav"), rec)
+    ini = os.path.join(tmp, "notranscribe.ini")
+    with open(ini, "w") as f:
+        f.write("[pipeline]\nplugin_dir = %s/plugins\n[locate]\nplugin = locate-file\ndir = %s\n"
+                "pattern = {initial_contact_id}.wav\nsettle = 0s\n[notify]\nplugin = notify-file\n"
+                "dir = %s\n" % (BUILD, rec, out))
+    env = dict(os.environ, VMPIPE_LOG_LEVEL="error")
+    # notify-file does not mail a job twice: each run is a new job, so nothing is skipped.
+    ours = measure([VMPIPE, "run", "-c", ini, event], env)
+    os.makedirs(out, exist_ok=True)
+    ref = measure([PY, os.path.join(ROOT, "tests", "bench", "reference_notify.py"), event, rec, out])
+    full_ini = os.path.join(ROOT, "etc", "local.ini")
+    full_env = dict(env, VMPIPE_OUTBOX=out)
+    full = measure([VMPIPE, "run", "-c", full_ini, event], full_env, runs=3)
+    return {
+        "engine_per_job": {
+            "what": "vmpipe run, locate-file -> notify-file (no transcriber), one process per job",
+            "vmpipe": ours, "python_reference": ref,
+            "cpu_ratio_python_over_vmpipe": round(ref["cpu_ms_median"] / max(ours["cpu_ms_median"], 0.01), 1),
+            "rss_ratio_python_over_vmpipe": round(ref["peak_rss_kib"] / ours["peak_rss_kib"], 1),
+        },
+        "local_pipeline": {
+            "what": "vmpipe run -c etc/local.ini on the 14 s sample (PocketSphinx included)",
+            "vmpipe": full,
+        },
+    }
+
+
+def sub_benches():
+    """Other areas' benchmarks: tests/bench/*_bench.py print one JSON object."""
+    res = {}
+    here = os.path.dirname(__file__)
+    for name in sorted(os.listdir(here)):
+        if name.endswith("_bench.py"):
+            p = subprocess.run([PY, os.path.join(here, name), BUILD], capture_output=True, text=True)
+            key = name[:-len("_bench.py")]
+            if p.returncode != 0:
+                res[key] = {"error": p.stderr.strip()[-500:]}
+                continue
+            try:
+                res[key] = json.loads(p.stdout)
+            except ValueError:
+                res[key] = {"error": "no JSON on stdout", "stdout": p.stdout[-500:]}
+    return res
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        result = engine_bench(tmp)
+    result.update(sub_benches())
+    with open(os.path.join(BUILD, "bench.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    e = result["engine_per_job"]
+    print("%-44s %12s %12s %8s" % ("benchmark", "vmpipe", "reference", "ratio"))
+    print("%-44s %10.2fms %10.2fms %7.1fx" % ("CPU per job, no transcriber (vs Python)", e["vmpipe"]["cpu_ms_median"],
+                                              e["python_reference"]["cpu_ms_median"], e["cpu_ratio_python_over_vmpipe"]))
+    print("%-44s %9dKiB %9dKiB %7.1fx" % ("peak RSS, no transcriber (vs Python)", e["vmpipe"]["peak_rss_kib"],
+                                            e["python_reference"]["peak_rss_kib"], e["rss_ratio_python_over_vmpipe"]))
+    f = result["local_pipeline"]["vmpipe"]
+    print("%-44s %9dKiB" % ("peak RSS, etc/local.ini with PocketSphinx", f["peak_rss_kib"]))
+    print("%-44s %10.0fms" % ("wall, etc/local.ini on the 14 s sample", f["wall_ms_median"]))
+    for k, v in result.items():
+        if k in ("engine_per_job", "local_pipeline"):
+            continue
+        print("%s: %s" % (k, json.dumps(v)[:600]))
+    print("written: %s" % os.path.join(BUILD, "bench.json"))
+
+
+if __name__ == "__main__":
+    main()
