@@ -1,0 +1,355 @@
+/*
+ * The mail host API: vm_mail_init/fini/build/free (see vmpipe.h).  Parses
+ * the notifier's addresses and templates once at load; per job it renders
+ * the templates, fetches the attachment if asked, and assembles the message.
+ */
+#include "mail/mail.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "job.h"
+#include "mail/address.h"
+#include "mail/default_templates.h"
+#include "mail/encode.h"
+#include "mail/mime.h"
+#include "mail/template.h"
+#include "mail/vars.h"
+#include "util.h"
+
+#define DEFAULT_FROM "Voicemail <voicemail@localhost>"
+#define DEFAULT_SUBJECT "Voicemail message from: {{caller}}"
+
+struct mail_priv {
+	tpl *subject, *text, *html;
+	mail_addrs from, to, cc, bcc, reply_to;
+};
+
+static void priv_free(struct mail_priv *p)
+{
+	if (!p)
+		return;
+	tpl_free(p->subject);
+	tpl_free(p->text);
+	tpl_free(p->html);
+	addr_list_free(&p->from);
+	addr_list_free(&p->to);
+	addr_list_free(&p->cc);
+	addr_list_free(&p->bcc);
+	addr_list_free(&p->reply_to);
+	free(p);
+}
+
+/* Parse a template from `file` (relative to `dir`) or the built-in `builtin`. */
+static tpl *load_template(const char *dir, const char *option, const char *file,
+			  const char *builtin, enum tpl_mode mode, char *err, size_t errsize)
+{
+	char msg[256];
+	tpl *t;
+	if (!file || !*file) {
+		t = tpl_parse(builtin, strlen(builtin), mode, mail_var_names, VAR_COUNT, msg,
+			      sizeof msg);
+		if (!t)
+			snprintf(err, errsize, "built-in %s: %s", option, msg);
+		return t;
+	}
+	char path[4096];
+	if (file[0] == '/' || !dir || !*dir)
+		snprintf(path, sizeof path, "%s", file);
+	else
+		snprintf(path, sizeof path, "%s/%s", dir, file);
+	char *data;
+	size_t len;
+	if (read_file(path, MAIL_TEMPLATE_MAX, &data, &len) != 0) {
+		snprintf(err, errsize, "%s '%s': %s", option, path,
+			 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+		return NULL;
+	}
+	t = tpl_parse(data, len, mode, mail_var_names, VAR_COUNT, msg, sizeof msg);
+	free(data);
+	if (!t)
+		snprintf(err, errsize, "%s '%s': %s", option, path, msg);
+	return t;
+}
+
+static int parse_opt_addrs(const char *list, const char *what, mail_addrs *out, char *err,
+			   size_t errsize)
+{
+	if (!list)
+		return 0;
+	return addr_parse_list(list, out, what, err, errsize);
+}
+
+int mail_setup(const char *config_dir, vm_mail_opts *opts, char *err, size_t errsize)
+{
+	opts->priv = NULL;
+	struct mail_priv *p = calloc(1, sizeof *p);
+	if (!p) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	const char *subject = opts->subject ? opts->subject : DEFAULT_SUBJECT;
+	char msg[256];
+	if (!(p->subject = tpl_parse(subject, strlen(subject), TPL_HEADER, mail_var_names,
+				     VAR_COUNT, msg, sizeof msg))) {
+		snprintf(err, errsize, "subject: %s", msg);
+		goto fail;
+	}
+	if (!(p->text = load_template(config_dir, "template_text", opts->template_text,
+				      default_template_text, TPL_TEXT, err, errsize)) ||
+	    !(p->html = load_template(config_dir, "template_html", opts->template_html,
+				      default_template_html, TPL_HTML, err, errsize)))
+		goto fail;
+	if (parse_opt_addrs(opts->from ? opts->from : DEFAULT_FROM, "from", &p->from, err,
+			    errsize) < 0 ||
+	    parse_opt_addrs(opts->to, "to", &p->to, err, errsize) < 0 ||
+	    parse_opt_addrs(opts->cc, "cc", &p->cc, err, errsize) < 0 ||
+	    parse_opt_addrs(opts->bcc, "bcc", &p->bcc, err, errsize) < 0 ||
+	    parse_opt_addrs(opts->reply_to, "reply_to", &p->reply_to, err, errsize) < 0)
+		goto fail;
+	if (p->from.n != 1) {
+		snprintf(err, errsize, "from: exactly one address expected, got %zu", p->from.n);
+		goto fail;
+	}
+	if (opts->attach == VM_ATTACH_SMALLER && opts->attach_max <= 0) {
+		snprintf(err, errsize, "attach = smaller-than needs a positive attach_max");
+		goto fail;
+	}
+	opts->priv = p;
+	return 0;
+fail:
+	priv_free(p);
+	return -1;
+}
+
+int vm_mail_init(vm_stage *stage, vm_mail_opts *opts)
+{
+	char err[512];
+	if (mail_setup(vm_stage_config_dir(stage), opts, err, sizeof err) < 0) {
+		vm_stage_error(stage, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+void vm_mail_fini(vm_mail_opts *opts)
+{
+	if (!opts)
+		return;
+	priv_free(opts->priv);
+	opts->priv = NULL;
+}
+
+void vm_mail_free(vm_mail *mail)
+{
+	if (!mail)
+		return;
+	free(mail->data);
+	free(mail->message_id);
+	free(mail->envelope_from);
+	if (mail->rcpt)
+		for (char **r = mail->rcpt; *r; r++)
+			free(*r);
+	free(mail->rcpt);
+	memset(mail, 0, sizeof *mail);
+}
+
+/* To + Cc + Bcc, each address once (compared case-insensitively). */
+static char **envelope_rcpt(const mail_addrs *const *lists, size_t nlists)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < nlists; i++)
+		total += lists[i]->n;
+	char **r = calloc(total + 1, sizeof *r);
+	if (!r)
+		return NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < nlists; i++) {
+		for (size_t j = 0; j < lists[i]->n; j++) {
+			const char *a = lists[i]->v[j].addr;
+			size_t k = 0;
+			while (k < n && strcasecmp(r[k], a) != 0)
+				k++;
+			if (k < n)
+				continue;
+			if (!(r[n++] = strdup(a))) {
+				for (k = 0; k < n; k++)
+					free(r[k]);
+				free(r);
+				return NULL;
+			}
+		}
+	}
+	return r;
+}
+
+/* The To list of this job: recipient.email (and recipient.name), else `to`. */
+static vm_status job_recipients(vm_job *job, const struct mail_priv *p, mail_addrs *to)
+{
+	const char *email = vm_job_get_str(job, "recipient.email");
+	if (!email || !*email) {
+		for (size_t i = 0; i < p->to.n; i++)
+			if (addr_push(to, p->to.v[i].name, p->to.v[i].addr) < 0)
+				return vm_fail(job, VM_TRANSIENT, "out of memory");
+		return VM_DONE;
+	}
+	char err[256];
+	if (addr_parse_list(email, to, "recipient", err, sizeof err) < 0)
+		return vm_fail(job, VM_PERMANENT, "%s", err);
+	const char *name = vm_job_get_str(job, "recipient.name");
+	if (name && *name && to->n == 1 && !to->v[0].name) {
+		to->v[0].name = text_clean(name, strlen(name), CLEAN_HEADER);
+		if (!to->v[0].name)
+			return vm_fail(job, VM_TRANSIENT, "out of memory");
+	}
+	return VM_DONE;
+}
+
+/* "a@x, b@y" for {{recipient_email}}. */
+static char *join_addrs(const mail_addrs *l)
+{
+	mbuf b = MBUF_INIT;
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			mbuf_puts(&b, ", ");
+		mbuf_puts(&b, l->v[i].addr);
+	}
+	return mbuf_take(&b, NULL);
+}
+
+/*
+ * Fetch the recording for attaching.  A failure only costs the attachment:
+ * the link is in the body anyway, so it is logged and the mail goes out.
+ * Returns true with `buf` filled when there is something to attach.
+ */
+static bool fetch_attachment(vm_job *job, const vm_mail_opts *opts, vm_buf *buf)
+{
+	if (opts->attach != VM_ATTACH_YES && opts->attach != VM_ATTACH_SMALLER)
+		return false;
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	if (!uri || !*uri) {
+		vm_log(job, VM_LOG_WARN, "recording not attached: the job has no recording.uri");
+		return false;
+	}
+	int64_t max = opts->attach_max > 0 ? opts->attach_max : INT64_MAX;
+	int64_t size;
+	if (opts->attach == VM_ATTACH_SMALLER) {
+		if (vm_job_get_int(job, "recording.size", &size) && size >= max) {
+			vm_log(job, VM_LOG_INFO,
+			       "recording not attached: %lld bytes, attach_max is %lld",
+			       (long long)size, (long long)max);
+			return false;
+		}
+		max -= 1; /* "smaller than": attach_max itself is too big */
+	}
+	if ((uint64_t)max > SIZE_MAX)
+		max = (int64_t)(SIZE_MAX >> 1);
+	if (vm_fetch(job, uri, (size_t)max, buf) == VM_DONE)
+		return true;
+	/* vm_fetch() recorded a failure outcome; this stage is not failing. */
+	vm_log(job, VM_LOG_WARN, "recording not attached (the link is in the body): %s",
+	       job->fail_msg ? job->fail_msg : "fetch failed");
+	job_reset_outcome(job);
+	free(buf->data);
+	buf->data = NULL;
+	buf->len = 0;
+	return false;
+}
+
+/* "voicemail-<id>.wav" with the id reduced to safe characters. */
+static void attachment_name(const vm_job *job, const char *ctype, char *out, size_t size)
+{
+	const char *id = vm_job_id(job);
+	char safe[80];
+	size_t n = 0;
+	for (const char *p = id ? id : ""; *p && n + 1 < sizeof safe; p++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		safe[n++] = ok ? c : '_';
+	}
+	safe[n] = '\0';
+	static const struct {
+		const char *type, *ext;
+	} exts[] = {{"audio/mpeg", "mp3"}, {"audio/mp3", "mp3"}, {"audio/ogg", "ogg"},
+		    {"audio/opus", "opus"}, {"audio/flac", "flac"}, {"audio/x-flac", "flac"},
+		    {"audio/mp4", "m4a"},  {"audio/aac", "aac"}};
+	const char *ext = "wav";
+	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+		if (strcasecmp(ctype, exts[i].type) == 0)
+			ext = exts[i].ext;
+	snprintf(out, size, "voicemail-%s.%s", n ? safe : "recording", ext);
+}
+
+vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
+{
+	memset(out, 0, sizeof *out);
+	const struct mail_priv *p = opts ? opts->priv : NULL;
+	if (!p)
+		return vm_fail(job, VM_PERMANENT, "mail options not loaded (vm_mail_init not called)");
+
+	vm_status st = VM_DONE;
+	mail_addrs to = {0};
+	mail_vars vars = {0};
+	char *subject = NULL, *text = NULL, *html = NULL, *rcpt_list = NULL;
+	vm_buf audio = {0};
+	char fname[128];
+
+	if ((st = job_recipients(job, p, &to)) != VM_DONE)
+		goto out;
+	if (!(rcpt_list = join_addrs(&to)) ||
+	    mail_vars_build(job, rcpt_list, to.n ? to.v[0].addr : NULL, &vars) < 0)
+		goto oom;
+	if (!(subject = tpl_render(p->subject, (const char *const *)vars.v, NULL)) ||
+	    !(text = tpl_render(p->text, (const char *const *)vars.v, NULL)) ||
+	    !(html = tpl_render(p->html, (const char *const *)vars.v, NULL)))
+		goto oom;
+
+	mime_attachment att = {0};
+	if (fetch_attachment(job, opts, &audio)) {
+		const char *ct = vm_job_get_str(job, "recording.content_type");
+		att.content_type = ct && mime_valid_type(ct) ? ct : "audio/wav";
+		attachment_name(job, att.content_type, fname, sizeof fname);
+		att.filename = fname;
+		att.data = audio.data;
+		att.len = audio.len;
+	}
+
+	if (!(out->message_id = mime_message_id(p->from.v[0].addr)) ||
+	    !(out->envelope_from = strdup(p->from.v[0].addr)))
+		goto oom;
+	const mail_addrs *lists[] = {&to, &p->cc, &p->bcc};
+	if (!(out->rcpt = envelope_rcpt(lists, 3)))
+		goto oom;
+	mime_msg m = {
+		.from = &p->from,
+		.to = &to,
+		.cc = &p->cc,
+		.reply_to = &p->reply_to,
+		.subject = subject,
+		.text = text,
+		.html = html,
+		.attachment = att.data ? &att : NULL,
+		.date_ms = vm_now_ms(),
+		.message_id = out->message_id,
+	};
+	if (!(out->data = mime_build(&m, &out->len)))
+		goto oom;
+	goto out;
+oom:
+	st = vm_fail(job, VM_TRANSIENT, "out of memory (or no random bytes) building the message");
+out:
+	if (st != VM_DONE)
+		vm_mail_free(out);
+	addr_list_free(&to);
+	mail_vars_free(&vars);
+	free(rcpt_list);
+	free(subject);
+	free(text);
+	free(html);
+	free(audio.data);
+	return st;
+}

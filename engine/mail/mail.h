@@ -1,0 +1,24 @@
+/*
+ * Engine-internal entry points of the mail module, below the host API
+ * (vm_mail_init/vm_mail_build in vmpipe.h), so tools and tests can set it up
+ * without a pipeline stage.
+ */
+#ifndef VMPIPE_MAIL_MAIL_H
+#define VMPIPE_MAIL_MAIL_H
+
+#include <stddef.h>
+
+#include <vmpipe/vmpipe.h>
+
+/* Largest template file read. */
+#define MAIL_TEMPLATE_MAX (1024 * 1024)
+
+/*
+ * vm_mail_init() without a stage: template files are resolved against
+ * `config_dir` (NULL: the current directory).  Returns 0 with opts->priv set
+ * (release with vm_mail_fini()), or -1 with a message in `err` such as
+ * "template_html 'mail.html': line 3: unknown variable 'calller'".
+ */
+int mail_setup(const char *config_dir, vm_mail_opts *opts, char *err, size_t errsize);
+
+#endif
