@@ -27,6 +27,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_TRANSCRIPT_STATUS] = "transcript_status",
 	[VAR_NO_SPEECH] = "no_speech",
 	[VAR_TRANSCRIPT_UNAVAILABLE] = "transcript_unavailable",
+	[VAR_RECORDING_MISSING] = "recording_missing",
 	[VAR_LANGUAGE] = "language",
 	[VAR_URL] = "url",
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
@@ -172,6 +173,9 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	v[VAR_NO_SPEECH] = strdup(!has_text && completed ? "yes" : "");
 	v[VAR_TRANSCRIPT_UNAVAILABLE] = strdup(!has_text && !completed ? "yes" : "");
 	v[VAR_LANGUAGE] = get(job, "transcript.language", NULL);
+	/* The locate stage gave up: say so, the owner still learns who called. */
+	const char *located = vm_job_get_str(job, "stages.locate");
+	v[VAR_RECORDING_MISSING] = strdup(located && strcmp(located, "failed") == 0 ? "yes" : "");
 
 	const char *url = vm_job_get_str(job, "recording.url");
 	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);

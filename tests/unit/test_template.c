@@ -189,7 +189,8 @@ static void test_vars(void **st)
 		{VAR_CONTACT_ID, "cid"}, {VAR_TENANT, "acme"}, {VAR_DURATION, "1m 5s"},
 		{VAR_DURATION_SECONDS, "65"}, {VAR_TRANSCRIPT, "Hello there."},
 		{VAR_TRANSCRIPT_PREVIEW, "Hello there."}, {VAR_TRANSCRIPT_STATUS, "completed"},
-		{VAR_NO_SPEECH, ""}, {VAR_TRANSCRIPT_UNAVAILABLE, ""}, {VAR_LANGUAGE, "en-US"},
+		{VAR_NO_SPEECH, ""}, {VAR_TRANSCRIPT_UNAVAILABLE, ""}, {VAR_RECORDING_MISSING, ""},
+		{VAR_LANGUAGE, "en-US"},
 		{VAR_URL, "https://b.s3/k?sig"}, {VAR_URL_EXPIRES_AT, "2024-12-18T15:30:05Z"},
 		{VAR_RECEIVED_AT, "2024-12-11T15:30:05Z"}, {VAR_DATE, "11 December 2024, 15:30 UTC"},
 	};
@@ -213,6 +214,7 @@ static void test_vars(void **st)
 		 longtext);
 	j = job(json);
 	assert_int_equal(mail_vars_build(j, NULL, "first@x.org", &v), 0);
+	assert_string_equal(v.v[VAR_RECORDING_MISSING], "");
 	assert_string_equal(v.v[VAR_DURATION], "1h 2m 5s");
 	assert_string_equal(v.v[VAR_URL], "file:///r.wav");
 	assert_string_equal(v.v[VAR_RECIPIENT_NAME], "first@x.org");
@@ -239,6 +241,15 @@ static void test_vars(void **st)
 	assert_int_equal(ms, 1733931005250);
 	assert_false(parse_iso8601("2024-12-11 16:30:05", &ms));
 	assert_false(parse_iso8601("yesterday", &ms));
+
+	/* The locate stage gave up: the mail says the recording is missing. */
+	j = job("{\"id\":\"v4\",\"stages\":{\"locate\":\"failed\"},"
+		"\"transcript\":{\"status\":\"skipped\"}}");
+	assert_int_equal(mail_vars_build(j, NULL, NULL, &v), 0);
+	assert_string_equal(v.v[VAR_RECORDING_MISSING], "yes");
+	assert_string_equal(v.v[VAR_TRANSCRIPT_UNAVAILABLE], "yes");
+	mail_vars_free(&v);
+	job_free(j);
 }
 
 /* Render both built-in bodies for a job; returns text and html. */
