@@ -255,6 +255,118 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 /* Free out->samples and zero the struct; NULL and zeroed structs are fine. */
 void vm_wav_free(vm_wav *wav);
 
+/* ---- AWS (engine/aws) ---- */
+
+/*
+ * One AWS call, signed with SigV4 and sent with the SDKs' standard retry mode
+ * (3 attempts, full-jitter backoff, bounded to a few seconds in total inside
+ * one call).  Credentials come from the AWS CLI's chain (environment, web
+ * identity, shared files, container, IMDSv2); endpoints honour AWS_ENDPOINT_URL
+ * and AWS_ENDPOINT_URL_<SERVICE>.  Nothing here logs a secret.
+ */
+
+/* How the service shapes its errors, so they can be parsed. */
+typedef enum vm_aws_protocol {
+	VM_AWS_REST_XML = 0,  /* S3 */
+	VM_AWS_QUERY = 1,     /* STS, SNS, … (XML <ErrorResponse>) */
+	VM_AWS_JSON = 2,      /* JSON 1.1 with X-Amz-Target (Transcribe): "__type" */
+	VM_AWS_REST_JSON = 3, /* SES v2: x-amzn-ErrorType header, "message" */
+} vm_aws_protocol;
+
+/* A name/value pair: a header, or a query parameter (NOT encoded: the host
+ * encodes it). */
+typedef struct vm_aws_pair {
+	const char *name;
+	const char *value;
+} vm_aws_pair;
+
+typedef struct vm_aws_request {
+	/* The SDK service id in lower case: "s3", "transcribe", "sesv2", "sts", …;
+	 * it picks the endpoint, AWS_ENDPOINT_URL_<SERVICE> and the signing name. */
+	const char *service;
+	/* NULL: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else the
+	 * region of the job's contact.instance_arn. */
+	const char *region;
+	const char *method;  /* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	/* S3: the bucket (virtual-hosted or path style is chosen for you); NULL
+	 * for other services. */
+	const char *bucket;
+	/* The path, NOT percent-encoded: "/transcriptionjobs/x" or, with a bucket,
+	 * the object key ("ivr/2024/a b.wav"; a leading '/' is optional). */
+	const char *path;
+	const vm_aws_pair *query;   /* sent in this order; may be NULL */
+	size_t nquery;
+	const vm_aws_pair *headers; /* Content-Type, X-Amz-Target, …; may be NULL */
+	size_t nheaders;
+	const void *body;
+	size_t body_len;
+	vm_aws_protocol protocol;
+	size_t max_response;        /* bytes; 0: 64 MiB */
+} vm_aws_request;
+
+typedef struct vm_aws_response {
+	long status;                /* HTTP status of the last attempt; 0: no answer */
+	vm_aws_pair *headers;       /* names lower-cased; owned by the response */
+	size_t nheaders;
+	unsigned char *body;        /* NUL-terminated (body_len excludes it), or NULL */
+	size_t body_len;
+	/* On a non-2xx answer: the parsed error ("NoSuchKey", "ConflictException",
+	 * "ThrottlingException"; for an answer without a body a name made from the
+	 * status: "NotFound", "Forbidden", …).  NULL on success. */
+	char *error_code;
+	char *error_message;
+	char *request_id;           /* x-amz(n)-request-id or the body's RequestId */
+	bool retryable;             /* worth retrying later (5xx, throttling, network) */
+	int attempts;               /* HTTP attempts made (1-3) */
+} vm_aws_response;
+
+/*
+ * Send `req` for `job` (job may be NULL: region and logging without it).
+ * VM_DONE on a 2xx answer.  Otherwise the status of vm_fail(): VM_TRANSIENT
+ * when the failure is retryable after this call's own retries, VM_PERMANENT
+ * otherwise, with a message naming the service, error code and message.  In
+ * every case `out` is filled (zeroed first) and must be released with
+ * vm_aws_response_free(): on failure it still holds the status and the parsed
+ * error so a plugin can act on it (e.g. treat NoSuchKey as "not yet", or
+ * ConflictException as "already started") and return something else than
+ * the vm_fail() status.
+ */
+vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *out);
+void vm_aws_response_free(vm_aws_response *resp);
+/* A header of the response (name case-insensitive), or NULL. */
+const char *vm_aws_response_header(const vm_aws_response *resp, const char *name);
+
+/*
+ * A presigned GET URL for s3://bucket/key valid for `expires_s` seconds (1 to
+ * 604800, as S3 allows), like `aws s3 presign`.  The region is resolved as for
+ * vm_aws_send().  malloc()ed; NULL on error (logged with the reason).
+ */
+char *vm_s3_presign(vm_job *job, const char *bucket, const char *key, int64_t expires_s);
+
+/* ---- end of AWS ---- */
+
+/* ---- Recording links (engine/link.c; owner: lambda) ---- */
+
+/*
+ * Put the link a notification should carry for s3://bucket/key into the job
+ * record: recording.url, recording.url_expires_at (ISO 8601 UTC) and
+ * recording.url_kind.  A locate stage calls this instead of vm_s3_presign()
+ * when it has found the recording.
+ *
+ *  - Link mode (VMPIPE_LINK_BASE_URL and a secret set; see docs/lambda.md):
+ *    an HMAC-signed link to the function's Lambda Function URL valid
+ *    `expires_s` (up to 366 days); a click is answered with a fresh presigned
+ *    URL.  url_kind "link".
+ *  - Otherwise: vm_s3_presign() for `expires_s` (capped at 7 days); the expiry
+ *    recorded is the earlier of that and the end of the signing credentials'
+ *    session, which is when the URL really stops working.  url_kind "presigned".
+ *
+ * 0, or -1 (logged with the reason; the record is unchanged).
+ */
+int vm_recording_link(vm_job *job, const char *bucket, const char *key, int64_t expires_s);
+
+/* ---- end of recording links ---- */
+
 #ifdef __cplusplus
 }
 #endif
