@@ -226,7 +226,7 @@ int vm_job_set_bool(vm_job *job, const char *path, bool value)
 
 char *vm_job_to_json(const vm_job *job)
 {
-	return json_dumps(job->rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return json_dumps(job->rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
 }
 
 const char *vm_job_notified(const vm_job *job)

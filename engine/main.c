@@ -17,6 +17,8 @@
 #include "log.h"
 #include "pipeline.h"
 #include "sched.h"
+#include "tenant.h"
+#include "lambda.h"
 #include "util.h"
 
 static const char usage_main[] =
@@ -28,6 +30,9 @@ static const char usage_main[] =
 	"  run     -c PIPELINE [EVENT.json | -]   process one event; print the final job record\n"
 	"  check   -c PIPELINE                    load and validate everything, run nothing\n"
 	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
+	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
+	"                                         started as `bootstrap`, or with no command\n"
+	"                                         while AWS_LAMBDA_RUNTIME_API is set)\n"
 	"\n"
 	"options:\n"
 	"  -v, --verbose       more log output (repeat for trace)\n"
@@ -46,7 +51,9 @@ static const char usage_run[] =
 	"Process one voicemail event (an Amazon Connect contact-flow event, an S3\n"
 	"ObjectCreated notification, or a job record) through the pipeline and print\n"
 	"the final job record as JSON on stdout.  The event is read from the file, or\n"
-	"from standard input when it is '-' or absent.\n"
+	"from standard input when it is '-' or absent.  When the pipeline sets\n"
+	"tenant_dir, the event's tenant (Connect attribute `tenant`) runs on\n"
+	"<tenant_dir>/<tenant>.ini; an unknown tenant runs on PIPELINE itself.\n"
 	"\n"
 	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE)\n";
 
@@ -54,7 +61,8 @@ static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
 	"\n"
 	"Load the pipeline, load and initialise every plugin, validate every option,\n"
-	"and run nothing.  Exit 0 when all is well, 78 with every problem listed.\n";
+	"and run nothing.  With [pipeline] tenant_dir, every <tenant_dir>/*.ini is\n"
+	"checked too.  Exit 0 when all is well, 78 with every problem listed.\n";
 
 static const char usage_plugins[] =
 	"usage: vmpipe plugins [-c PIPELINE | -d DIR]\n"
@@ -160,6 +168,28 @@ static struct pipeline *load(const char *config, bool init, const struct globals
 	return p;
 }
 
+/* The base pipeline and its tenant set (tenant.h); NULL after logging why. */
+static struct tenants *open_tenants(const char *config, const struct globals *g)
+{
+	if (!config || !*config) {
+		setup_logging(g, NULL);
+		log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+		return NULL;
+	}
+	char *pdir = default_plugin_dir();
+	struct diag d = {0};
+	setup_logging(g, NULL);
+	struct tenants *t = tenants_open(config, pdir, &d);
+	free(pdir);
+	if (!t) {
+		diag_print(&d);
+		log_msg(NULL, NULL, VM_LOG_ERROR, "%s: pipeline refused (%zu problem%s)", config, d.n,
+			d.n == 1 ? "" : "s");
+	}
+	diag_free(&d);
+	return t;
+}
+
 static int read_event(const char *name, char **text, size_t *len)
 {
 	const char *path = !name || strcmp(name, "-") == 0 ? "/dev/stdin" : name;
@@ -184,15 +214,15 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 	const char *clk = getenv("VMPIPE_CLOCK");
 	if (clk && strcmp(clk, "fake") == 0)
 		clock_use_fake(clock_now_ms()); /* tests: waits take no real time */
-	struct pipeline *p = load(config, true, g);
-	if (!p)
+	struct tenants *ts = open_tenants(config, g);
+	if (!ts)
 		return EXIT_CONFIG;
-	setup_logging(g, p);
+	setup_logging(g, tenants_base(ts));
 	char *text;
 	size_t len;
 	int rc = read_event(i < argc ? argv[i] : "-", &text, &len);
 	if (rc) {
-		pipeline_free(p);
+		tenants_close(ts);
 		return rc;
 	}
 	char err[1024];
@@ -200,19 +230,88 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 	free(text);
 	if (!job) {
 		log_msg(NULL, "intake", VM_LOG_ERROR, "bad event (%s): %s", i < argc ? argv[i] : "stdin", err);
-		pipeline_free(p);
+		tenants_close(ts);
 		return EXIT_BAD_EVENT;
 	}
+	/* The event's tenant picks its pipeline; an unknown tenant runs on the base. */
+	struct diag d = {0};
+	const char *tenant = vm_job_get_str(job, "tenant");
+	struct pipeline *p = tenants_get(ts, tenant, &d);
+	if (!p) {
+		diag_print(&d);
+		log_msg(job, "intake", VM_LOG_ERROR, "tenant '%s': pipeline refused", tenant);
+		diag_free(&d);
+		job_free(job);
+		tenants_close(ts);
+		return EXIT_CONFIG;
+	}
+	diag_free(&d);
+	if (p != tenants_base(ts))
+		log_msg(job, "intake", VM_LOG_INFO, "tenant '%s': pipeline %s", tenant, p->cfg.path);
 	rc = sched_run(p, job, 0);
-	char *out = json_dumps(job->rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = json_dumps(job->rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
 	if (out) {
 		puts(out);
 		free(out);
 	}
 	fflush(stdout);
 	job_free(job);
-	pipeline_free(p);
+	tenants_close(ts);
 	return rc;
+}
+
+static void print_pipeline(const char *path, const struct pipeline *p)
+{
+	printf("%s: ok (plugins from %s)\n", path, p->plugin_dir);
+	for (size_t k = 0; k < p->n_stages; k++)
+		printf("  [%s] %s\n", p->stages[k]->name, p->stages[k]->mod->name);
+}
+
+static int ini_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+	return n > 4 && strcmp(e->d_name + n - 4, ".ini") == 0;
+}
+
+/* Load and initialise every tenant file (<tenant_dir>/NAME.ini); 0, or EXIT_CONFIG. */
+static int check_tenants(struct tenants *ts)
+{
+	const struct pipeline *base = tenants_base(ts);
+	const char *td = base->set.tenant_dir;
+	if (!td || !*td)
+		return 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s%s%s", td[0] == '/' ? "" : base->dir, td[0] == '/' ? "" : "/", td);
+	struct dirent **ents;
+	int n = scandir(dir, &ents, ini_file, alphasort);
+	if (n < 0) {
+		log_msg(NULL, NULL, VM_LOG_ERROR, "cannot list tenant_dir %s: %s", dir, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	int bad = 0;
+	for (int k = 0; k < n; k++) {
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)(strlen(ents[k]->d_name) - 4), ents[k]->d_name);
+		free(ents[k]);
+		if (!is_plain_name(name, 64)) {
+			log_msg(NULL, "tenant", VM_LOG_WARN,
+				"%s/%s.ini: not a plain tenant name, no event can select it", dir, name);
+			continue;
+		}
+		struct diag d = {0};
+		const struct pipeline *p = tenants_get(ts, name, &d);
+		if (p && p != base) {
+			print_pipeline(p->cfg.path, p);
+		} else {
+			diag_print(&d);
+			log_msg(NULL, "tenant", VM_LOG_ERROR, "tenant '%s' (%s/%s.ini): pipeline refused", name,
+				dir, name);
+			bad++;
+		}
+		diag_free(&d);
+	}
+	free(ents);
+	return bad ? EXIT_CONFIG : 0;
 }
 
 static int cmd_check(int argc, char **argv, const struct globals *g)
@@ -225,14 +324,13 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 		fputs(usage_check, stderr);
 		return EXIT_USAGE;
 	}
-	struct pipeline *p = load(config, true, g);
-	if (!p)
+	struct tenants *ts = open_tenants(config, g);
+	if (!ts)
 		return EXIT_CONFIG;
-	printf("%s: ok (plugins from %s)\n", config, p->plugin_dir);
-	for (size_t k = 0; k < p->n_stages; k++)
-		printf("  [%s] %s\n", p->stages[k]->name, p->stages[k]->mod->name);
-	pipeline_free(p);
-	return 0;
+	print_pipeline(config, tenants_base(ts));
+	int rc = check_tenants(ts);
+	tenants_close(ts);
+	return rc;
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -293,6 +391,31 @@ static int cmd_plugins(int argc, char **argv, const struct globals *g)
 	return 0;
 }
 
+static const char usage_lambda[] =
+	"usage: vmpipe lambda [-c PIPELINE]\n"
+	"\n"
+	"Serve AWS Lambda invocations from the Runtime API (AWS_LAMBDA_RUNTIME_API) until\n"
+	"it goes away.  The pipeline is -c, else $VMPIPE_PIPELINE, else\n"
+	"$LAMBDA_TASK_ROOT/etc/pipeline.ini; it is loaded once per container.  See\n"
+	"docs/lambda.md.\n";
+
+static int cmd_lambda(int argc, char **argv, const struct globals *g)
+{
+	const char *config = NULL;
+	int i = command_opts(argc, argv, usage_lambda, &config, NULL);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (i != argc) {
+		fputs(usage_lambda, stderr);
+		return EXIT_USAGE;
+	}
+	setup_logging(g, NULL);
+	char *pdir = default_plugin_dir();
+	int rc = lambda_main(config, pdir);
+	free(pdir);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct globals g = {0, NULL};
@@ -321,6 +444,10 @@ int main(int argc, char **argv)
 		default: fputs(usage_main, stderr); return EXIT_USAGE;
 		}
 	}
+	if (lambda_autodetect(argv[0], optind < argc)) {
+		static char *lambda_argv[] = {"lambda", NULL};
+		return cmd_lambda(1, lambda_argv, &g);
+	}
 	if (optind >= argc) {
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;
@@ -335,6 +462,8 @@ int main(int argc, char **argv)
 		return cmd_check(cargc, cargv, &g);
 	if (strcmp(cmd, "plugins") == 0)
 		return cmd_plugins(cargc, cargv, &g);
+	if (strcmp(cmd, "lambda") == 0)
+		return cmd_lambda(cargc, cargv, &g);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;
