@@ -1,0 +1,72 @@
+/*
+ * One HTTP exchange with libcurl: the single HTTP path of the AWS client.
+ * Owner: awsnet.  No signing, no retries (request.h does those); the
+ * credential providers use this directly for their unsigned local endpoints.
+ */
+#ifndef VMPIPE_AWS_HTTP_H
+#define VMPIPE_AWS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct aws_header {
+	char *name;  /* malloc()ed */
+	char *value; /* malloc()ed */
+};
+
+/* A growable header list; names compare case-insensitively. */
+struct aws_headers {
+	struct aws_header *v;
+	size_t n, cap;
+};
+
+/* Append a copy (0, or -1 when out of memory). */
+int aws_headers_add(struct aws_headers *h, const char *name, const char *value);
+/* Replace every header of that name with one (or append). */
+int aws_headers_set(struct aws_headers *h, const char *name, const char *value);
+/* First value of `name`, or NULL (borrowed). */
+const char *aws_headers_get(const struct aws_headers *h, const char *name);
+void aws_headers_clear(struct aws_headers *h);
+
+/* What went wrong below HTTP; decides whether a retry may help. */
+enum aws_net_error {
+	AWS_NET_OK = 0,
+	AWS_NET_TIMEOUT,   /* connect or total timeout */
+	AWS_NET_CONNECT,   /* refused, unreachable, DNS */
+	AWS_NET_RESET,     /* connection reset, closed early, nothing received */
+	AWS_NET_TOO_LARGE, /* the answer exceeded max_body */
+	AWS_NET_OTHER,     /* bad URL, TLS verification, … (not retried) */
+};
+
+struct aws_http_req {
+	const char *method; /* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	const char *url;    /* already encoded */
+	const struct aws_headers *headers; /* sent as they are (may be NULL) */
+	const void *body;
+	size_t body_len;
+	long connect_timeout_ms; /* 0: 3 s */
+	long timeout_ms;         /* 0: 30 s */
+	size_t max_body;         /* 0: 64 MiB */
+};
+
+struct aws_http_resp {
+	long status;                /* 0 when no answer */
+	struct aws_headers headers; /* names lower-cased */
+	unsigned char *body;        /* malloc()ed, NUL-terminated (len excludes it), or NULL */
+	size_t body_len;
+	enum aws_net_error net;
+	char net_msg[256];          /* curl's explanation when net != AWS_NET_OK */
+};
+
+/*
+ * Perform the exchange.  0 when an HTTP answer arrived (any status), -1 with
+ * resp->net set otherwise.  Connections are reused across calls and threads
+ * (a small pool of curl handles).  Free resp with aws_http_resp_clear().
+ */
+int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp);
+void aws_http_resp_clear(struct aws_http_resp *resp);
+
+/* Close pooled connections (at exit; keeps valgrind quiet). */
+void aws_http_cleanup(void);
+
+#endif
