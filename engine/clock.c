@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -52,6 +53,52 @@ static void fake_sleep_fn(void *ctx, int64_t ms)
 }
 
 static const struct clock_ops fake_clock = {fake_now_fn, fake_sleep_fn, NULL};
+
+/* Scaled: virtual time = origin + factor * real time elapsed since then. */
+static double scale_factor = 1;
+static int64_t scale_origin;
+
+static int64_t scaled_now_fn(void *ctx)
+{
+	(void)ctx;
+	int64_t real = sys_now(NULL);
+	return scale_origin + (int64_t)((double)(real - scale_origin) * scale_factor);
+}
+
+static void scaled_sleep_fn(void *ctx, int64_t ms)
+{
+	(void)ctx;
+	sys_sleep(NULL, (int64_t)((double)ms / scale_factor + 0.5));
+}
+
+static const struct clock_ops scaled_clock = {scaled_now_fn, scaled_sleep_fn, NULL};
+
+void clock_use_scaled(double factor)
+{
+	scale_factor = factor > 0 ? factor : 1;
+	scale_origin = sys_now(NULL);
+	cur = &scaled_clock;
+}
+
+int clock_from_env(void)
+{
+	const char *v = getenv("VMPIPE_CLOCK");
+	if (!v || !*v || strcmp(v, "system") == 0)
+		return 0;
+	if (strcmp(v, "fake") == 0) {
+		clock_use_fake(sys_now(NULL));
+		return 0;
+	}
+	if (strncmp(v, "scaled:", 7) == 0) {
+		char *end;
+		double f = strtod(v + 7, &end);
+		if (f > 0 && *end == '\0') {
+			clock_use_scaled(f);
+			return 0;
+		}
+	}
+	return -1;
+}
 
 int64_t clock_now_ms(void) { return cur->now_ms(cur->ctx); }
 void clock_sleep_ms(int64_t ms) { cur->sleep_ms(cur->ctx, ms); }

@@ -23,6 +23,12 @@ void clock_set(const struct clock_ops *ops);
 
 /* A virtual clock starting at `start_ms` whose sleeps return at once. */
 void clock_use_fake(int64_t start_ms);
+/* A clock running `factor` times faster than real time from now on (the
+ * time-scaled benchmark): sleeps take 1/factor of their length. */
+void clock_use_scaled(double factor);
+/* Apply VMPIPE_CLOCK: "fake" (virtual, sleeps return at once), "scaled:N"
+ * (N times faster), or unset/"system".  -1 when the value is not understood. */
+int clock_from_env(void);
 /* Uniform random integer in [0, n) for backoff jitter (n > 0). */
 int64_t clock_jitter(int64_t n);
 
