@@ -211,9 +211,6 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 		fputs(usage_run, stderr);
 		return EXIT_USAGE;
 	}
-	const char *clk = getenv("VMPIPE_CLOCK");
-	if (clk && strcmp(clk, "fake") == 0)
-		clock_use_fake(clock_now_ms()); /* tests: waits take no real time */
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
@@ -419,6 +416,11 @@ static int cmd_lambda(int argc, char **argv, const struct globals *g)
 int main(int argc, char **argv)
 {
 	struct globals g = {0, NULL};
+	/* Tests and the time-scaled benchmark replace the clock. */
+	if (clock_from_env() != 0) {
+		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N or system\n");
+		return EXIT_USAGE;
+	}
 	static const struct option longopts[] = {
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
