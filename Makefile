@@ -79,7 +79,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@echo '  TEST    $@'
 	@$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(EXPORTS) $(LDLIBS) -lcmocka
 
-$(BUILD)/test-plugins/%.so: tests/plugins/%.c include/vmpipe/plugin.h
+$(BUILD)/test-plugins/%.so: tests/plugins/%.c include/vmpipe/plugin.h $(wildcard tests/plugins/*.h)
 	@mkdir -p $(dir $@)
 	@echo '  PLUGIN  $@'
 	@$(CC) $(ALL_CFLAGS) -shared -o $@ $<
@@ -98,6 +98,10 @@ check: deps
 bench: deps all
 	@sh tests/bench/run.sh $(BUILD)
 
+# The AWS Lambda package: $(BUILD)/vmpipe-lambda.zip (docs/lambda.md).
+lambda: all
+	@sh scripts/package-lambda.sh $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins \
 	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
@@ -105,11 +109,12 @@ install: all
 	install -m 755 $(BUILD)/vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins/
 	install -m 644 include/vmpipe/*.h $(DESTDIR)$(PREFIX)/include/vmpipe/
-	install -m 644 etc/templates/* $(DESTDIR)$(PREFIX)/share/vmpipe/templates/
+	for f in $$(cd etc/templates && find . -type f); do \
+	  install -D -m 644 etc/templates/$$f $(DESTDIR)$(PREFIX)/share/vmpipe/templates/$$f || exit 1; done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' vmpipe.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vmpipe.pc
 
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/test-plugins -name '*.d' 2>/dev/null)

@@ -163,6 +163,19 @@ static char *read_line(char *str, int num, void *stream)
 	if (!got)
 		return NULL;
 	r->line++;
+	/* inih reads at most INI_MAX_LINE bytes: a longer line would come back in
+	 * pieces, each parsed (and counted) as a line of its own.  Refuse it once,
+	 * by its real number, and hand inih a comment in its place. */
+	size_t len = strlen(str);
+	int ch;
+	if (len && str[len - 1] != '\n' && (ch = fgetc(r->f)) != EOF && ch != '\n') {
+		while ((ch = fgetc(r->f)) != EOF && ch != '\n')
+			;
+		diag_add(r->d, "%s:%d: line is longer than %d characters", r->c->path, r->line, num - 2);
+		r->errors++;
+		snprintf(str, (size_t)num, ";\n");
+		return got;
+	}
 	char tmp[256];
 	snprintf(tmp, sizeof tmp, "%s", str);
 	char *t = trim(tmp);

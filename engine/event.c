@@ -1,5 +1,6 @@
 #include "event.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -128,15 +129,24 @@ static vm_job *from_s3(json_t *ev, char *err, size_t errsize)
 		snprintf(err, errsize, "S3 notification lacks s3.bucket.name or s3.object.key");
 		return NULL;
 	}
-	/* S3 event keys are URL-encoded with '+' for spaces. */
-	char dkey[1024];
+	/* S3 event keys are URL-encoded with '+' for spaces.  Every '%' must start
+	 * two hex digits (S3 writes a literal '%' as %25), never %00: a key cut at
+	 * a NUL or read through sscanf's sign/space leniency is another key. */
+	char dkey[1100]; /* S3 keys are at most 1024 bytes */
 	size_t n = 0;
-	for (const char *p = key; *p && n + 1 < sizeof dkey; p++) {
+	for (const char *p = key; *p; p++) {
+		if (n + 1 >= sizeof dkey) {
+			snprintf(err, errsize, "S3 object key is longer than %zu bytes", sizeof dkey - 1);
+			return NULL;
+		}
 		if (*p == '+')
 			dkey[n++] = ' ';
-		else if (*p == '%' && p[1] && p[2]) {
-			unsigned c;
-			if (sscanf(p + 1, "%2x", &c) != 1) {
+		else if (*p == '%') {
+			static const char hex[] = "0123456789abcdef";
+			const char *hi = p[1] ? strchr(hex, tolower((unsigned char)p[1])) : NULL;
+			const char *lo = hi && p[2] ? strchr(hex, tolower((unsigned char)p[2])) : NULL;
+			int c = lo ? (int)((hi - hex) * 16 + (lo - hex)) : 0;
+			if (c == 0) {
 				snprintf(err, errsize, "S3 object key is badly URL-encoded");
 				return NULL;
 			}

@@ -75,18 +75,23 @@ static enum stage_end run_stage(const struct pipeline *p, vm_stage *st, vm_job *
 	}
 }
 
+/* stages.<name> = what.  Stage names may hold a '.' ([notify.archive]), so the
+ * name is one key of "stages", never a dotted path (that would cross the
+ * string stages.notify and fail). */
 static void mark(vm_job *job, const char *stage, const char *what)
 {
-	char path[200];
-	snprintf(path, sizeof path, "stages.%s", stage);
-	vm_job_set_str(job, path, what);
+	json_t *stages = json_object_get(job->rec, "stages");
+	if (!json_is_object(stages)) {
+		stages = json_object();
+		if (json_object_set_new(job->rec, "stages", stages) != 0)
+			return;
+	}
+	json_object_set_new(stages, stage, json_string(what));
 }
 
 static bool marked_done(vm_job *job, const char *stage)
 {
-	char path[200];
-	snprintf(path, sizeof path, "stages.%s", stage);
-	const char *s = vm_job_get_str(job, path);
+	const char *s = json_string_value(json_object_get(json_object_get(job->rec, "stages"), stage));
 	return s && strcmp(s, "done") == 0;
 }
 
@@ -106,8 +111,12 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 
 	for (size_t i = 0; i < p->n_stages; i++) {
 		vm_stage *st = p->stages[i];
-		if (marked_done(job, st->name))
+		if (marked_done(job, st->name)) {
+			/* Resumed after this notifier told the owner: that counts. */
+			if (st->kind == VM_STAGE_NOTIFY)
+				any_notifier = true;
 			continue;
+		}
 		if (st->kind == VM_STAGE_TRANSCRIBE && no_recording) {
 			vm_job_set_str(job, "transcript.status", "skipped");
 			vm_job_set_str(job, "transcript.error", "no recording");
@@ -127,12 +136,22 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 		mark(job, st->name, "failed");
 		const char *why = job->fail_msg ? job->fail_msg : "timed out";
 		switch (st->kind) {
-		case VM_STAGE_LOCATE:
+		case VM_STAGE_LOCATE: {
 			/* The owner still hears that somebody called. */
 			no_recording = true;
+			/* A recording the locate stage refused or never found must not be
+			 * used downstream: a notifier attaching recording.uri would send
+			 * whatever the event named (file:///etc/passwd).  Keep it for
+			 * diagnosis only. */
+			const char *uri = vm_job_get_str(job, "recording.uri");
+			if (uri) {
+				vm_job_set_str(job, "recording.refused_uri", uri);
+				vm_job_set_str(job, "recording.uri", NULL);
+			}
 			if (!vm_job_get_str(job, "recording.error"))
 				vm_job_set_str(job, "recording.error", end == END_TIMEOUT ? "timed out" : why);
 			break;
+		}
 		case VM_STAGE_TRANSCRIBE:
 			vm_job_set_str(job, "transcript.status", "failed");
 			if (!vm_job_get_str(job, "transcript.error"))

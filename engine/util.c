@@ -11,17 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A non-negative decimal with an optional fraction; *end after it. */
+/* A non-negative decimal with an optional fraction ("5", "1.5"); *end after
+ * it.  Not strtod() on the text itself: it would also take "0x10" and "1e3". */
 static int parse_number(const char *s, double *v, const char **end)
 {
-	if (*s < '0' || *s > '9')
+	size_t n = strspn(s, "0123456789");
+	if (n == 0)
 		return -1;
-	char *e;
-	errno = 0;
-	*v = strtod(s, &e);
-	if (errno || e == s)
+	if (s[n] == '.') {
+		size_t frac = strspn(s + n + 1, "0123456789");
+		if (frac == 0)
+			return -1;
+		n += 1 + frac;
+	}
+	char buf[64];
+	if (n >= sizeof buf)
 		return -1;
-	*end = e;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*v = strtod(buf, NULL);
+	*end = s + n;
 	return 0;
 }
 
