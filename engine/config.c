@@ -241,7 +241,9 @@ int cfg_load(const char *path, struct cfg *c, struct diag *d)
 		diag_add(d, "%s: cannot open pipeline file: %s", path, strerror(errno));
 		return -1;
 	}
-	/* Defaults of Debian's inih: ';' and '#' start comments; no inline '#'. */
+	/* Debian's inih: ';' and '#' start comments, " ;" an inline comment.  No
+	 * continuation lines: an indented "name = value" is an ordinary entry. */
+	ini_allow_multiline = false;
 	struct reader r = {f, 0, c, d, 0};
 	int rc = ini_parse_stream(read_line, &r, on_entry, &r);
 	fclose(f);

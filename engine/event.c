@@ -231,6 +231,10 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 	if (!job_get(job, "attempts"))
 		vm_job_set_int(job, "attempts", 0);
 	vm_job_set_str(job, "state", "pending");
+	/* A record handed in from outside starts from the beginning: trusting its
+	 * "stages" would let it skip locate, the only check on recording.uri.
+	 * Its notifications stay, so nobody is mailed twice. */
+	job_set(job, "stages", NULL);
 	return job;
 }
 

@@ -108,6 +108,9 @@ int job_set(vm_job *job, const char *path, json_t *value)
 	const char *leaf;
 	json_t *parent = walk(job->rec, path, value != NULL, &leaf, key, sizeof key);
 	if (!parent || !*leaf) {
+		/* Removing what is not there succeeds: the field is absent either way. */
+		if (!value)
+			return 0;
 		json_decref(value);
 		return -1;
 	}

@@ -128,6 +128,7 @@ static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *
 	}
 	if (now - since >= lf->wait_ms) {
 		vm_job_set_str(job, "recording.error", "not found");
+		vm_job_set_str(job, "recording.search_started_at", NULL);
 		return vm_fail(job, VM_PERMANENT, "recording not found: %s (waited %llds in %s)", what,
 			       (long long)(lf->wait_ms / 1000), lf->dir);
 	}

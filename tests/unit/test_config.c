@@ -140,6 +140,7 @@ static void test_load_good(void **s)
 				"plugin = locate-file\n"
 				"dir = ${VMT_DIR}\n"
 				"wait = ${VMT_UNSET:-70s}\n"
+				"  settle = 2s ; indented, with an inline comment\n"
 				"[notify.archive]\n"
 				"plugin = notify-file\n");
 	struct cfg c;
@@ -158,9 +159,14 @@ static void test_load_good(void **s)
 	e = cfg_entry(loc, "wait");
 	assert_string_equal(e->value, "70s");
 	assert_int_equal(e->line, 9);
+	/* An indented line is an ordinary entry, not a continuation of "wait". */
+	e = cfg_entry(loc, "settle");
+	assert_non_null(e);
+	assert_string_equal(e->value, "2s");
+	assert_int_equal(e->line, 10);
 	const struct cfg_section *arch = cfg_section(&c, "notify.archive");
 	assert_non_null(arch);
-	assert_int_equal(arch->line, 10);
+	assert_int_equal(arch->line, 11);
 	assert_string_equal(cfg_entry(arch, "plugin")->value, "notify-file");
 	assert_null(cfg_section(&c, "transcribe"));
 	assert_null(cfg_entry(loc, "pattern"));
