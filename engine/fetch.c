@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/host.h"
 #include "job.h"
 #include "util.h"
 
@@ -59,8 +60,27 @@ vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out)
 		out->len = len;
 		return VM_DONE;
 	}
-	if (strncmp(uri, "s3://", 5) == 0)
-		return vm_fail(job, VM_PERMANENT, "cannot fetch %.300s: this vmpipe has no S3 client", uri);
+	if (strncmp(uri, "s3://", 5) == 0) {
+		char bucket[64], err[512];
+		const char *key;
+		if (parse_s3_uri(uri, bucket, sizeof bucket, &key) != 0)
+			return vm_fail(job, VM_PERMANENT, "malformed S3 URI '%.300s' (expected s3://bucket/key)", uri);
+		unsigned char *data;
+		size_t len;
+		switch (aws_s3_get(bucket, key, max_bytes, &data, &len, err, sizeof err)) {
+		case AWS_S3_OK:
+			out->data = data;
+			out->len = len;
+			return VM_DONE;
+		case AWS_S3_TRANSIENT:
+			return vm_fail(job, VM_TRANSIENT, "cannot fetch recording: %s", err);
+		case AWS_S3_TOO_LARGE:
+			return vm_fail(job, VM_PERMANENT, "recording %.300s is larger than the %zu-byte limit", uri,
+				       max_bytes);
+		default:
+			return vm_fail(job, VM_PERMANENT, "cannot fetch recording: %s", err);
+		}
+	}
 	return vm_fail(job, VM_PERMANENT, "unsupported recording URI '%.300s' (expected file:// or s3://)",
 		       uri);
 }

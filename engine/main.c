@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/host.h"
 #include "clock.h"
 #include "event.h"
 #include "log.h"
@@ -30,6 +31,7 @@ static const char usage_main[] =
 	"  run     -c PIPELINE [EVENT.json | -]   process one event; print the final job record\n"
 	"  check   -c PIPELINE                    load and validate everything, run nothing\n"
 	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
+	"  presign [--expires 7d] s3://B/KEY      a presigned GET URL (like `aws s3 presign`)\n"
 	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
 	"                                         started as `bootstrap`, or with no command\n"
 	"                                         while AWS_LAMBDA_RUNTIME_API is set)\n"
@@ -69,6 +71,18 @@ static const char usage_plugins[] =
 	"\n"
 	"List the plugins in the plugin directory (the pipeline's plugin_dir, DIR, or the\n"
 	"default next to the vmpipe binary) with their options, types, defaults and help.\n";
+
+static const char usage_presign[] =
+	"usage: vmpipe presign [--expires DURATION] [--region REGION] s3://BUCKET/KEY\n"
+	"\n"
+	"Print a presigned GET URL for the object, like `aws s3 presign`.  Credentials,\n"
+	"region and endpoint come from the usual AWS places (environment, shared files,\n"
+	"container or instance roles; AWS_ENDPOINT_URL_S3).  The URL stops working when\n"
+	"it expires or when the credentials that signed it do (a role session lasts\n"
+	"hours, not days).\n"
+	"\n"
+	"  --expires DURATION  70s, 5m, 12h, 7d ... (default 1h; at most 7d, as S3 allows)\n"
+	"  --region REGION     the bucket's region (default: resolved as the AWS CLI does)\n";
 
 /* -v/-q and --log-format, shared by every command. */
 struct globals {
@@ -413,9 +427,62 @@ static int cmd_lambda(int argc, char **argv, const struct globals *g)
 	return rc;
 }
 
+static int cmd_presign(int argc, char **argv, const struct globals *g)
+{
+	static const struct option longopts[] = {
+		{"expires", required_argument, NULL, 'e'},
+		{"region", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int64_t expires_ms = 3600 * 1000;
+	const char *region = NULL;
+	int c;
+	optind = 1;
+	setup_logging(g, NULL);
+	while ((c = getopt_long(argc, argv, "+e:r:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			if (parse_duration(optarg, &expires_ms) != 0) {
+				fprintf(stderr, "vmpipe presign: --expires '%s' is not a duration (70s, 5m, 7d)\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'r': region = optarg; break;
+		case 'h': fputs(usage_presign, stdout); return 0;
+		default: fputs(usage_presign, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fputs(usage_presign, stderr);
+		return EXIT_USAGE;
+	}
+	const char *uri = argv[optind], *key;
+	char bucket[64], err[512];
+	if (parse_s3_uri(uri, bucket, sizeof bucket, &key) != 0) {
+		fprintf(stderr, "vmpipe presign: '%s' is not s3://BUCKET/KEY\n", uri);
+		return EXIT_USAGE;
+	}
+	int64_t expires_s = (expires_ms + 999) / 1000;
+	if (expires_s < 1 || expires_s > 604800) {
+		fprintf(stderr, "vmpipe presign: --expires must be between 1s and 7d (604800 s), S3's limit\n");
+		return EXIT_USAGE;
+	}
+	char *url = aws_s3_presign(region, bucket, key, expires_s, err, sizeof err);
+	if (!url) {
+		log_msg(NULL, "presign", VM_LOG_ERROR, "%s", err);
+		return EXIT_CONFIG;
+	}
+	puts(url);
+	free(url);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct globals g = {0, NULL};
+	/* Free the AWS credential chain and pooled connections however we leave. */
+	atexit(aws_host_shutdown);
 	/* Tests and the time-scaled benchmark replace the clock. */
 	if (clock_from_env() != 0) {
 		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N or system\n");
@@ -464,6 +531,8 @@ int main(int argc, char **argv)
 		return cmd_check(cargc, cargv, &g);
 	if (strcmp(cmd, "plugins") == 0)
 		return cmd_plugins(cargc, cargv, &g);
+	if (strcmp(cmd, "presign") == 0)
+		return cmd_presign(cargc, cargv, &g);
 	if (strcmp(cmd, "lambda") == 0)
 		return cmd_lambda(cargc, cargv, &g);
 	if (strcmp(cmd, "help") == 0) {

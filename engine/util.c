@@ -153,6 +153,20 @@ bool is_plain_name(const char *s, size_t max)
 	return true;
 }
 
+int parse_s3_uri(const char *uri, char *bucket, size_t size, const char **key)
+{
+	if (!uri || strncmp(uri, "s3://", 5) != 0)
+		return -1;
+	const char *b = uri + 5, *slash = strchr(b, '/');
+	size_t n = slash ? (size_t)(slash - b) : 0;
+	if (!slash || n == 0 || n > 63 || n >= size || !slash[1])
+		return -1;
+	memcpy(bucket, b, n);
+	bucket[n] = '\0';
+	*key = slash + 1;
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

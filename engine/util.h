@@ -23,6 +23,10 @@ void format_duration(double seconds, char *buf, size_t size);
  * at most `max` bytes, never "." or "..". */
 bool is_plain_name(const char *s, size_t max);
 
+/* Split s3://BUCKET/KEY: the bucket into `bucket` (at most 63 characters, as
+ * S3 allows), *key points into `uri`.  0, or -1 when it is not of that form. */
+int parse_s3_uri(const char *uri, char *bucket, size_t size, const char **key);
+
 /* Read a whole file (at most `max` bytes).  0, or -1 with errno (EFBIG when larger). */
 int read_file(const char *path, size_t max, char **data, size_t *len);
 /* Write `data` to `path` atomically: temp file in the same directory, fsync,
