@@ -31,6 +31,9 @@ const vm_option pipeline_options[] = {
 	{"retry_base", VM_OPT_DURATION, "1s", false, S(retry_base_ms),
 	 "first backoff after a transient fault", NULL},
 	{"retry_cap", VM_OPT_DURATION, "60s", false, S(retry_cap_ms), "longest backoff", NULL},
+	{"tenant_dir", VM_OPT_STRING, NULL, false, S(tenant_dir),
+	 "per-tenant pipelines: an event with tenant T runs on <tenant_dir>/T.ini (relative: to this file)",
+	 NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };
 #undef S

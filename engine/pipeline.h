@@ -15,6 +15,7 @@ struct pipeline_settings {
 	const char *state;
 	int64_t retry_base_ms;   /* transient faults: first backoff */
 	int64_t retry_cap_ms;    /* transient faults: longest backoff */
+	const char *tenant_dir;  /* <dir>/<tenant>.ini per tenant (see tenant.h); NULL: none */
 };
 
 struct pipeline {

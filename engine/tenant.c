@@ -1,0 +1,188 @@
+/*
+ * Per-tenant pipelines (see tenant.h).  The set owns the base pipeline and
+ * every tenant pipeline loaded so far; each is loaded and initialised on first
+ * use and kept until tenants_close(), so a Lambda container or the daemon pays
+ * for plugin init once per tenant, not once per event.
+ *
+ * What a tenant name selects:
+ *  - NULL or "": the base pipeline;
+ *  - the base sets no tenant_dir: the base pipeline (the name is only logged);
+ *  - <tenant_dir>/<name>.ini exists: that pipeline;
+ *  - no such file: the base pipeline, with a warning, so the voicemail still
+ *    reaches somebody (the base's notifier) rather than nobody;
+ *  - a name that is not a plain identifier, or a tenant file that does not
+ *    load: NULL with the reason (the caller refuses the event / exits 78).
+ * Event intake already refuses non-plain names (exit 65); the check here
+ * keeps a path out of the file name whoever the caller is.
+ */
+#include "tenant.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+
+#define TENANT_NAME_MAX 64
+
+struct tenant_entry {
+	char *name;
+	struct pipeline *p;
+};
+
+struct tenants {
+	struct pipeline *base;
+	char *dir; /* resolved tenant_dir, or NULL */
+	pthread_mutex_t lock;
+	struct tenant_entry *v;
+	size_t n;
+};
+
+/* tenant_dir as written, made absolute against the base pipeline's directory. */
+static char *resolve_dir(const struct pipeline *base)
+{
+	const char *dir = base->set.tenant_dir;
+	if (!dir || !*dir)
+		return NULL;
+	if (dir[0] == '/')
+		return strdup(dir);
+	char buf[PATH_MAX];
+	int n = snprintf(buf, sizeof buf, "%s/%s", base->dir, dir);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return NULL;
+	return strdup(buf);
+}
+
+struct tenants *tenants_open(const char *base_path, const char *default_plugin_dir, struct diag *d)
+{
+	struct pipeline *base = pipeline_load(base_path, default_plugin_dir, true, d);
+	if (!base)
+		return NULL;
+	struct tenants *t = calloc(1, sizeof *t);
+	if (!t) {
+		pipeline_free(base);
+		diag_add(d, "%s: out of memory", base_path);
+		return NULL;
+	}
+	t->base = base;
+	if (base->set.tenant_dir && *base->set.tenant_dir) {
+		t->dir = resolve_dir(base);
+		struct stat st;
+		if (!t->dir || stat(t->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			diag_add(d, "%s: [pipeline] option 'tenant_dir': %s is not a directory", base_path,
+				 t->dir ? t->dir : base->set.tenant_dir);
+			free(t->dir);
+			free(t);
+			pipeline_free(base);
+			return NULL;
+		}
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+struct pipeline *tenants_base(struct tenants *t)
+{
+	return t->base;
+}
+
+/* Load <dir>/<name>.ini.  *missing is set when there is no such file. */
+static struct pipeline *load_tenant(struct tenants *t, const char *name, bool *missing,
+				    struct diag *d)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/%s.ini", t->dir, name);
+	if (n < 0 || (size_t)n >= sizeof path) {
+		diag_add(d, "tenant '%s': path of its pipeline is too long", name);
+		return NULL;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0 && errno == ENOENT) {
+		*missing = true;
+		return NULL;
+	}
+	/* Plugins not found via the tenant's own plugin_dir come from the base's. */
+	struct pipeline *p = pipeline_load(path, t->base->plugin_dir, true, d);
+	if (p && pipeline_has(p, "tenant_dir")) {
+		diag_add(d, "%s: [pipeline] option 'tenant_dir' belongs in the base pipeline, not in a "
+			    "tenant's", path);
+		pipeline_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag *d)
+{
+	if (!tenant || !*tenant)
+		return t->base;
+	if (!is_plain_name(tenant, TENANT_NAME_MAX)) {
+		diag_add(d, "tenant name is not a plain identifier (letters, digits, '-', '_', '.'; "
+			    "at most %d)", TENANT_NAME_MAX);
+		return NULL;
+	}
+	if (!t->dir) {
+		log_msg(NULL, "tenant", VM_LOG_DEBUG,
+			"tenant '%s': the pipeline sets no tenant_dir, using it as is", tenant);
+		return t->base;
+	}
+	struct pipeline *p = NULL;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].name, tenant) == 0) {
+			p = t->v[i].p;
+			break;
+		}
+	if (p) {
+		pthread_mutex_unlock(&t->lock);
+		return p;
+	}
+	/* Loaded under the lock: rare (once per tenant) and keeps one copy. */
+	bool missing = false;
+	p = load_tenant(t, tenant, &missing, d);
+	if (p) {
+		struct tenant_entry *nv = realloc(t->v, (t->n + 1) * sizeof *nv);
+		char *name = strdup(tenant);
+		if (!nv || !name) {
+			free(name);
+			if (nv)
+				t->v = nv;
+			pipeline_free(p);
+			pthread_mutex_unlock(&t->lock);
+			diag_add(d, "tenant '%s': out of memory", tenant);
+			return NULL;
+		}
+		t->v = nv;
+		t->v[t->n].name = name;
+		t->v[t->n].p = p;
+		t->n++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (missing) {
+		log_msg(NULL, "tenant", VM_LOG_WARN,
+			"unknown tenant '%s' (no %s/%s.ini): using the base pipeline", tenant, t->dir,
+			tenant);
+		return t->base;
+	}
+	return p;
+}
+
+void tenants_close(struct tenants *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		pipeline_free(t->v[i].p);
+		free(t->v[i].name);
+	}
+	free(t->v);
+	free(t->dir);
+	pipeline_free(t->base);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}

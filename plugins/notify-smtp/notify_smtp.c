@@ -1,0 +1,282 @@
+/*
+ * notify-smtp: send the voicemail e-mail through any SMTP server (libcurl).
+ *
+ * The message is the mail module's (vm_mail_build), the same bytes every mail
+ * notifier sends.  STARTTLS is required unless told otherwise; AUTH PLAIN or
+ * LOGIN when a username is set.  A 4xx reply or a connection fault is
+ * transient (the scheduler retries), a 5xx reply, refused credentials or an
+ * untrusted certificate permanent; the message quotes the server's reply.
+ * A job whose record already lists this stage's message is not sent again.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <vmpipe/vmpipe.h>
+
+#include "smtp_send.h"
+
+struct notify_smtp {
+	const char *url;
+	int tls;
+	const char *username;
+	const char *password;
+	int auth;
+	const char *ca_file;
+	bool insecure;
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;
+	const char *envelope_from;
+	vm_mail_opts mail;
+	/* Filled by init. */
+	char where[300];         /* scheme://host:port for messages (no credentials) */
+	char ca_path[PATH_MAX];  /* ca_file resolved against the pipeline's directory */
+	struct smtp_conn conn;
+};
+
+static const char *const tls_names[] = {"required", "optional", "none"};
+
+static bool is_loopback(const char *host)
+{
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	char h[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof h) {
+		memcpy(h, host + 1, n - 2);
+		h[n - 2] = '\0';
+	} else {
+		snprintf(h, sizeof h, "%s", host);
+	}
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* A bare address for MAIL FROM: something@something, nothing that could end
+ * the command or add a parameter. */
+static bool plain_address(const char *a)
+{
+	const char *at = strchr(a, '@');
+	if (!at || at == a || !at[1] || strlen(a) > 254)
+		return false;
+	for (const char *p = a; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || strchr("<>()[],;:\"\\", *p))
+			return false;
+	return true;
+}
+
+/* Parse and vet `url`; fills ns->where.  0, or -1 after vm_stage_error(). */
+static int check_url(vm_stage *stage, struct notify_smtp *ns, bool *loopback)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	int rc = -1;
+	if (!u || curl_url_set(u, CURLUPART_URL, ns->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		vm_stage_error(stage, "option 'url': '%s' is not a URL (expected smtp://HOST[:PORT] or "
+				      "smtps://HOST[:PORT])", ns->url);
+		goto out;
+	}
+	if (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0) {
+		vm_stage_error(stage, "option 'url': scheme '%s' is not smtp or smtps", scheme);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user) {
+		vm_stage_error(stage, "option 'url': put credentials in 'username' and 'password', not in "
+				      "the URL (URLs end up in log lines)");
+		goto out;
+	}
+	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+	snprintf(ns->where, sizeof ns->where, "%s://%s:%s", scheme, host, port ? port : "?");
+	if (strcmp(scheme, "smtps") == 0 && ns->tls == SMTP_TLS_NONE) {
+		vm_stage_error(stage, "option 'tls': 'none' contradicts an smtps:// URL (implicit TLS)");
+		goto out;
+	}
+	*loopback = is_loopback(host);
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static int init(vm_stage *stage, void *state)
+{
+	struct notify_smtp *ns = state;
+	if (smtp_global_init() != 0) {
+		vm_stage_error(stage, "libcurl failed to initialise");
+		return -1;
+	}
+	bool loopback = false;
+	if (check_url(stage, ns, &loopback) != 0)
+		return -1;
+	if (ns->password && *ns->password && !(ns->username && *ns->username)) {
+		vm_stage_error(stage, "option 'password' is set but 'username' is not");
+		return -1;
+	}
+	if (ns->username && *ns->username && !ns->password) {
+		vm_stage_error(stage, "option 'username' is set but 'password' is not "
+				      "(use password = ${SMTP_PASSWORD} to take it from the environment)");
+		return -1;
+	}
+	if (ns->envelope_from && !plain_address(ns->envelope_from)) {
+		vm_stage_error(stage, "option 'envelope_from': '%s' is not a bare address like "
+				      "bounces@example.com", ns->envelope_from);
+		return -1;
+	}
+	if (ns->ca_file && *ns->ca_file) {
+		if (ns->ca_file[0] == '/')
+			snprintf(ns->ca_path, sizeof ns->ca_path, "%s", ns->ca_file);
+		else
+			snprintf(ns->ca_path, sizeof ns->ca_path, "%s/%s", vm_stage_config_dir(stage),
+				 ns->ca_file);
+		if (access(ns->ca_path, R_OK) != 0) {
+			vm_stage_error(stage, "option 'ca_file': cannot read %s", ns->ca_path);
+			return -1;
+		}
+	}
+	if (ns->connect_timeout_ms <= 0 || ns->timeout_ms <= 0) {
+		vm_stage_error(stage, "options 'connect_timeout' and 'timeout' must be positive");
+		return -1;
+	}
+	if (ns->tls != SMTP_TLS_REQUIRED && !loopback)
+		vm_log(NULL, VM_LOG_WARN,
+		       "[%s] tls = %s: mail%s may cross the network to %s in clear text",
+		       vm_stage_name(stage), tls_names[ns->tls],
+		       ns->username && *ns->username ? " and the password" : "", ns->where);
+	if (ns->insecure)
+		vm_log(NULL, VM_LOG_WARN, "[%s] insecure = yes: the certificate of %s is not verified",
+		       vm_stage_name(stage), ns->where);
+	ns->conn = (struct smtp_conn){
+		.url = ns->url,
+		.tls = ns->tls,
+		.username = ns->username && *ns->username ? ns->username : NULL,
+		.password = ns->password,
+		.auth = ns->auth,
+		.ca_file = *ns->ca_path ? ns->ca_path : NULL,
+		.insecure = ns->insecure,
+		.connect_timeout_ms = ns->connect_timeout_ms,
+		.timeout_ms = ns->timeout_ms,
+	};
+	return vm_mail_init(stage, &ns->mail);
+}
+
+/* "a@x, b@y" (at most `size` bytes) for log lines. */
+static void join(char *const *v, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; v[i] && o + 1 < size; i++) {
+		int n = snprintf(out + o, size - o, "%s%s", i ? ", " : "", v[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n < size - o ? (size_t)n : size - o - 1;
+	}
+}
+
+static vm_status failure(vm_job *job, const struct notify_smtp *ns, const struct smtp_result *r)
+{
+	vm_status kind = smtp_classify(r);
+	const char *hint = "";
+	if (r->curl_code == CURLE_PEER_FAILED_VERIFICATION)
+		hint = " (not trusted: set ca_file to the CA that signed it, or insecure = yes to skip "
+		       "verification)";
+	else if (r->curl_code == CURLE_LOGIN_DENIED)
+		hint = " (check username and password)";
+	else if (r->curl_code == CURLE_USE_SSL_FAILED)
+		hint = " (the server offers no STARTTLS; tls = optional or none allows clear text)";
+	if (*r->reply && r->code >= 400)
+		return vm_fail(job, kind, "%s: server replied \"%s\" (%s)%s", ns->where, r->reply,
+			       r->curl_err, hint);
+	return vm_fail(job, kind, "%s: %s%s", ns->where, r->curl_err, hint);
+}
+
+static vm_status run(const void *state, vm_job *job)
+{
+	const struct notify_smtp *ns = state;
+	const char *done = vm_job_notified(job);
+	if (done) {
+		vm_log(job, VM_LOG_INFO, "already sent (%s): not again", done);
+		return vm_done(job);
+	}
+	vm_mail mail;
+	vm_status s = vm_mail_build(job, &ns->mail, &mail);
+	if (s != VM_DONE)
+		return s;
+	if (!mail.rcpt || !mail.rcpt[0]) {
+		vm_mail_free(&mail);
+		return vm_fail(job, VM_PERMANENT, "no recipient: the event names none "
+						  "(recipient.email) and no 'to' is configured");
+	}
+	char rcpts[400];
+	join(mail.rcpt, rcpts, sizeof rcpts);
+	const char *from = ns->envelope_from ? ns->envelope_from : mail.envelope_from;
+	vm_log(job, VM_LOG_DEBUG, "sending %zu bytes to %s via %s (tls %s)", mail.len, rcpts, ns->where,
+	       tls_names[ns->tls]);
+	struct smtp_result r;
+	if (smtp_send(job, &ns->conn, from, mail.rcpt, mail.data, mail.len, &r) != 0) {
+		vm_mail_free(&mail);
+		return failure(job, ns, &r);
+	}
+	vm_job_add_notification(job, "smtp", mail.message_id);
+	vm_log(job, VM_LOG_INFO, "sent %s to %s via %s: %s", mail.message_id, rcpts, ns->where, r.reply);
+	vm_mail_free(&mail);
+	return vm_done(job);
+}
+
+static void fini(void *state)
+{
+	struct notify_smtp *ns = state;
+	vm_mail_fini(&ns->mail);
+}
+
+#define O(f) offsetof(struct notify_smtp, f)
+static const vm_option options[] = {
+	{"url", VM_OPT_STRING, NULL, true, O(url),
+	 "smtp://HOST[:PORT] (STARTTLS; 587 for submission) or smtps://HOST[:PORT] (implicit TLS, 465)",
+	 NULL},
+	{"tls", VM_OPT_ENUM, "required", false, O(tls),
+	 "required: refuse to send without TLS; optional: STARTTLS if offered; none: clear text",
+	 "required|optional|none"},
+	{"username", VM_OPT_STRING, NULL, false, O(username), "AUTH user (PLAIN or LOGIN)", NULL},
+	{"password", VM_OPT_STRING, NULL, false, O(password),
+	 "AUTH password; write ${SMTP_PASSWORD} to take it from the environment", NULL},
+	{"auth", VM_OPT_ENUM, "any", false, O(auth),
+	 "SASL mechanism: any (the best the server offers), plain or login", "any|plain|login"},
+	{"ca_file", VM_OPT_STRING, NULL, false, O(ca_file),
+	 "PEM file of CAs to trust instead of the system store (relative: to the pipeline file)", NULL},
+	{"insecure", VM_OPT_BOOL, "no", false, O(insecure),
+	 "skip certificate and host name verification (testing only)", NULL},
+	{"connect_timeout", VM_OPT_DURATION, "10s", false, O(connect_timeout_ms),
+	 "give up connecting after this long (a transient failure)", NULL},
+	{"timeout", VM_OPT_DURATION, "60s", false, O(timeout_ms),
+	 "bound on one whole SMTP transaction (a transient failure)", NULL},
+	{"envelope_from", VM_OPT_STRING, NULL, false, O(envelope_from),
+	 "envelope sender (MAIL FROM, where bounces go); default: the From address", NULL},
+	VM_MAIL_OPTIONS(struct notify_smtp, mail),
+	{NULL, 0, NULL, false, 0, NULL, NULL},
+};
+
+const vm_plugin vmpipe_plugin = {
+	.abi_version = VMPIPE_ABI_VERSION,
+	.kind = VM_STAGE_NOTIFY,
+	.name = "notify-smtp",
+	.summary = "send the e-mail through an SMTP server (STARTTLS, AUTH) with libcurl",
+	.options = options,
+	.state_size = sizeof(struct notify_smtp),
+	.init = init,
+	.run = run,
+	.fini = fini,
+};

@@ -1,0 +1,168 @@
+"""make install + an out-of-tree plugin built against the installed headers.
+
+Installs into a temporary prefix (from a separate build directory, so the
+test never touches build/), builds examples/notify-webhook from a copy outside
+the source tree with nothing but PKG_CONFIG_PATH, drops the .so into the
+installed plugin directory and runs a pipeline where [notify] (notify-file)
+and two [notify.*] webhook stages all fire.  The webhook target is a small
+http.server on 127.0.0.1 that records every POST.
+"""
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from conftest import ROOT, connect_event, write
+from test_smtp import wav_bytes
+
+pytestmark = pytest.mark.slow  # a whole separate build; skipped in the sanitizer pass
+
+CONTACT = "aaaabbbb-cccc-dddd-eeee-ffff00001111"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("install")
+    prefix = tmp / "prefix"
+    build = tmp / "build"
+    r = subprocess.run(["make", "-s", "-j2", "install", f"PREFIX={prefix}", f"BUILD={build}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for f in ["bin/vmpipe", "include/vmpipe/plugin.h", "include/vmpipe/vmpipe.h",
+              "lib/pkgconfig/vmpipe.pc", "lib/vmpipe/plugins/notify-file.so",
+              "lib/vmpipe/plugins/locate-file.so", "share/vmpipe/templates/voicemail.txt"]:
+        assert (prefix / f).exists(), f
+
+    # The example, copied away from the tree: only the installed vmpipe is visible.
+    src = tmp / "notify-webhook"
+    shutil.copytree(os.path.join(ROOT, "examples", "notify-webhook"), src,
+                    ignore=shutil.ignore_patterns("*.so", "*.o"))
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    r = subprocess.run(["make"], cwd=src, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"-I{prefix}/include" in r.stdout
+    assert os.path.join(ROOT, "include") not in r.stdout
+    plugins = prefix / "lib" / "vmpipe" / "plugins"
+    shutil.copy(src / "notify-webhook.so", plugins)
+    return prefix
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        srv = self.server
+        with srv.lock:
+            srv.posts.append((self.path, dict(self.headers), body))
+            code = srv.replies.pop(0) if srv.replies else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def hook():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    srv.posts, srv.replies, srv.lock = [], [], threading.Lock()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def pipeline(tmp, hook, extra=""):
+    rec = tmp / "rec"
+    rec.mkdir(exist_ok=True)
+    (rec / f"{CONTACT}.wav").write_bytes(wav_bytes())
+    url = f"http://127.0.0.1:{hook.server_address[1]}"
+    return write(tmp / "pipeline.ini", f"""[pipeline]
+timeout = 1m
+retry_base = 1s
+
+[locate]
+plugin = locate-file
+dir = {rec}
+pattern = {{initial_contact_id}}.wav
+
+[notify]
+plugin = notify-file
+dir = {tmp / "outbox"}
+
+[notify.webhook]
+plugin = notify-webhook
+url = {url}/record
+
+[notify.chat]
+plugin = notify-webhook
+url = {url}/chat
+format = text
+text = Voicemail from {{contact.caller}} for {{recipient.name}}
+header = Authorization: Bearer ${{HOOK_TOKEN}}
+{extra}
+""")
+
+
+def run_installed(prefix, *args, env=None):
+    e = dict(os.environ, VMPIPE_LOG_FORMAT="text", VMPIPE_CLOCK="fake", HOOK_TOKEN="t0k3n")
+    e.update(env or {})
+    return subprocess.run([str(prefix / "bin" / "vmpipe"), *map(str, args)], capture_output=True,
+                          text=True, env=e, timeout=120)
+
+
+def test_installed_plugins_are_listed(installed):
+    r = run_installed(installed, "plugins")
+    assert r.returncode == 0, r.stderr
+    assert f"plugins in {installed}/bin/../lib/vmpipe/plugins" in r.stdout
+    for name in ["notify-webhook (notify)", "notify-file (notify)", "locate-file (locate)"]:
+        assert name in r.stdout
+    assert "Slack/Teams" in r.stdout
+
+
+def test_notify_file_and_webhooks_all_fire(installed, hook, tmp_path):
+    p = pipeline(tmp_path, hook)
+    r = run_installed(installed, "check", "-c", p)
+    assert r.returncode == 0, r.stderr
+    assert "[notify.webhook] notify-webhook" in r.stdout
+    ev = write(tmp_path / "ev.json", json.dumps(connect_event(contact_id=CONTACT)))
+    r = run_installed(installed, "run", "-c", p, ev)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert [(n["stage"], n["transport"]) for n in rec["notifications"]] == [
+        ("notify", "file"), ("notify.webhook", "webhook"), ("notify.chat", "webhook")]
+    assert (tmp_path / "outbox" / f"{CONTACT}.eml").exists()
+
+    assert [p[0] for p in hook.posts] == ["/record", "/chat"]
+    posted = json.loads(hook.posts[0][2])
+    assert posted["id"] == CONTACT
+    assert posted["contact"]["caller"] == "+15555550123"
+    assert posted["notifications"][0]["transport"] == "file"  # [notify] ran first
+    chat = json.loads(hook.posts[1][2])
+    assert chat == {"text": "Voicemail from +15555550123 for Pat Owner"}
+    assert hook.posts[1][1]["Authorization"] == "Bearer t0k3n"
+    assert "t0k3n" not in r.stderr
+
+
+def test_webhook_retries_5xx_and_fails_on_4xx(installed, hook, tmp_path):
+    p = pipeline(tmp_path, hook)
+    ev = write(tmp_path / "ev.json", json.dumps(connect_event(contact_id=CONTACT)))
+    hook.replies = [503]
+    r = run_installed(installed, "run", "-c", p, ev)
+    assert r.returncode == 0, r.stderr
+    assert [p[0] for p in hook.posts] == ["/record", "/record", "/chat"]
+    assert "HTTP 503" in json.loads(r.stdout)["errors"][0]["message"]
+
+    hook.posts.clear()
+    hook.replies = [404]
+    shutil.rmtree(tmp_path / "outbox")
+    r = run_installed(installed, "run", "-c", p, ev)
+    assert r.returncode == 69, r.stderr
+    assert "HTTP 404" in r.stderr
+    assert [p[0] for p in hook.posts] == ["/record", "/chat"]  # the others still run
