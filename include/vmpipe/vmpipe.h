@@ -367,6 +367,22 @@ int vm_recording_link(vm_job *job, const char *bucket, const char *key, int64_t 
 
 /* ---- end of recording links ---- */
 
+/* ---- Plain HTTPS GET (engine/http.c; owner: awspipe) ---- */
+
+/*
+ * GET `url` into `out` (the caller frees out->data; NUL-terminated, len
+ * excludes the NUL): a document a service points to, such as Amazon
+ * Transcribe's TranscriptFileUri.  https:// only, or http:// to a loopback
+ * host (tests).  Not signed: such URLs carry their own authorization in the
+ * query, so only scheme, host and path are ever logged.  One attempt (the
+ * engine retries).  VM_DONE on 2xx; VM_TRANSIENT on 5xx, 429, timeouts and
+ * resets; VM_PERMANENT otherwise (403 of an expired URL, 404, more than
+ * `max_bytes`, a refused URL), each through vm_fail() with a message.
+ */
+vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *out);
+
+/* ---- end of plain HTTPS GET ---- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,86 @@
+/*
+ * Recording links that outlive the Lambda role's session.  Owner: lambda.
+ *
+ * A presigned S3 URL dies with the temporary credentials that signed it
+ * (hours on Lambda), not after the days the mail promises.  In link mode the
+ * mail carries instead an HMAC-SHA256-signed link to the function's own
+ * Lambda Function URL:
+ *
+ *   {VMPIPE_LINK_BASE_URL}/voicemail?bucket=B&key=K&expires=EPOCH_S&sig=SIG
+ *
+ * SIG = base64url(HMAC-SHA256(secret, "vmpipe-link-v1\n" B "\n" K "\n" EPOCH_S)).
+ * On click (link_click.h) the function verifies it and redirects to a fresh
+ * presigned URL valid for minutes.
+ *
+ * Configuration (environment, read once per process):
+ *   VMPIPE_LINK_BASE_URL      the Function URL (https://…lambda-url….on.aws/);
+ *                             unset: link mode off, presigned URLs as before
+ *   VMPIPE_LINK_SECRET        the key, at least 32 bytes, or
+ *   VMPIPE_LINK_SECRET_FILE   a file holding it (trailing newline ignored)
+ *   VMPIPE_LINK_SECRET_PREVIOUS  an older key still accepted on click (rotation)
+ *   VMPIPE_LINK_REDIRECT_TTL  lifetime of the presigned URL a click gets (5m)
+ */
+#ifndef VMPIPE_LINK_H
+#define VMPIPE_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LINK_SECRET_MIN 32
+#define LINK_SECRET_MAX 512
+/* Longest link lifetime accepted (S3's own cap for presigned URLs is 7 days). */
+#define LINK_MAX_LIFETIME_S (366LL * 24 * 3600)
+#define LINK_PATH "/voicemail"
+
+struct link_cfg {
+	bool enabled;
+	char base_url[512];        /* without the trailing '/' */
+	unsigned char secret[LINK_SECRET_MAX];
+	size_t secret_len;
+	unsigned char previous[LINK_SECRET_MAX];
+	size_t previous_len;       /* 0: none */
+	int64_t redirect_ttl_s;
+};
+
+/*
+ * Read the configuration from the environment into `c`.  0 (c->enabled says
+ * whether link mode is on), or -1 with err when it is half-configured: a base
+ * URL without a usable secret, an unreadable secret file, a secret shorter
+ * than LINK_SECRET_MIN, a base URL that is not https:// (http:// only for
+ * 127.0.0.1/localhost, for tests), a bad redirect TTL.
+ */
+int link_config_from_env(struct link_cfg *c, char *err, size_t errsz);
+/* Wipe the secrets. */
+void link_config_clear(struct link_cfg *c);
+
+/*
+ * The process-wide configuration (loaded from the environment on first use;
+ * owned by link.c, read-only afterwards).  NULL with err when it is
+ * half-configured; check ->enabled otherwise.
+ */
+const struct link_cfg *link_config(char *err, size_t errsz);
+
+/* A signed link to s3://bucket/key valid until `expires_at_s` (epoch s).
+ * malloc()ed; NULL when out of memory or link mode is off. */
+char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
+		int64_t expires_at_s);
+
+enum link_verdict {
+	LINK_OK = 0,
+	LINK_MALFORMED, /* not a link: parameters missing, repeated or undecodable */
+	LINK_FORGED,    /* the signature does not match (any key) */
+	LINK_EXPIRED,   /* genuine, but past its expiry */
+};
+
+/*
+ * Check the query string of a click (raw, still percent-encoded).  The
+ * signature is compared in constant time (CRYPTO_memcmp) and checked before
+ * the expiry, so an altered expiry reads as forged.  On LINK_OK and
+ * LINK_EXPIRED, *bucket and *key are malloc()ed (caller frees) and
+ * *expires_at_s set; otherwise they are NULL.
+ */
+enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, int64_t now_s,
+			      char **bucket, char **key, int64_t *expires_at_s);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+ * Unit tests of engine/link.c: configuration from the environment, the link
+ * format (a known answer computed with Python's hmac), verification of
+ * forged, altered, expired and malformed links, key rotation, and
+ * vm_recording_link() writing the job record in link mode.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "job.h"
+#include "link.h"
+#include "testenv.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef-unit"
+#define BASE "https://abc.lambda-url.us-east-1.on.aws"
+#define KEY "ivr/2024/01/02/a b+c.wav"
+#define EXP 1893456000LL /* 2030-01-01 */
+/* base64url(HMAC-SHA256(SECRET, "vmpipe-link-v1\nrecordings\n" KEY "\n1893456000")),
+ * computed with Python's hmac module. */
+#define KNOWN_SIG "E8Fc01BRZscsy2CXhUVyQlyb6QvdkiHhVppIVj7LGHU"
+
+static void clear_env(void)
+{
+	unsetenv("VMPIPE_LINK_BASE_URL");
+	unsetenv("VMPIPE_LINK_SECRET");
+	unsetenv("VMPIPE_LINK_SECRET_FILE");
+	unsetenv("VMPIPE_LINK_SECRET_PREVIOUS");
+	unsetenv("VMPIPE_LINK_REDIRECT_TTL");
+}
+
+static void load(struct link_cfg *c)
+{
+	clear_env();
+	setenv("VMPIPE_LINK_BASE_URL", BASE "/", 1);
+	setenv("VMPIPE_LINK_SECRET", SECRET, 1);
+	char err[300] = "";
+	if (link_config_from_env(c, err, sizeof err) != 0)
+		fail_msg("config refused: %s", err);
+	assert_true(c->enabled);
+}
+
+static void refuse_config(const char *base, const char *secret, const char *ttl, const char *want)
+{
+	clear_env();
+	if (base)
+		setenv("VMPIPE_LINK_BASE_URL", base, 1);
+	if (secret)
+		setenv("VMPIPE_LINK_SECRET", secret, 1);
+	if (ttl)
+		setenv("VMPIPE_LINK_REDIRECT_TTL", ttl, 1);
+	struct link_cfg c;
+	char err[300] = "";
+	if (link_config_from_env(&c, err, sizeof err) == 0)
+		fail_msg("accepted base=%s secret=%s ttl=%s", base, secret, ttl ? ttl : "-");
+	assert_contains(err, want);
+	assert_false(c.enabled);
+}
+
+static void test_config(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	char err[300] = "";
+	clear_env();
+	assert_int_equal(link_config_from_env(&c, err, sizeof err), 0);
+	assert_false(c.enabled); /* nothing set: presigned URLs, as before */
+
+	refuse_config(BASE, NULL, NULL, "VMPIPE_LINK_SECRET");
+	refuse_config(BASE, "short", NULL, "32 to 511 bytes");
+	refuse_config("http://example.com", SECRET, NULL, "https://");
+	refuse_config(BASE, SECRET, "2d", "REDIRECT_TTL");
+	refuse_config(BASE, SECRET, "soon", "REDIRECT_TTL");
+
+	clear_env();
+	setenv("VMPIPE_LINK_BASE_URL", BASE, 1);
+	setenv("VMPIPE_LINK_SECRET_FILE", "/nonexistent/secret", 1);
+	assert_int_equal(link_config_from_env(&c, err, sizeof err), -1);
+	assert_contains(err, "/nonexistent/secret");
+
+	/* A secret file: the trailing newline is not part of the key. */
+	char *dir = test_tmpdir("link");
+	char *path = test_write(dir, "secret", SECRET "\n");
+	assert_non_null(path);
+	setenv("VMPIPE_LINK_SECRET_FILE", path, 1);
+	free(path);
+	setenv("VMPIPE_LINK_REDIRECT_TTL", "2m", 1);
+	assert_int_equal(link_config_from_env(&c, err, sizeof err), 0);
+	assert_int_equal(c.secret_len, strlen(SECRET));
+	assert_int_equal(c.redirect_ttl_s, 120);
+	assert_string_equal(c.base_url, BASE);
+	link_config_clear(&c);
+	assert_int_equal(c.secret_len, 0);
+	test_rmtree(dir);
+	free(dir);
+	clear_env();
+}
+
+static void test_known_answer(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	load(&c);
+	char *url = link_make(&c, "recordings", KEY, EXP);
+	assert_non_null(url);
+	assert_string_equal(url, BASE "/voicemail?bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				 "&expires=1893456000&sig=" KNOWN_SIG);
+	char *b, *k;
+	int64_t exp;
+	assert_int_equal(link_verify(&c, strchr(url, '?') + 1, EXP - 10, &b, &k, &exp), LINK_OK);
+	assert_string_equal(b, "recordings");
+	assert_string_equal(k, KEY);
+	assert_int_equal(exp, EXP);
+	free(b);
+	free(k);
+	free(url);
+	link_config_clear(&c);
+}
+
+static enum link_verdict verify(const struct link_cfg *c, const char *q, int64_t now)
+{
+	char *b, *k;
+	int64_t exp;
+	enum link_verdict v = link_verify(c, q, now, &b, &k, &exp);
+	if (v == LINK_OK || v == LINK_EXPIRED) {
+		assert_non_null(b);
+		assert_non_null(k);
+	} else {
+		assert_null(b);
+		assert_null(k);
+	}
+	free(b);
+	free(k);
+	return v;
+}
+
+#define Q_OK "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav&expires=1893456000&sig=" KNOWN_SIG
+
+static void test_refusals(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	load(&c);
+	assert_int_equal(verify(&c, Q_OK, EXP - 1), LINK_OK);
+	assert_int_equal(verify(&c, Q_OK "&utm_source=mail", EXP - 1), LINK_OK); /* extra params are harmless */
+	assert_int_equal(verify(&c, Q_OK, EXP + 1), LINK_EXPIRED);
+	/* Altered: the expiry, the key, the bucket, the signature. */
+	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				    "&expires=1893456001&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
+	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%20c.wav"
+				    "&expires=1893456000&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
+	assert_int_equal(verify(&c, "bucket=recording&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				    "&expires=1893456000&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
+	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				    "&expires=1893456000&sig=F8Fc01BRZscsy2CXhUVyQlyb6QvdkiHhVppIVj7LGHU", EXP - 1),
+			 LINK_FORGED);
+	assert_int_equal(verify(&c, Q_OK "x", EXP - 1), LINK_FORGED);
+	/* A forged link with an expiry in the past reads as forged, not expired. */
+	assert_int_equal(verify(&c, "bucket=recordings&key=k&expires=1000&sig=" KNOWN_SIG, EXP), LINK_FORGED);
+	/* Malformed: missing, repeated, empty, undecodable parameters. */
+	assert_int_equal(verify(&c, "", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=recordings&key=k&expires=1893456000", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, Q_OK "&key=other", EXP - 1), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=&key=k&expires=1&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=r&key=a%zz&expires=1&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=r&key=a%00b&expires=1&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=r&key=a%2&expires=1&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=r&key=k&expires=soon&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=r&key=k&expires=-5&sig=x", EXP), LINK_MALFORMED);
+	/* Link mode off: nothing verifies. */
+	struct link_cfg off = {0};
+	assert_int_equal(verify(&off, Q_OK, EXP - 1), LINK_FORGED);
+	link_config_clear(&c);
+}
+
+static void test_rotation(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	load(&c);
+	/* Links signed with the old key... */
+	char *url = link_make(&c, "recordings", KEY, EXP);
+	clear_env();
+	setenv("VMPIPE_LINK_BASE_URL", BASE, 1);
+	setenv("VMPIPE_LINK_SECRET", "a-brand-new-secret-that-is-long-enough", 1);
+	struct link_cfg next;
+	char err[300];
+	assert_int_equal(link_config_from_env(&next, err, sizeof err), 0);
+	/* ...die with a new key alone, and live when the old one is kept as previous. */
+	assert_int_equal(verify(&next, strchr(url, '?') + 1, EXP - 1), LINK_FORGED);
+	setenv("VMPIPE_LINK_SECRET_PREVIOUS", SECRET, 1);
+	assert_int_equal(link_config_from_env(&next, err, sizeof err), 0);
+	assert_int_equal(verify(&next, strchr(url, '?') + 1, EXP - 1), LINK_OK);
+	free(url);
+	link_config_clear(&c);
+	link_config_clear(&next);
+	clear_env();
+}
+
+/* Runs with the process-wide configuration main() set up (link mode on). */
+static void test_recording_link_writes_the_record(void **s)
+{
+	(void)s;
+	vm_job *job = job_new("job-1");
+	assert_int_equal(vm_recording_link(job, "recordings", KEY, 30LL * 86400), 0);
+	const char *url = vm_job_get_str(job, "recording.url");
+	assert_non_null(url);
+	assert_true(strncmp(url, BASE "/voicemail?bucket=recordings&key=", strlen(BASE) + 33) == 0);
+	assert_string_equal(vm_job_get_str(job, "recording.url_kind"), "link");
+	/* 30 days: longer than a presigned URL could ever live. */
+	const char *until = vm_job_get_str(job, "recording.url_expires_at");
+	assert_non_null(until);
+	char want[32];
+	vm_format_time(vm_now_ms() + 30LL * 86400 * 1000, want, sizeof want);
+	assert_memory_equal(until, want, 10); /* the same day */
+	char err[100];
+	const struct link_cfg *g = link_config(err, sizeof err);
+	char *b, *k;
+	int64_t exp;
+	assert_int_equal(link_verify(g, strchr(url, '?') + 1, vm_now_ms() / 1000, &b, &k, &exp), LINK_OK);
+	assert_string_equal(k, KEY);
+	free(b);
+	free(k);
+	job_free(job);
+}
+
+int main(void)
+{
+	/* The process-wide configuration is read once: fix it before any test. */
+	setenv("VMPIPE_LINK_BASE_URL", BASE, 1);
+	setenv("VMPIPE_LINK_SECRET", SECRET, 1);
+	char err[300];
+	if (!link_config(err, sizeof err) || !link_config(err, sizeof err)->enabled) {
+		fprintf(stderr, "link_config: %s\n", err);
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_rotation),
+		cmocka_unit_test(test_recording_link_writes_the_record),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
