@@ -376,7 +376,7 @@ static void test_resume(void **s)
 	const char *rec = "{\"id\":\"r1\",\"stages\":{\"locate\":\"done\",\"transcribe\":\"done\","
 			  "\"notify\":\"done\"},\"transcript\":{\"status\":\"completed\"},"
 			  "\"notifications\":[{\"stage\":\"notify\",\"transport\":\"test\",\"message_id\":\"<x>\"}]}";
-	vm_job *job = event_to_job(rec, strlen(rec), err, sizeof err);
+	vm_job *job = job_from_string(rec, err, sizeof err); /* a checkpoint, not an event */
 	if (!job)
 		fail_msg("%s", err);
 	struct outcome o = run(p, job);
@@ -398,7 +398,7 @@ static void test_resume_named_notifier(void **s)
 	struct pipeline *p = load(PIPE LOC_OK NOTIFY_OK "[notify.archive]\nplugin = test-flaky\n");
 	char err[256];
 	const char *rec = "{\"id\":\"r3\",\"stages\":{\"locate\":\"done\",\"notify.archive\":\"done\"}}";
-	vm_job *job = event_to_job(rec, strlen(rec), err, sizeof err);
+	vm_job *job = job_from_string(rec, err, sizeof err); /* a checkpoint, not an event */
 	if (!job)
 		fail_msg("%s", err);
 	struct outcome o = run(p, job);
@@ -418,7 +418,7 @@ static void test_resume_all_done(void **s)
 	struct pipeline *p = load(PIPE LOC_OK NOTIFY_OK);
 	char err[256];
 	const char *rec = "{\"id\":\"r2\",\"stages\":{\"locate\":\"done\",\"notify\":\"done\"}}";
-	vm_job *job = event_to_job(rec, strlen(rec), err, sizeof err);
+	vm_job *job = job_from_string(rec, err, sizeof err); /* a checkpoint, not an event */
 	if (!job)
 		fail_msg("%s", err);
 	struct outcome o = run(p, job);
