@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #define POOL_MAX 8
@@ -24,7 +25,32 @@ static CURL *pool[POOL_MAX];
 static size_t pool_n;
 static bool curl_ok;
 
-static void global_init(void) { curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }
+static const char *ca_file; /* set once by global_init */
+
+/* The CA bundle: AWS_CA_BUNDLE as the SDKs honour it, else the first bundle
+ * that exists.  Debian's libcurl looks only at Debian's path; Amazon Linux
+ * (Lambda) keeps its bundle elsewhere. */
+static const char *find_ca_bundle(void)
+{
+	static const char *const known[] = {
+		"/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
+		"/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Fedora, RHEL */
+		"/etc/ssl/cert.pem",                  /* Alpine, macOS */
+	};
+	const char *env = getenv("AWS_CA_BUNDLE");
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		if (access(known[i], R_OK) == 0)
+			return known[i];
+	return NULL;
+}
+
+static void global_init(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	ca_file = find_ca_bundle();
+}
 
 static CURL *handle_get(void)
 {
@@ -269,6 +295,8 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	if (ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 	const char *m = req->method;
 	if (strcmp(m, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
