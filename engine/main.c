@@ -161,23 +161,34 @@ static int command_opts(int argc, char **argv, const char *usage, const char **c
 	return optind;
 }
 
-static struct pipeline *load(const char *config, bool init, const struct globals *g)
+/* Both loaders below: a pipeline must be named, and a refusal lists every problem. */
+static bool have_config(const char *config, const struct globals *g)
 {
-	if (!config || !*config) {
-		setup_logging(g, NULL);
-		log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+	setup_logging(g, NULL);
+	if (config && *config)
+		return true;
+	log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+	return false;
+}
+
+static void report_refused(const char *config, const struct diag *d)
+{
+	diag_print(d);
+	log_msg(NULL, NULL, VM_LOG_ERROR, "%s: pipeline refused (%zu problem%s)", config, d->n,
+		d->n == 1 ? "" : "s");
+}
+
+/* One pipeline, for `plugins` (which needs no tenants and no init). */
+static struct pipeline *load(const char *config, const struct globals *g)
+{
+	if (!have_config(config, g))
 		return NULL;
-	}
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
-	setup_logging(g, NULL);
-	struct pipeline *p = pipeline_load(config, pdir, init, &d);
+	struct pipeline *p = pipeline_load(config, pdir, false, &d);
 	free(pdir);
-	if (!p) {
-		diag_print(&d);
-		log_msg(NULL, NULL, VM_LOG_ERROR, "%s: pipeline refused (%zu problem%s)", config, d.n,
-			d.n == 1 ? "" : "s");
-	}
+	if (!p)
+		report_refused(config, &d);
 	diag_free(&d);
 	return p;
 }
@@ -185,21 +196,14 @@ static struct pipeline *load(const char *config, bool init, const struct globals
 /* The base pipeline and its tenant set (tenant.h); NULL after logging why. */
 static struct tenants *open_tenants(const char *config, const struct globals *g)
 {
-	if (!config || !*config) {
-		setup_logging(g, NULL);
-		log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+	if (!have_config(config, g))
 		return NULL;
-	}
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
-	setup_logging(g, NULL);
 	struct tenants *t = tenants_open(config, pdir, &d);
 	free(pdir);
-	if (!t) {
-		diag_print(&d);
-		log_msg(NULL, NULL, VM_LOG_ERROR, "%s: pipeline refused (%zu problem%s)", config, d.n,
-			d.n == 1 ? "" : "s");
-	}
+	if (!t)
+		report_refused(config, &d);
 	diag_free(&d);
 	return t;
 }
@@ -362,7 +366,7 @@ static int cmd_plugins(int argc, char **argv, const struct globals *g)
 	setup_logging(g, NULL);
 	char *pdir = NULL;
 	if (config) {
-		struct pipeline *p = load(config, false, g);
+		struct pipeline *p = load(config, g);
 		if (!p)
 			return EXIT_CONFIG;
 		pdir = strdup(p->plugin_dir);
@@ -378,7 +382,7 @@ static int cmd_plugins(int argc, char **argv, const struct globals *g)
 		return EXIT_CONFIG;
 	}
 	printf("plugins in %s:\n\n", pdir);
-	int bad = 0;
+	/* A file that is not a valid plugin is reported; the listing goes on. */
 	for (int k = 0; k < n; k++) {
 		char name[256];
 		size_t len = strlen(ents[k]->d_name);
@@ -392,7 +396,6 @@ static int cmd_plugins(int argc, char **argv, const struct globals *g)
 				plugin_close(m);
 			} else {
 				log_msg(NULL, NULL, VM_LOG_WARN, "%s", err);
-				bad++;
 			}
 		}
 		free(ents[k]);
