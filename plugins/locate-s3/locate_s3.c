@@ -31,6 +31,7 @@
 struct locate_s3 {
 	const char *bucket;
 	const char *prefix;
+	const char *base_path;
 	const char *layout;
 	const char *region;
 	int64_t initial_delay_ms;
@@ -38,6 +39,9 @@ struct locate_s3 {
 	int64_t poll_ms;
 	int64_t poll_max_ms;
 	int64_t url_expires_ms;
+	/* base_path split by init(); bucket and prefix then point here. */
+	char base_bucket[64];
+	char base_prefix[1024];
 };
 
 static const char *type_from_key(const char *key)
@@ -228,10 +232,60 @@ static bool bucket_name_ok(const char *b)
 	return true;
 }
 
+/*
+ * The original Lambda's BASE_PATH: "BUCKET/PREFIX" (or s3://BUCKET/PREFIX),
+ * '/' trimmed at both ends, split at the first '/'.  Taking it as it is keeps
+ * an existing deployment's environment unchanged.
+ */
+static int split_base_path(struct locate_s3 *ls, vm_stage *stage)
+{
+	const char *p = ls->base_path;
+	if (strncmp(p, "s3://", 5) == 0)
+		p += 5;
+	while (*p == '/')
+		p++;
+	size_t n = strcspn(p, "/");
+	if (n == 0 || n >= sizeof ls->base_bucket) {
+		vm_stage_error(stage, "option 'base_path': '%s' does not start with a bucket name "
+			       "(expected BUCKET/PREFIX, as the original BASE_PATH)", ls->base_path);
+		return -1;
+	}
+	memcpy(ls->base_bucket, p, n);
+	ls->base_bucket[n] = '\0';
+	p += n;
+	while (*p == '/')
+		p++;
+	size_t m = strlen(p);
+	while (m > 0 && p[m - 1] == '/')
+		m--;
+	if (m >= sizeof ls->base_prefix) {
+		vm_stage_error(stage, "option 'base_path': the prefix is longer than %zu bytes",
+			       sizeof ls->base_prefix - 1);
+		return -1;
+	}
+	memcpy(ls->base_prefix, p, m);
+	ls->base_prefix[m] = '\0';
+	ls->bucket = ls->base_bucket;
+	ls->prefix = ls->base_prefix;
+	return 0;
+}
+
 static int init(vm_stage *stage, void *state)
 {
 	struct locate_s3 *ls = state;
 	char err[300];
+	if (ls->base_path && *ls->base_path) {
+		if (ls->bucket || *ls->prefix) {
+			vm_stage_error(stage, "set either 'base_path' (BUCKET/PREFIX) or 'bucket' and "
+					      "'prefix', not both");
+			return -1;
+		}
+		if (split_base_path(ls, stage) != 0)
+			return -1;
+	} else if (!ls->bucket) {
+		vm_stage_error(stage, "no bucket: set 'bucket' (and 'prefix'), or 'base_path' = BUCKET/PREFIX");
+		return -1;
+	}
 	if (!bucket_name_ok(ls->bucket)) {
 		vm_stage_error(stage, "option 'bucket': '%s' is not an S3 bucket name "
 			       "(3-63 lower-case letters, digits, '-', '.'; no s3:// or key)", ls->bucket);
@@ -265,10 +319,12 @@ static int init(vm_stage *stage, void *state)
 
 #define O(f) offsetof(struct locate_s3, f)
 static const vm_option options[] = {
-	{"bucket", VM_OPT_STRING, NULL, true, O(bucket), "bucket Amazon Connect writes recordings to",
-	 NULL},
+	{"bucket", VM_OPT_STRING, NULL, false, O(bucket),
+	 "bucket Amazon Connect writes recordings to (or base_path)", NULL},
+	{"base_path", VM_OPT_STRING, NULL, false, O(base_path),
+	 "BUCKET/PREFIX in one, as the original's BASE_PATH (instead of bucket and prefix)", NULL},
 	{"prefix", VM_OPT_STRING, "", false, O(prefix),
-	 "key prefix before the layout, e.g. connect/INSTANCE/CallRecordings (BASE_PATH)", NULL},
+	 "key prefix before the layout, e.g. connect/INSTANCE/CallRecordings", NULL},
 	{"layout", VM_OPT_STRING, "ivr/{yyyy}/{mm}/{dd}/", false, O(layout),
 	 "folder of a day's recordings under prefix: {yyyy}, {mm}, {dd} (UTC)", NULL},
 	{"region", VM_OPT_STRING, NULL, false, O(region),

@@ -135,7 +135,7 @@ def run_vmpipe(build, tmp):
                     "AWS_ENDPOINT_URL_TRANSCRIBE": sim.tr.url,
                     "AWS_ENDPOINT_URL_SESV2": sim.ses.url, "VMPIPE_CLOCK": f"scaled:{SCALE:g}",
                     "VMPIPE_LOG_LEVEL": "warn",
-                    "BASE_PATH": PREFIX, "RECORDINGS_BUCKET": BUCKET,
+                    "BASE_PATH": BUCKET + "/" + PREFIX,
                     "EMAIL_SENDER": "voicemail@example.com",
                     "ALLOWED_RECIPIENT_DOMAINS": "example.com"})
         ev = os.path.join(tmp, "event.json")

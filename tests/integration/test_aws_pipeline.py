@@ -1,9 +1,9 @@
 """The AWS pipeline end to end: `vmpipe run -c etc/pipeline.ini` on a Connect
 event, against the strict fakes of S3 (awsfake.S3Fake), Amazon Transcribe
 (transcribe_fake.py) and SES v2 (ses_fake.py), all checking SigV4 with
-botocore.  The environment is the original Lambda's (BASE_PATH as the prefix,
-EMAIL_SENDER, URL_EXPIRATION, RECORDING_WAIT_TIME, DEFAULT_LANGUAGE) plus
-RECORDINGS_BUCKET, as deploy/template.yaml sets them.
+botocore.  The environment is the original Lambda's, unchanged (BASE_PATH =
+BUCKET/PREFIX, EMAIL_SENDER, URL_EXPIRATION, RECORDING_WAIT_TIME,
+DEFAULT_LANGUAGE).
 
 Time is scaled 10x (VMPIPE_CLOCK=scaled:10, as in `make bench`): the
 recording appears in S3 at T+20 s and Transcribe takes 45 s of virtual time,
@@ -75,7 +75,7 @@ class World:
         self.ses = ses_fake.SESFake(creds, verified=["example.com"]).start()
         self.audio = connect_wav()
         self.timers = []
-        self.vars = {"BASE_PATH": PREFIX, "RECORDINGS_BUCKET": BUCKET,
+        self.vars = {"BASE_PATH": BUCKET + "/" + PREFIX,
                      "EMAIL_SENDER": "voicemail@example.com",
                      "URL_EXPIRATION": "86400", "RECORDING_WAIT_TIME": "120",
                      "DEFAULT_LANGUAGE": "en-US", "ALLOWED_RECIPIENT_DOMAINS": "example.com"}
@@ -191,7 +191,7 @@ def test_check_passes_with_the_original_variables(world):
         assert plugin in r.out
 
 
-@pytest.mark.parametrize("missing", ["BASE_PATH", "RECORDINGS_BUCKET", "EMAIL_SENDER"])
+@pytest.mark.parametrize("missing", ["BASE_PATH", "EMAIL_SENDER"])
 def test_check_names_a_missing_required_variable(world, missing):
     r = run_env(world.env(**{missing: None}), "check", "-c", PIPELINE)
     assert r.code == 78, r

@@ -245,12 +245,42 @@ def test_s3_event_object_missing_waits_then_fails(tmp_path, s3rver):
     ("bucket", "s3://vm-bucket", "not an S3 bucket name"),
     ("layout", "ivr/{year}/", "unknown placeholder {year}"),
     ("prefix", "/abs", "do not start with '/'"),
+    ("base_path", "/", "does not start with a bucket name"),
+    ("base_path", "Not_A_Bucket/x", "not an S3 bucket name"),
 ])
 def test_bad_options_refused_at_check(tmp_path, opt, val, msg):
-    ini, _ = pipeline(tmp_path, **{opt: val})
+    opts = {opt: val}
+    if opt == "base_path":
+        opts.update(bucket=None, prefix=None)
+    ini, _ = pipeline(tmp_path, **opts)
     r = run_vmpipe("check", "-c", ini)
     assert r.code == 78, r
     assert msg in r.err and "[locate]" in r.err, r
+
+
+def test_base_path_with_bucket_or_nothing_refused(tmp_path):
+    ini, _ = pipeline(tmp_path, base_path=f"{BUCKET}/x")
+    r = run_vmpipe("check", "-c", ini)
+    assert r.code == 78 and "either 'base_path'" in r.err, r
+    ini, _ = pipeline(tmp_path, bucket=None, prefix=None)
+    r = run_vmpipe("check", "-c", ini)
+    assert r.code == 78 and "no bucket" in r.err, r
+
+
+@pytest.mark.parametrize("base_path", [
+    f"{BUCKET}/connect/acme/CallRecordings",
+    f"s3://{BUCKET}/connect/acme/CallRecordings/",
+    f"/{BUCKET}//connect/acme/CallRecordings",
+])
+def test_base_path_as_the_original_took_it(tmp_path, s3rver, base_path):
+    """The original Lambda's BASE_PATH, BUCKET/PREFIX, carries over unchanged."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = connect_key(CID, now - datetime.timedelta(seconds=40))
+    s3_put(s3rver, key, WAV)
+    ini, _ = pipeline(tmp_path, bucket=None, prefix=None, base_path=base_path)
+    r = run(tmp_path, ini, connect_event(CID), s3_env(tmp_path, s3rver))
+    assert r.code == 0, r
+    assert r.json()["recording"]["uri"] == f"s3://{BUCKET}/{key}"
 
 
 def test_url_expires_from_environment(tmp_path, s3rver):

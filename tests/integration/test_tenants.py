@@ -210,6 +210,6 @@ def test_example_tenants_check(path, tmp_path):
     if missing:
         pytest.skip(f"plugins not built yet: {', '.join(missing)}")
     env = {"GLOBEX_SMTP_PASSWORD": "x", "GLOBEX_RECORDINGS": str(tmp_path),
-           "ACME_RECORDINGS_BUCKET": "b"}
+           "ACME_RECORDINGS_BUCKET": "acme-recordings"}
     r = run_vmpipe("check", "-c", path, env=env)
     assert r.code == 0, r
