@@ -471,7 +471,7 @@ static int cmd_presign(int argc, char **argv, const struct globals *g)
 		fprintf(stderr, "vmpipe presign: --expires must be between 1s and 7d (604800 s), S3's limit\n");
 		return EXIT_USAGE;
 	}
-	char *url = aws_s3_presign(region, bucket, key, expires_s, err, sizeof err);
+	char *url = aws_s3_presign(region, bucket, key, NULL, expires_s, err, sizeof err);
 	if (!url) {
 		log_msg(NULL, "presign", VM_LOG_ERROR, "%s", err);
 		return EXIT_CONFIG;

@@ -14,6 +14,7 @@
 #include "aws/presign.h"
 #include "aws/region.h"
 #include "aws/request.h"
+#include "aws/uri.h"
 #include "aws/sigv4.h"
 #include "clock.h"
 
@@ -168,8 +169,21 @@ const char *vm_aws_response_header(const vm_aws_response *r, const char *name)
 	return NULL;
 }
 
+const char *aws_audio_type(const char *key)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
+		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
+	};
+	const char *dot = key ? strrchr(key, '.') : NULL;
+	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return NULL;
+}
+
 char *aws_s3_presign(const char *region_in, const char *bucket, const char *key,
-		     int64_t expires_s, char *err, size_t errsz)
+		     const char *content_type, int64_t expires_s, char *err, size_t errsz)
 {
 	char region[AWS_REGION_MAX];
 	if (aws_host_region(NULL, region_in, region, sizeof region, err, errsz) != 0)
@@ -183,6 +197,16 @@ char *aws_s3_presign(const char *region_in, const char *bucket, const char *key,
 			 (long long)expires_s);
 		return NULL;
 	}
+	char query[200] = "";
+	if (content_type) {
+		char *t = uri_encode_query_value(content_type);
+		if (!t) {
+			snprintf(err, errsz, "out of memory");
+			return NULL;
+		}
+		snprintf(query, sizeof query, "response-content-disposition=inline&response-content-type=%s", t);
+		free(t);
+	}
 	struct aws_creds_chain *ch = aws_host_creds();
 	struct aws_credentials creds;
 	if (!ch || aws_creds_get(ch, &creds, NULL, err, errsz) != 0)
@@ -195,7 +219,7 @@ char *aws_s3_presign(const char *region_in, const char *bucket, const char *key,
 		if (ep.custom && asprintf(&endpoint, "%s%s", ep.origin, ep.base_path) < 0)
 			snprintf(err, errsz, "out of memory");
 		else
-			url = aws_presign_s3_url(endpoint, region, bucket, key, expires_s,
+			url = aws_presign_s3_url(endpoint, region, bucket, key, *query ? query : NULL, expires_s,
 						 clock_now_ms() / 1000, &creds, ep.custom, err,
 						 errsz);
 		free(endpoint);
@@ -210,7 +234,7 @@ char *vm_s3_presign(vm_job *job, const char *bucket, const char *key, int64_t ex
 	char region[AWS_REGION_MAX], err[400];
 	char *url = NULL;
 	if (aws_host_region(job, NULL, region, sizeof region, err, sizeof err) == 0)
-		url = aws_s3_presign(region, bucket, key, expires_s, err, sizeof err);
+		url = aws_s3_presign(region, bucket, key, aws_audio_type(key), expires_s, err, sizeof err);
 	if (!url)
 		vm_log(job, VM_LOG_ERROR, "presign s3://%s/%s: %s", bucket ? bucket : "",
 		       key ? key : "", err);

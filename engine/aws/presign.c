@@ -79,7 +79,7 @@ static bool dns_bucket(const char *b)
 }
 
 char *aws_presign_s3_url(const char *endpoint, const char *region, const char *bucket,
-                         const char *key, int64_t expires_s, int64_t now_s,
+                         const char *key, const char *query, int64_t expires_s, int64_t now_s,
                          const struct aws_credentials *creds, bool path_style, char *err,
                          size_t errsz)
 {
@@ -127,7 +127,8 @@ char *aws_presign_s3_url(const char *endpoint, const char *region, const char *b
 	}
 
 	const struct sigv4_header h[] = {{"Host", host_hdr}};
-	struct sigv4_request req = {.method = "GET", .path = path, .headers = h, .nheaders = 1};
+	struct sigv4_request req = {.method = "GET", .path = path, .query = query, .headers = h,
+	                            .nheaders = 1};
 	struct sigv4_params params = {.region = region, .service = "s3", .now_s = now_s,
 	                              .creds = creds, .s3_rules = true};
 	if (sigv4_presign(&req, &params, expires_s, &res, err, errsz) < 0)

@@ -22,11 +22,14 @@
  * label (dots, upper case, underscores) goes in the path anyway, like the
  * SDKs do, since it cannot be a TLS host name.
  *
+ * query: more query parameters to sign, already encoded ("a=b&c=d"), or NULL:
+ * e.g. response-content-type, so a browser plays the audio instead of saving it.
+ *
  * Returns a malloc()ed URL the caller frees, or NULL with a message in err.
  * The URL carries the signature and any session token: do not log it whole.
  */
 char *aws_presign_s3_url(const char *endpoint, const char *region, const char *bucket,
-                         const char *key, int64_t expires_s, int64_t now_s,
+                         const char *key, const char *query, int64_t expires_s, int64_t now_s,
                          const struct aws_credentials *creds, bool path_style, char *err,
                          size_t errsz);
 

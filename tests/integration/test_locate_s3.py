@@ -110,10 +110,15 @@ def test_recording_appears_after_a_delay(tmp_path, s3rver):
     assert abs((exp - now).total_seconds() - 604800) < 120
     # The link in the record and in the mail downloads the audio.
     assert "X-Amz-Expires=604800" in rc["url"]
-    got = subprocess.run(["curl", "-sS", "-f", "-o", "-", rc["url"]], capture_output=True,
-                         timeout=30)
+    # It asks S3 to answer as audio, inline, so a mail client's browser plays it.
+    assert "response-content-type=audio%2Fwav" in rc["url"]
+    assert "response-content-disposition=inline" in rc["url"]
+    got = subprocess.run(["curl", "-sS", "-f", "-D", str(tmp_path / "h.txt"), "-o", "-", rc["url"]],
+                         capture_output=True, timeout=30)
     assert got.returncode == 0, got.stderr
     assert got.stdout == WAV
+    headers = (tmp_path / "h.txt").read_text().lower()
+    assert "content-disposition: inline" in headers, headers
     msg = email.message_from_bytes((out / f"{CID}.eml").read_bytes(), policy=email.policy.default)
     text = msg.get_body(("plain",)).get_content()
     assert rc["url"].split("?")[0] in text

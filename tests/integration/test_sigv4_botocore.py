@@ -372,7 +372,8 @@ def test_generator_covers_the_hard_inputs():
 
 # ------------------------------------------------------ presigned S3 URLs
 
-def botocore_presigned_url(clock, now, region, bucket, key, expires, token, endpoint, path_style):
+def botocore_presigned_url(clock, now, region, bucket, key, expires, token, endpoint, path_style,
+                           audio=False):
     clock[0] = now
     session = botocore.session.get_session()
     # botocore 1.29 still presigns virtual-hosted URLs on the global
@@ -386,8 +387,10 @@ def botocore_presigned_url(clock, now, region, bucket, key, expires, token, endp
     client = session.create_client("s3", region_name=region, aws_access_key_id="AKIDEXAMPLE",
                                    aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                                    aws_session_token=token, endpoint_url=endpoint, config=cfg)
-    return client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                         ExpiresIn=expires)
+    params = {"Bucket": bucket, "Key": key}
+    if audio:  # what a mail's audio link asks for: play inline
+        params.update(ResponseContentType="audio/wav", ResponseContentDisposition="inline")
+    return client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
 
 def test_presigned_url_matches_botocore(tool, fixed_clock):
@@ -402,15 +405,19 @@ def test_presigned_url_matches_botocore(tool, fixed_clock):
             "now": datetime.datetime(2024, 12, 11, 15, 30, 5) + datetime.timedelta(hours=i * 7),
             "token": rng.choice([None, "FwoGZXIvYXdzE+/token=="]),
             "path_style": endpoint is not None or rng.random() < 0.3,
+            "audio": rng.random() < 0.5,
         })
-    reqs = [dict({k: v for k, v in c.items() if k != "now"}, time=_epoch(c["now"]),
+    audio_query = "response-content-disposition=inline&response-content-type=audio%2Fwav"
+    reqs = [dict({k: v for k, v in c.items() if k not in ("now", "audio")}, time=_epoch(c["now"]),
+                 query=audio_query if c["audio"] else None,
                  akid="AKIDEXAMPLE", secret="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
             for c in cases]
     results = run_tool(tool, reqs)
     for c, ours in zip(cases, results):
         assert ours["ok"], (c, ours)
         theirs = botocore_presigned_url(fixed_clock, c["now"], c["region"], c["bucket"], c["key"],
-                                        c["expires"], c["token"], c["endpoint"], c["path_style"])
+                                        c["expires"], c["token"], c["endpoint"], c["path_style"],
+                                        c["audio"])
         a, b = urlsplit(ours["url"]), urlsplit(theirs)
         assert (a.scheme, a.netloc, a.path) == (b.scheme, b.netloc, b.path), (ours["url"], theirs)
         assert sorted(parse_qsl(a.query)) == sorted(parse_qsl(b.query)), (ours["url"], theirs)

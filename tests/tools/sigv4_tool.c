@@ -30,7 +30,7 @@ static json_t *do_url(json_t *in, const struct aws_credentials *creds)
 {
 	char err[256];
 	char *url = aws_presign_s3_url(str(in, "endpoint"), str(in, "region"), str(in, "bucket"),
-	                               str(in, "key"), json_integer_value(json_object_get(in, "expires")),
+	                               str(in, "key"), str(in, "query"), json_integer_value(json_object_get(in, "expires")),
 	                               json_integer_value(json_object_get(in, "time")), creds,
 	                               json_is_true(json_object_get(in, "path_style")), err, sizeof err);
 	if (!url)
