@@ -121,12 +121,19 @@ static double duration_estimate(vm_job *job)
 	return 30; /* unknown: a typical voicemail */
 }
 
-/* Poll number n (1-based): a quarter of the audio's length, growing by half
- * each time, within [poll_min, poll_max]. */
+/*
+ * The wait before status check n (1-based).  A batch job is queued and then
+ * processed, so it is rarely done before about the audio's length: the first
+ * check waits that long (within [poll_min, poll_max]); later checks come at
+ * half the audio's length, growing by half each time.  A 20 s voicemail is
+ * checked at 20, 30, 45, 67 s: three requests for a job of 45 s where a fixed
+ * 3 s poll makes fifteen.
+ */
 static int64_t poll_interval(const struct transcribe_aws *ta, vm_job *job, int64_t n)
 {
-	double ms = duration_estimate(job) * 1000.0 / 4.0;
-	for (int64_t i = 1; i < n && ms < (double)ta->poll_max_ms; i++)
+	double audio_ms = duration_estimate(job) * 1000.0;
+	double ms = n == 1 ? audio_ms : audio_ms / 2.0;
+	for (int64_t i = 2; i < n && ms < (double)ta->poll_max_ms; i++)
 		ms *= 1.5;
 	if (ms < (double)ta->poll_min_ms)
 		ms = (double)ta->poll_min_ms;

@@ -4,7 +4,6 @@ build/bench.json.  Sub-benchmarks of other areas (speech, SigV4, AWS requests)
 are run when present and merged in."""
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys

@@ -34,7 +34,6 @@ import threading
 import time
 import uuid
 
-import awsfake
 from awsfake import JSON11, FakeAWS, Reply
 
 NAME_RE = re.compile(r"^[0-9a-zA-Z._-]+$")

@@ -16,8 +16,6 @@ import hmac
 import json
 import os
 import shlex
-import shutil
-import signal
 import socket
 import struct
 import subprocess

