@@ -135,6 +135,59 @@ template_html = {TEMPLATES}/globex/voicemail.html
         assert len(srv.messages) == 1
 
 
+def test_ses_tenant_and_smtp_tenant_with_no_change_to_the_core(tree, tmp_path):
+    """The issue's goal: one voicemail goes out through Amazon SES (the strict
+    fake) for one tenant and through a real SMTP server for another, from the
+    same binary and base pipeline."""
+    ses_fake = pytest.importorskip("ses_fake")
+    if not os.path.exists(os.path.join(PLUGIN_DIR, "notify-ses.so")):
+        pytest.skip("notify-ses not built")
+    akid, secret = "AKIDTENANTS", "tenants/secret+Key0123456789"
+    ses = ses_fake.SESFake([(akid, secret, None)], verified=["acme.example"]).start()
+    try:
+        with SmtpServer(tmp_path, users={"globex": "tenant-secret"}) as srv:
+            tree.tenant("globex", tree.pipeline("globex") + f"""
+[notify]
+plugin = notify-smtp
+url = {srv.url}
+ca_file = {srv.cert}
+username = globex
+password = ${{SMTP_PW}}
+from = Globex Sprachbox <voicemail@globex.example>
+template_text = {TEMPLATES}/globex/voicemail.txt
+template_html = {TEMPLATES}/globex/voicemail.html
+""")
+            tree.tenant("acme", tree.pipeline("acme") + f"""
+[notify]
+plugin = notify-ses
+from = ACME Buzón de voz <buzon@acme.example>
+subject = Mensaje de voz de {{{{caller}}}}
+template_text = {TEMPLATES}/acme/voicemail.txt
+template_html = {TEMPLATES}/acme/voicemail.html
+allowed_recipient_domains = example.com
+""")
+            env = {"AWS_ACCESS_KEY_ID": akid, "AWS_SECRET_ACCESS_KEY": secret,
+                   "AWS_SESSION_TOKEN": "", "AWS_REGION": "us-east-1", "AWS_PROFILE": "",
+                   "AWS_ENDPOINT_URL_SESV2": ses.url, "AWS_EC2_METADATA_DISABLED": "true",
+                   "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+            r = run(tree, tree.event("acme", "ev-acme.json"), env=env)
+            assert r.code == 0, r
+            assert r.json()["notifications"][0]["transport"] == "ses"
+            assert len(ses.messages) == 1 and not srv.messages
+            es = ses.parsed()
+            assert es["Subject"] == "Mensaje de voz de +15555550123"
+            assert "Mensaje de voz para: Jürgen Groß" in text_of(es)
+
+            r = run(tree, tree.event("globex", "ev-globex.json"), env=env)
+            assert r.code == 0, r
+            assert r.json()["notifications"][0]["transport"] == "smtp"
+            assert len(srv.messages) == 1 and len(ses.messages) == 1
+            de = email.message_from_bytes(srv.messages[0].data, policy=email.policy.default)
+            assert "Sprachnachricht für: Jürgen Groß" in text_of(de)
+    finally:
+        ses.stop()
+
+
 def test_unknown_tenant_runs_on_the_base_pipeline(tree):
     r = run(tree, tree.event("initech"))
     assert r.code == 0, r
