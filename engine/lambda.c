@@ -24,6 +24,7 @@
 #include "link_click.h"
 #include "log.h"
 #include "sched.h"
+#include "state.h"
 #include "tenant.h"
 #include "util.h"
 
@@ -261,7 +262,8 @@ static void run_event(struct runtime *rt, const struct lambda_invocation *inv)
 	log_msg(job, "lambda", VM_LOG_INFO, "invocation %s (%lld ms left; trace %s)", inv->request_id,
 		(long long)(inv->deadline_ms ? inv->deadline_ms - clock_now_ms() : -1),
 		inv->trace_id ? inv->trace_id : "none");
-	int rc = sched_run(p, job, hard);
+	/* With [pipeline] state, a retried event resumes (or is already done). */
+	int rc = job_run(p, &job, hard);
 	watchdog_claim(&rt->wd);
 	if (rc == EXIT_DONE) {
 		char *out = json_dumps(job->rec, JSON_COMPACT | JSON_PRESERVE_ORDER);

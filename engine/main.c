@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "sched.h"
+#include "state.h"
 #include "tenant.h"
 #include "lambda.h"
 #include "util.h"
@@ -263,7 +264,7 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 	diag_free(&d);
 	if (p != tenants_base(ts))
 		log_msg(job, "intake", VM_LOG_INFO, "tenant '%s': pipeline %s", tenant, p->cfg.path);
-	rc = sched_run(p, job, 0);
+	rc = job_run(p, &job, 0); /* sched_run() with checkpoints ([pipeline] state) */
 	char *out = json_dumps(job->rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
 	if (out) {
 		puts(out);

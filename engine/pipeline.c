@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 #define S(f) offsetof(struct pipeline_settings, f)
@@ -26,7 +27,8 @@ const vm_option pipeline_options[] = {
 	 "error|warn|info|debug|trace"},
 	{"log_format", VM_OPT_STRING, "auto", false, S(log_format),
 	 "text, json, or auto (text on a terminal)", NULL},
-	{"state", VM_OPT_STRING, NULL, false, S(state), "where job records are checkpointed (serve mode)",
+	{"state", VM_OPT_STRING, NULL, false, S(state), "where job records are checkpointed: a directory (relative: to this file) or s3://BUCKET/PREFIX; "
+	 "a retried event resumes and is never mailed twice (empty: off)",
 	 NULL},
 	{"retry_base", VM_OPT_DURATION, "1s", false, S(retry_base_ms),
 	 "first backoff after a transient fault", NULL},
@@ -155,6 +157,7 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 	bad += options_apply(pipeline_options, sizeof p->set, &p->set, ps ? ps : &empty, path,
 			     "[pipeline]", NULL, d);
 	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
+	bad += state_check(p, d) != 0;
 
 	bool have_locate = false, have_notify = false;
 	for (size_t i = 0; i < p->cfg.n; i++) {

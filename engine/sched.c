@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 int64_t sched_backoff(int64_t base_ms, int64_t cap_ms, int n)
@@ -121,6 +122,7 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 			vm_job_set_str(job, "transcript.status", "skipped");
 			vm_job_set_str(job, "transcript.error", "no recording");
 			mark(job, st->name, "skipped");
+			state_save(p, job);
 			continue;
 		}
 		vm_status kind = VM_DONE;
@@ -131,6 +133,8 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 			mark(job, st->name, "done");
 			if (st->kind == VM_STAGE_NOTIFY)
 				any_notifier = true;
+			/* Checkpoint ([pipeline] state): a retry skips what is done. */
+			state_save(p, job);
 			continue;
 		}
 		mark(job, st->name, "failed");
@@ -163,6 +167,7 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 				notify_kind = kind;
 			break;
 		}
+		state_save(p, job);
 	}
 	int rc;
 	if (!notified_all || !any_notifier)
@@ -172,6 +177,7 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 	else
 		rc = EXIT_DONE;
 	vm_job_set_str(job, "state", rc == EXIT_DONE ? "done" : "failed");
+	state_save(p, job);
 	int64_t took = clock_now_ms() - start;
 	log_msg(job, NULL, rc ? VM_LOG_WARN : VM_LOG_INFO, "%s in %lld.%03llds (exit %d)",
 		rc == EXIT_DONE ? "done" : "failed", (long long)(took / 1000), (long long)(took % 1000), rc);

@@ -7,8 +7,8 @@ API fake (tests/fakes/lambda_runtime.py), which records every answer and
 every protocol violation.  The S3 side of link mode runs against the strict
 S3 fake (tests/fakes/awsfake.py: SigV4 checked with botocore).
 
-The AWS pipeline (locate-s3 → transcribe-aws → notify-ses) belongs to a later
-issue; its scenarios are added when its plugins exist.
+The AWS pipeline (locate-s3 → transcribe-aws → notify-ses, the packaged
+etc/pipeline.ini) runs against the strict fakes of S3, Transcribe and SES v2.
 """
 import base64
 import hashlib
@@ -344,13 +344,74 @@ def test_init_failure(fn, rt):
     assert rt.next_count == 0
 
 
-def test_default_pipeline_is_under_task_root(fn, rt):
-    fn.start(rt)  # no VMPIPE_PIPELINE: $LAMBDA_TASK_ROOT/etc/pipeline.ini
-    default = os.path.join(fn.root, "etc", "pipeline.ini")
-    if os.path.exists(default):
-        pytest.skip("etc/pipeline.ini is packaged; the AWS pipeline tests cover it")
-    err = rt.wait_init_error()
-    assert default in err["json"]["errorMessage"]
+@pytest.fixture
+def aws_world():
+    """The fakes of the AWS pipeline (S3, Transcribe, SES v2), accepting the
+    function's session credentials, with the recordings and state buckets."""
+    import ses_fake
+    import transcribe_fake
+    creds = [(AKID, SECRET, TOKEN)]
+    s3 = awsfake.S3Fake(creds).start()
+    with s3.lock:
+        s3.buckets["vm-recordings"] = {}
+        s3.buckets["vm-state"] = {}
+    tr = transcribe_fake.TranscribeFake(creds, duration=0.2, s3_put=s3.put,
+                                        default_text="please call me back").start()
+    ses = ses_fake.SESFake(creds, verified=["example.com"]).start()
+    yield s3, tr, ses
+    for f in (s3, tr, ses):
+        f.stop()
+
+
+def test_default_pipeline_is_under_task_root(fn, rt, aws_world):
+    """No VMPIPE_PIPELINE: the packaged $LAMBDA_TASK_ROOT/etc/pipeline.ini with
+    the original Lambda's variables.  One Connect event, one SES mail; the same
+    event again (Lambda's asynchronous retry, here in a fresh container) with
+    VMPIPE_STATE: answered from the checkpoint, still one mail."""
+    from test_aws_pipeline import connect_key, connect_wav, utcnow
+    s3, tr, ses = aws_world
+    assert os.path.exists(os.path.join(fn.root, "etc", "pipeline.ini"))
+    key = connect_key(utcnow(), cid=CONTACT, prefix="connect/acme/CallRecordings")
+    s3.put("vm-recordings", key, connect_wav(), "audio/wav")
+    tr.script[key] = {"duration": 0.2, "text": "please call me back"}
+    original = {  # the original Lambda's variables, unchanged
+        "BASE_PATH": "vm-recordings/connect/acme/CallRecordings",
+        "EMAIL_SENDER": "voicemail@example.com", "URL_EXPIRATION": "86400",
+        "RECORDING_WAIT_TIME": "120", "DEFAULT_LANGUAGE": "en-US",
+        "ALLOWED_RECIPIENT_DOMAINS": "example.com",
+    }
+    # env -i: the endpoints and the time scale are passed explicitly.
+    env = dict(original, AWS_ENDPOINT_URL_S3=s3.url, AWS_ENDPOINT_URL_TRANSCRIBE=tr.url,
+               AWS_ENDPOINT_URL_SESV2=ses.url, AWS_EC2_METADATA_DISABLED="true",
+               VMPIPE_CLOCK="scaled:10", VMPIPE_STATE="s3://vm-state/vmpipe/jobs")
+    ev = event(recipient="owner@example.com")
+    # Deadlines are counted on the scaled clock: leave it room.
+    first = rt.add_event(ev, timeout_ms=600000)
+    fn.start(rt, **env)
+    res = rt.wait_result(first, timeout=60)
+    assert res["kind"] == "response", (res, fn.logs()[-3000:])
+    rec = res["json"]
+    assert rec["state"] == "done" and rec["recording"]["uri"] == f"s3://vm-recordings/{key}"
+    assert rec["transcript"]["status"] == "completed"
+    assert len(ses.messages) == 1 and len(ses.sends()) == 1
+    assert ses.messages[0]["envelope"]["to"] == ["owner@example.com"]
+    stored = s3.buckets["vm-state"].get(f"vmpipe/jobs/{CONTACT}.json")
+    assert stored and json.loads(stored[0]) == rec
+    fn.stop()
+
+    # The retry lands in a new container (its own Runtime API endpoint, so the
+    # killed container's pending /next cannot take the event).
+    with LambdaRuntimeFake() as rt2:
+        retry = rt2.add_event(ev, timeout_ms=600000)
+        fn.start(rt2, **env)
+        res = rt2.wait_result(retry, timeout=60)
+        assert res["kind"] == "response", (res, fn.logs()[-3000:])
+        assert res["json"] == rec
+        fn.stop()
+    assert not rt2.violations, rt2.violations
+    assert len(ses.messages) == 1 and len(ses.sends()) == 1
+    assert len(tr.starts) == 1
+    assert any("already done" in l["msg"] for l in fn.log_lines())
 
 
 def test_half_configured_link_mode_is_an_init_error(fn, rt):
