@@ -129,9 +129,14 @@ class FakeAWS:
         self.thread.start()
         return self
 
+    _port = None
+
     @property
     def port(self):
-        return self.server.server_address[1]
+        # Kept past stop(): a request still being answered may ask for the URL.
+        if self.server is not None:
+            self._port = self.server.server_address[1]
+        return self._port
 
     @property
     def url(self):
@@ -635,11 +640,17 @@ def main(argv):
         fake = SERVICES[a.service]()
     else:
         fake = SERVICES[a.service]([c.split(":", 2) for c in a.creds], a.region)
-    if a.faults:
-        cfg = json.loads(a.faults)
+    serve(fake, a.faults, a.port)
+
+
+def serve(fake, faults, port):
+    """Run a fake from the command line: faults (JSON: plan, rate, kinds,
+    seed) applied, "PORT n" printed for the test, until interrupted."""
+    if faults:
+        cfg = json.loads(faults)
         fake.set_faults(cfg.get("plan"), cfg.get("rate", 0.0), cfg.get("kinds"),
                         cfg.get("seed", 1))
-    fake.start(a.port)
+    fake.start(port)
     print(f"PORT {fake.port}", flush=True)
     try:
         threading.Event().wait()

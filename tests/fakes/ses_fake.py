@@ -365,17 +365,7 @@ def main(argv):
     fake = SESFake([c.split(":", 2) for c in a.creds], a.region,
                    verified=a.verified or ["example.com"], sandbox=a.sandbox,
                    config_sets=a.config_set, max_send_rate=a.max_send_rate)
-    if a.faults:
-        cfg = json.loads(a.faults)
-        fake.set_faults(cfg.get("plan"), cfg.get("rate", 0.0), cfg.get("kinds"),
-                        cfg.get("seed", 1))
-    fake.start(a.port)
-    print(f"PORT {fake.port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    fake.stop()
+    awsfake.serve(fake, a.faults, a.port)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ directory, so the same tests run against build-san/ (ASan/UBSan).  When
 VMPIPE_WRAPPER is set (e.g. "valgrind -q --error-exitcode=99"), every run is
 wrapped in it.
 """
+import glob
 import json
 import os
 import shlex
@@ -47,6 +48,19 @@ def run_vmpipe(*args, input=None, env=None, timeout=120, cwd=None):
     proc = subprocess.run(cmd, input=input, capture_output=True, text=True,
                           env=e, timeout=timeout, cwd=cwd)
     return Result(proc)
+
+
+@pytest.fixture
+def plugdir(tmp_path):
+    """A plugin dir holding the build's plugins and the test plugins (symlinks)."""
+    d = tmp_path / "plugins"
+    d.mkdir()
+    for src in (PLUGIN_DIR, TEST_PLUGIN_DIR):
+        sos = glob.glob(os.path.join(src, "*.so"))
+        assert sos, f"nothing built in {src}"
+        for so in sos:
+            os.symlink(so, d / os.path.basename(so))
+    return d
 
 
 @pytest.fixture

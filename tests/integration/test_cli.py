@@ -1,12 +1,11 @@
 """The command line: help, version, usage errors, `check` and the `plugins`
 listing (generated from the plugins' option tables)."""
-import glob
 import os
 import re
 
 import pytest
 
-from conftest import (PLUGIN_DIR, ROOT, TEST_PLUGIN_DIR, run_vmpipe, write)
+from conftest import PLUGIN_DIR, ROOT, run_vmpipe, write
 
 EX_USAGE, EX_CONFIG = 64, 78
 
@@ -18,19 +17,6 @@ def header_version():
     with open(os.path.join(ROOT, "include/vmpipe/plugin.h")) as f:
         abi = re.search(r"#define VMPIPE_ABI_VERSION (\d+)u", f.read()).group(1)
     return ver, abi
-
-
-@pytest.fixture
-def plugdir(tmp_path):
-    """A plugin dir holding the build's plugins and the test plugins (symlinks)."""
-    d = tmp_path / "plugins"
-    d.mkdir()
-    for src in (PLUGIN_DIR, TEST_PLUGIN_DIR):
-        sos = glob.glob(os.path.join(src, "*.so"))
-        assert sos, f"nothing built in {src}"
-        for so in sos:
-            os.symlink(so, d / os.path.basename(so))
-    return d
 
 
 def good_pipeline(tmp_path, plugdir):

@@ -6,7 +6,6 @@ the message names the cause; where the owner must still hear of the call,
 it checks the .eml."""
 import email
 import email.policy
-import glob
 import io
 import json
 import os
@@ -16,24 +15,11 @@ import wave
 
 import pytest
 
-from conftest import (PLUGIN_DIR, ROOT, TEST_PLUGIN_DIR, connect_event, run_vmpipe, write)
+from conftest import ROOT, connect_event, run_vmpipe, write
 
 EX_OK, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 65, 66, 69, 75, 78
 CID = "11111111-2222-3333-4444-555555555555"
 FAKE = {"VMPIPE_CLOCK": "fake"}  # waits take no real time
-
-
-@pytest.fixture
-def plugdir(tmp_path):
-    """A plugin dir holding the build's plugins and the test plugins (symlinks)."""
-    d = tmp_path / "plugins"
-    d.mkdir()
-    for src in (PLUGIN_DIR, TEST_PLUGIN_DIR):
-        sos = glob.glob(os.path.join(src, "*.so"))
-        assert sos, f"nothing built in {src}"
-        for so in sos:
-            os.symlink(so, d / os.path.basename(so))
-    return d
 
 
 def wav_bytes(seconds=0.2, rate=8000):

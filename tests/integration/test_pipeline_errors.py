@@ -1,31 +1,17 @@
 """Broken pipeline files through the built binary: `vmpipe check` (and
 `run`) exit 78 and the message names the file, the line, the section and the
 option, or the plugin and why it was refused."""
-import glob
 import json
 import os
 
 import pytest
 
-from conftest import PLUGIN_DIR, TEST_PLUGIN_DIR, connect_event, run_vmpipe, write
+from conftest import PLUGIN_DIR, connect_event, run_vmpipe, write
 
 EX_CONFIG = 78
 
 LOCATE = "[locate]\nplugin = locate-file\ndir = rec\n"
 NOTIFY = "[notify]\nplugin = notify-file\ndir = out\n"
-
-
-@pytest.fixture
-def plugdir(tmp_path):
-    """A plugin dir holding the build's plugins and the test plugins (symlinks)."""
-    d = tmp_path / "plugins"
-    d.mkdir()
-    for src in (PLUGIN_DIR, TEST_PLUGIN_DIR):
-        sos = glob.glob(os.path.join(src, "*.so"))
-        assert sos, f"nothing built in {src}"
-        for so in sos:
-            os.symlink(so, d / os.path.basename(so))
-    return d
 
 
 def pipeline(tmp_path, plugdir, body, name="pipeline.ini"):
