@@ -2,19 +2,22 @@
  * vm_fetch: a recording into memory, from file:// (a PBX spool, the demo) or
  * s3:// (through the AWS layer).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aws/host.h"
 #include "job.h"
 #include "util.h"
 
-/* file:///a%20b.wav -> /a b.wav.  0, or -1 when malformed. */
-static int file_uri_path(const char *uri, char *out, size_t size)
+int vm_file_uri_path(const char *uri, char *out, size_t size)
 {
-	const char *p = uri + 7; /* after file:// */
+	if (!uri || strncmp(uri, "file://", 7) != 0)
+		return -1;
+	const char *p = uri + 7;
 	if (strncmp(p, "localhost/", 10) == 0)
 		p += 9;
 	if (*p != '/')
@@ -25,7 +28,8 @@ static int file_uri_path(const char *uri, char *out, size_t size)
 			return -1;
 		if (*p == '%') {
 			unsigned c;
-			if (!p[1] || !p[2] || sscanf(p + 1, "%2x", &c) != 1 || c == 0)
+			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+			    sscanf(p + 1, "%2x", &c) != 1 || c == 0)
 				return -1;
 			out[n++] = (char)c;
 			p += 2;
@@ -37,6 +41,25 @@ static int file_uri_path(const char *uri, char *out, size_t size)
 	return 0;
 }
 
+const char *vm_audio_type(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
+		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
+		{".mp4", "audio/mp4"}, {".webm", "audio/webm"}, {".amr", "audio/amr"},
+	};
+	const char *dot = name ? strrchr(name, '.') : NULL;
+	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return NULL;
+}
+
+int vm_write_file_atomic(const char *path, const void *data, size_t len)
+{
+	return write_file_atomic(path, data, len);
+}
+
 vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out)
 {
 	out->data = NULL;
@@ -45,7 +68,7 @@ vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out)
 		return vm_fail(job, VM_PERMANENT, "no recording URI in the job record (recording.uri)");
 	if (strncmp(uri, "file://", 7) == 0) {
 		char path[4096];
-		if (file_uri_path(uri, path, sizeof path) != 0)
+		if (vm_file_uri_path(uri, path, sizeof path) != 0)
 			return vm_fail(job, VM_PERMANENT, "malformed file URI '%.300s'", uri);
 		char *data;
 		size_t len;

@@ -122,7 +122,7 @@ static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_
 			r = page(503, "Try again later",
 				 "The voicemail cannot be fetched right now. Please try again in a minute.");
 		} else {
-			char *url = aws_s3_presign(region, bucket, key, aws_audio_type(key),
+			char *url = aws_s3_presign(region, bucket, key, vm_audio_type(key),
 						   cfg->redirect_ttl_s, err, sizeof err);
 			if (url) {
 				log_msg(NULL, "link", VM_LOG_INFO, "redirect to s3://%s/%s", bucket, key);

@@ -169,19 +169,6 @@ const char *vm_aws_response_header(const vm_aws_response *r, const char *name)
 	return NULL;
 }
 
-const char *aws_audio_type(const char *key)
-{
-	static const struct { const char *ext, *type; } types[] = {
-		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
-		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
-	};
-	const char *dot = key ? strrchr(key, '.') : NULL;
-	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return NULL;
-}
-
 char *aws_s3_presign(const char *region_in, const char *bucket, const char *key,
 		     const char *content_type, int64_t expires_s, char *err, size_t errsz)
 {
@@ -234,7 +221,7 @@ char *vm_s3_presign(vm_job *job, const char *bucket, const char *key, int64_t ex
 	char region[AWS_REGION_MAX], err[400];
 	char *url = NULL;
 	if (aws_host_region(job, NULL, region, sizeof region, err, sizeof err) == 0)
-		url = aws_s3_presign(region, bucket, key, aws_audio_type(key), expires_s, err, sizeof err);
+		url = aws_s3_presign(region, bucket, key, vm_audio_type(key), expires_s, err, sizeof err);
 	if (!url)
 		vm_log(job, VM_LOG_ERROR, "presign s3://%s/%s: %s", bucket ? bucket : "",
 		       key ? key : "", err);

@@ -55,10 +55,6 @@ int aws_s3_get(const char *bucket, const char *key, size_t max, unsigned char **
  * with that type, inline (a mail's audio link then plays in the browser).
  * NULL with err.
  */
-/* The audio type S3 should answer a link with, from the key's extension; NULL
- * when the key is not a known audio file (S3 then answers as it stored it). */
-const char *aws_audio_type(const char *key);
-
 char *aws_s3_presign(const char *region, const char *bucket, const char *key,
 		     const char *content_type, int64_t expires_s, char *err, size_t errsz);
 

@@ -139,6 +139,24 @@ typedef struct vm_buf {
  */
 vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out);
 
+/*
+ * The audio MIME type of a recording's file name or key, from its extension
+ * (".wav" -> "audio/wav", ".mp3" -> "audio/mpeg", …), or NULL when it is not
+ * a known audio extension.  Static string.
+ */
+const char *vm_audio_type(const char *name);
+
+/* file:///a%20b.wav -> "/a b.wav" into buf.  0, or -1 when `uri` is not an
+ * absolute file URI or does not fit. */
+int vm_file_uri_path(const char *uri, char *buf, size_t size);
+
+/*
+ * Write `data` to `path` so that a reader sees the old file or the whole new
+ * one, never a part, and it survives a crash: a temporary file in the same
+ * directory, fsync, rename, fsync of the directory.  0, or -1 with errno.
+ */
+int vm_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* -------------------------------------------------------------------- mail */
 
 /*

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include <vmpipe/vmpipe.h>
@@ -102,22 +101,6 @@ static void file_uri(const char *path, char *out, size_t size)
 	out[n] = '\0';
 }
 
-static const char *content_type(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	if (!dot)
-		return "application/octet-stream";
-	if (strcasecmp(dot, ".wav") == 0)
-		return "audio/wav";
-	if (strcasecmp(dot, ".mp3") == 0)
-		return "audio/mpeg";
-	if (strcasecmp(dot, ".ogg") == 0 || strcasecmp(dot, ".opus") == 0)
-		return "audio/ogg";
-	if (strcasecmp(dot, ".flac") == 0)
-		return "audio/flac";
-	return "application/octet-stream";
-}
-
 /* Not there (yet): ask again, or give up after `wait`. */
 static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *what)
 {
@@ -142,17 +125,7 @@ static vm_status run(const void *state, vm_job *job)
 	const char *uri = vm_job_get_str(job, "recording.uri");
 	if (uri && strncmp(uri, "file://", 7) == 0) {
 		/* Given directly by a job record: decode and confine it like the rest. */
-		size_t n = 0;
-		for (const char *p = uri + 7; *p && n + 1 < sizeof path; p++) {
-			unsigned c;
-			if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &c) == 1 && c) {
-				path[n++] = (char)c;
-				p += 2;
-			} else
-				path[n++] = *p;
-		}
-		path[n] = '\0';
-		if (path[0] != '/')
+		if (vm_file_uri_path(uri, path, sizeof path) != 0)
 			return vm_fail(job, VM_PERMANENT, "recording.uri '%.200s' is not an absolute file URI", uri);
 	} else if (uri) {
 		return vm_fail(job, VM_PERMANENT,
@@ -197,7 +170,8 @@ static vm_status run(const void *state, vm_job *job)
 	file_uri(real, furi, sizeof furi);
 	vm_job_set_str(job, "recording.uri", furi);
 	vm_job_set_int(job, "recording.size", (int64_t)st.st_size);
-	vm_job_set_str(job, "recording.content_type", content_type(real));
+	const char *type = vm_audio_type(real);
+	vm_job_set_str(job, "recording.content_type", type ? type : "application/octet-stream");
 	vm_job_set_str(job, "recording.seen_size", NULL);
 	vm_job_set_str(job, "recording.seen_at", NULL);
 	vm_job_set_str(job, "recording.search_started_at", NULL);

@@ -44,20 +44,6 @@ struct locate_s3 {
 	char base_prefix[1024];
 };
 
-static const char *type_from_key(const char *key)
-{
-	static const struct { const char *ext, *type; } types[] = {
-		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
-		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
-		{".mp4", "audio/mp4"}, {".webm", "audio/webm"}, {".amr", "audio/amr"},
-	};
-	const char *dot = strrchr(key, '.');
-	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return "application/octet-stream";
-}
-
 /* S3's own type when it says something; the key's extension otherwise
  * (uploads without a type are stored as binary/octet-stream). */
 static const char *pick_type(const char *stored, const char *key)
@@ -65,7 +51,8 @@ static const char *pick_type(const char *stored, const char *key)
 	if (stored && *stored && strcasecmp(stored, "binary/octet-stream") != 0 &&
 	    strcasecmp(stored, "application/octet-stream") != 0)
 		return stored;
-	return type_from_key(key);
+	const char *t = vm_audio_type(key);
+	return t ? t : "application/octet-stream";
 }
 
 /* The growing delay before look number `n` (1-based): poll, 1.5 poll, then

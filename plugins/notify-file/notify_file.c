@@ -4,7 +4,6 @@
  * and a place a person will see a voicemail when mail cannot go out.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,35 +19,6 @@ struct notify_file {
 	char root[PATH_MAX];
 };
 
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-	char tmp[PATH_MAX + 32];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-	int e = off == len && fsync(fd) == 0 ? 0 : errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	if (!e && rename(tmp, path) != 0)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct notify_file *nf = state;
@@ -63,7 +33,7 @@ static vm_status run(const void *state, vm_job *job)
 		return s;
 	char path[PATH_MAX + 200];
 	snprintf(path, sizeof path, "%s/%s.eml", nf->root, vm_job_id(job));
-	if (write_atomic(path, mail.data, mail.len) != 0) {
+	if (vm_write_file_atomic(path, mail.data, mail.len) != 0) {
 		int e = errno;
 		vm_mail_free(&mail);
 		return vm_fail(job, e == ENOSPC || e == EIO ? VM_TRANSIENT : VM_PERMANENT, "cannot write %s: %s",
@@ -75,7 +45,7 @@ static vm_status run(const void *state, vm_job *job)
 
 	char *json = vm_job_to_json(job);
 	snprintf(path, sizeof path, "%s/%s.json", nf->root, vm_job_id(job));
-	int rc = json ? write_atomic(path, json, strlen(json)) : -1;
+	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
 	free(json);
 	if (rc != 0)
 		vm_log(job, VM_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
