@@ -416,26 +416,8 @@ static void test_pipeline_plugin_dir(void **s)
 	free(path);
 }
 
-/* Load `text` as `name` and expect a refusal whose messages contain each of
- * `wants`; "@N:" in a want stands for "<path>:N:". */
-static void want_refused(const char *name, const char *text, bool init, const char *const *wants)
-{
-	char msgs[8192], *path;
-	struct pipeline *p = load_text(name, text, init, msgs, sizeof msgs, &path);
-	if (p) {
-		pipeline_free(p);
-		fail_msg("%s was accepted:\n%s", name, text);
-	}
-	for (const char *const *w = wants; *w; w++) {
-		char want[PATH_MAX + 128];
-		if ((*w)[0] == '@')
-			snprintf(want, sizeof want, "%s:%s", path, *w + 1);
-		else
-			snprintf(want, sizeof want, "%s", *w);
-		assert_contains(msgs, want);
-	}
-	free(path);
-}
+/* Load `text` as `name`; expect refusal with every want (testenv.h). */
+#define want_refused(name, text, init, wants) test_want_refused(tmp, plugdir, name, text, init, wants)
 
 #define W(...) ((const char *const[]){__VA_ARGS__, NULL})
 

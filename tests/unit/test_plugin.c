@@ -144,30 +144,8 @@ static void test_open_not_a_shared_object(void **s)
 
 #define LOCATE_OK "[locate]\nplugin = locate-file\ndir = rec\n"
 
-/* Load `text` as `name`; expect refusal with every want ("@N:" = "<path>:N:"). */
-static void want_refused(const char *name, const char *text, bool init, const char *const *wants)
-{
-	char *path = test_write(tmp, name, text);
-	assert_non_null(path);
-	struct diag d = {0};
-	struct pipeline *p = pipeline_load(path, plugdir, init, &d);
-	char msgs[8192];
-	test_joined(&d, msgs, sizeof msgs);
-	diag_free(&d);
-	if (p) {
-		pipeline_free(p);
-		fail_msg("%s was accepted:\n%s", name, text);
-	}
-	for (const char *const *w = wants; *w; w++) {
-		char want[PATH_MAX + 128];
-		if ((*w)[0] == '@')
-			snprintf(want, sizeof want, "%s:%s", path, *w + 1);
-		else
-			snprintf(want, sizeof want, "%s", *w);
-		assert_contains(msgs, want);
-	}
-	free(path);
-}
+/* Load `text` as `name`; expect refusal with every want (testenv.h). */
+#define want_refused(name, text, init, wants) test_want_refused(tmp, plugdir, name, text, init, wants)
 
 static void test_pipeline_refusals(void **s)
 {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "pipeline.h"
 
 #define assert_contains(hay, needle)                                                     \
 	do {                                                                             \
@@ -135,6 +136,36 @@ static inline void test_joined(const struct diag *d, char *buf, size_t size)
 	buf[0] = '\0';
 	for (size_t i = 0; i < d->n && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n, "%s\n", d->msgs[i]);
+}
+
+/*
+ * Write `text` as `name` in `tmp`, load it as a pipeline with plugins from
+ * `plugdir`, and expect a refusal whose messages contain each of `wants`
+ * (NULL-terminated); "@N:" in a want stands for "<path>:N:".
+ */
+static inline void test_want_refused(const char *tmp, const char *plugdir, const char *name,
+				     const char *text, bool init, const char *const *wants)
+{
+	char *path = test_write(tmp, name, text);
+	assert_non_null(path);
+	struct diag d = {0};
+	struct pipeline *p = pipeline_load(path, plugdir, init, &d);
+	char msgs[8192];
+	test_joined(&d, msgs, sizeof msgs);
+	diag_free(&d);
+	if (p) {
+		pipeline_free(p);
+		fail_msg("%s was accepted:\n%s", name, text);
+	}
+	for (const char *const *w = wants; *w; w++) {
+		char want[PATH_MAX + 128];
+		if ((*w)[0] == '@')
+			snprintf(want, sizeof want, "%s:%s", path, *w + 1);
+		else
+			snprintf(want, sizeof want, "%s", *w);
+		assert_contains(msgs, want);
+	}
+	free(path);
 }
 
 #endif
