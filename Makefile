@@ -28,9 +28,14 @@ endif
 PKGS    := libcurl libcrypto inih jansson expat
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS  ?= $(OPT)
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
+# pkg-config runs when a recipe first needs it (recursive `=`, cached once),
+# never while the Makefile is read: on a fresh machine `make run` installs
+# the packages (deps) before anything is compiled or linked.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
+             $(PKG_CFLAGS) -MMD -MP
+LDLIBS     = $(PKG_LIBS) -ldl -lpthread -lm
 # The engine exports only vm_* to the plugins it dlopen()s.
 EXPORTS := -Wl,--dynamic-list=engine/exports.list
 
@@ -44,13 +49,19 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
 TEST_PLUGIN_SO  := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
 
-.PHONY: all deps run check check-unit check-integration bench install clean lambda
+.PHONY: all deps run check check-unit check-integration bench install clean lambda pkgs-ok
 all: $(BUILD)/vmpipe $(PLUGIN_SO)
 
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/obj/%.o: %.c
+# Before the first compile: say what is missing instead of failing on a header.
+pkgs-ok:
+	@pkg-config --exists $(PKGS) || { echo "vmpipe: missing development packages" \
+	  "($$(for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)): run \`make deps\`" \
+	  "(or \`make run\` / \`make check\`, which run it first)" >&2; exit 1; }
+
+$(BUILD)/obj/%.o: %.c | pkgs-ok
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'
 	@$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -68,7 +79,7 @@ $(BUILD)/plugins/%.so: $$(subst .c,.o,$$(addprefix $(BUILD)/obj/,$$(wildcard plu
 	  $(shell [ -f plugins/$*/pkgs ] && pkg-config --libs $$(cat plugins/$*/pkgs))
 
 # Plugin objects may need extra include flags from their pkgs file.
-$(BUILD)/obj/plugins/%.o: plugins/%.c
+$(BUILD)/obj/plugins/%.o: plugins/%.c | pkgs-ok
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'
 	@$(CC) $(ALL_CFLAGS) $(shell f=plugins/$(firstword $(subst /, ,$*))/pkgs; \
@@ -87,7 +98,9 @@ $(BUILD)/test-plugins/%.so: tests/plugins/%.c include/vmpipe/plugin.h $(wildcard
 tests-build: all $(UNIT_BIN) $(TEST_PLUGIN_SO)
 .PHONY: tests-build
 
-run: deps all
+# deps first, then a fresh make: this one read the Makefile before deps ran.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
 check: deps
@@ -95,7 +108,8 @@ check: deps
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@sh tests/run.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh $(BUILD)
 
 # The AWS Lambda package: $(BUILD)/vmpipe-lambda.zip (docs/lambda.md).
