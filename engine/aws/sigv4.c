@@ -2,7 +2,7 @@
  * AWS Signature Version 4.  See sigv4.h for the contract.
  *
  * The canonical forms follow the AWS SigV4 documentation and the official
- * test suite (../shared/testdata/sigv4), and agree with botocore, AWS's own
+ * test suite (tests/data/sigv4), and agree with botocore, AWS's own
  * signer, on everything the suite leaves open (tests/integration checks it):
  *  - path: other services remove dot segments and empty segments, then
  *    percent-encode the wire path once more (so "%20" is signed as "%2520");

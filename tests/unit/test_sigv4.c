@@ -1,5 +1,5 @@
 /*
- * SigV4 against the official AWS test suite (../shared/testdata/sigv4, one
+ * SigV4 against the official AWS test suite (tests/data/sigv4, one
  * cmocka test per case, header and query forms compared byte for byte), plus
  * the signer's own rules: expiry limits, Host required, S3 paths, key cache.
  *
@@ -553,11 +553,11 @@ static int cmp_str(const void *a, const void *b)
 
 int main(void)
 {
-	snprintf(suite_dir, sizeof suite_dir, "%s/../shared/testdata/sigv4", root_dir());
+	snprintf(suite_dir, sizeof suite_dir, "%s/tests/data/sigv4", root_dir());
 	DIR *d = opendir(suite_dir);
 	if (!d) {
 		fprintf(stderr, "test_sigv4: cannot open the official suite at %s "
-		                "(set VMPIPE_ROOT to the repository root)\n", suite_dir);
+		                "(run from the repository root, or set VMPIPE_ROOT to it)\n", suite_dir);
 		return 1;
 	}
 	char **dirs = NULL;
