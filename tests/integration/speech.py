@@ -3,9 +3,12 @@
 Every integration test that needs a recording imports this module.  Speech
 comes from `flite -voice slt` (PocketSphinx's en-us model recognises that
 voice well); `sox` makes the telephone variants.  Generated files are cached
-by a hash of what made them (text, variant, tool versions are stable on one
-machine) in a per-user temp directory, so a test session synthesises each
-fixture once; callers get a fresh copy at the path they ask for.
+by a hash of what made them in build/speech-cache, so a test session
+synthesises each fixture once; callers get a fresh copy at the path they ask
+for.  Every fixture is bit-for-bit reproducible (flite is deterministic; sox
+runs with -R and without dither), so a WER limit holds on every machine with
+Debian's flite and sox, and two builds of the cache are identical
+(test_speech_fixtures.py checks it).
 
 Run as a script to write every fixture into a directory:
 
@@ -59,10 +62,21 @@ MORE_SENTENCES = [
     "house on my way home",
 ]
 
-_CACHE = os.path.join(tempfile.gettempdir(), f"vmpipe-speech-{os.getuid()}")
+# Inside the build tree, not /tmp: `make clean` removes it, and a test run
+# leaves nothing behind.  VMPIPE_SPEECH_CACHE overrides (an empty value: no
+# cache, every fixture is made afresh).
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_CACHE = os.environ.get("VMPIPE_SPEECH_CACHE", os.path.join(_ROOT, "build", "speech-cache"))
+# Bumped whenever the way fixtures are made changes, so an old cache is not reused.
+_RECIPE = "deterministic-1"
 
 
 def _run(*cmd):
+    if cmd[0] == "sox":
+        # Bit-for-bit reproducible: -R seeds sox's generators with a fixed
+        # number and -D turns dither off, so every machine and every rebuild
+        # of the cache decodes to the same samples and the same WER.
+        cmd = ("sox", "-R", "-D") + tuple(cmd[1:])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -74,17 +88,23 @@ def _cached(key, build, path):
     build(tmpdir, out) writes `out`; the result is renamed into the cache so
     concurrent test processes never see a half-written fixture.
     """
+    path = str(path)
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not _CACHE:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out.bin")
+            build(tmp, out)
+            shutil.copyfile(out, path)
+        return path
     os.makedirs(_CACHE, exist_ok=True)
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(repr((_RECIPE, key)).encode()).hexdigest()[:24]
     cached = os.path.join(_CACHE, digest + ".bin")
     if not os.path.exists(cached):
         with tempfile.TemporaryDirectory(dir=_CACHE) as tmp:
             out = os.path.join(tmp, "out.bin")
             build(tmp, out)
             os.replace(out, cached)
-    path = str(path)
-    if os.path.dirname(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
     shutil.copyfile(cached, path)
     return path
 

@@ -2,8 +2,8 @@
 
 Recordings are synthesised with flite (speech.py) so the expected words are
 known; accuracy is checked as word error rate against thresholds the
-recogniser meets with margin (measured: ~0.11 at 16 kHz, ~0.45 for 8 kHz
-telephone-band audio, see tests/bench/sphinx_bench.py).
+recogniser meets with a measured margin (see WER_16K and WER_8K below, and
+tests/bench/sphinx_bench.py for the rates over a larger sample).
 """
 import json
 import os
@@ -22,8 +22,13 @@ pytestmark = pytest.mark.skipif(
 # A slow wrapper (valgrind) makes PocketSphinx take minutes.
 TIMEOUT = 900 if os.environ.get("VMPIPE_WRAPPER") else 180
 
-WER_16K = 0.25
-WER_8K = 0.65
+# The fixtures are bit-for-bit reproducible (speech.py), so these rates are
+# the same on every run and every machine with Debian 12's flite, sox and
+# PocketSphinx.  Measured on them: 16 kHz 0.143, 0, 0, 0.250 (the four
+# sentences), truncated 0.091; 8 kHz 0.333, mu-law 0.429, stereo 0.333.
+# Each limit sits a margin above the worst measured case.
+WER_16K = 0.30
+WER_8K = 0.50
 
 
 def pipeline(tmp_path, transcribe_extra=""):
