@@ -43,8 +43,11 @@ run_unit() { # BUILD WRAPPER LABEL
 run_pytest() { # BUILD LABEL [pytest args...]
 	b=$1; label=$2; shift 2
 	log="$b/pytest.$label.log"
-	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1
+	# tmp_path directories live here for the run, and go with it.
+	base="$TMPDIR/pytest-$label"
+	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider --basetemp="$base" "$@" >"$log" 2>&1
 	rc=$?
+	rm -rf "$base"
 	tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1
 	p=$(tail -1 "$log" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
 	f=$(tail -1 "$log" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
@@ -60,6 +63,14 @@ run_pytest() { # BUILD LABEL [pytest args...]
 		grep -E '^(FAILED|ERROR)' "$log" | head -40
 	fi
 }
+
+# Every temporary file of the run goes under build/tmp (mkdtemp, tempfile,
+# pytest's tmp_path, node), which must be empty again at the end: a test
+# removes what it made.
+TMPDIR="$ROOT/build/tmp"
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
+export TMPDIR
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -84,6 +95,18 @@ if [ -x tests/fuzz/run.sh ]; then
 	rc=$?
 	count "fuzz smoke (see build/fuzz.log)" $rc
 	tail -3 build/fuzz.log
+fi
+
+note "== temporary files"
+left=$(cd "$TMPDIR" && find . -mindepth 1 -maxdepth 2 | sed 's|^\./||' | sort | head -20)
+if [ -n "$left" ]; then
+	note "tests left files in $TMPDIR:"
+	printf '  %s\n' $left
+	count "temporary files left by the tests" 1
+else
+	note "none left"
+	count "temporary files" 0
+	rmdir "$TMPDIR"
 fi
 
 if [ "$failed" -ne 0 ]; then

@@ -6,12 +6,17 @@
 #include "log.h"
 #include "pipeline.h"
 
+static char path[4096];
+
+static void remove_input(void) { unlink(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[64];
 	if (!path[0]) {
 		log_setup(VM_LOG_ERROR + 0, LOG_FORMAT_JSON);
-		snprintf(path, sizeof path, "/tmp/vmpipe-fuzz-%ld.ini", (long)getpid());
+		const char *t = getenv("TMPDIR");
+		snprintf(path, sizeof path, "%s/vmpipe-fuzz-%ld.ini", t && *t ? t : "/tmp", (long)getpid());
+		atexit(remove_input);
 	}
 	FILE *f = fopen(path, "w");
 	if (!f)

@@ -76,7 +76,11 @@ def clean_env(home):
 
 
 def run_tool(tool, *args, env=None, home=None, timeout=60, fake_clock=True, verbose=False):
-    home = home or tempfile.mkdtemp(prefix="awshome")
+    if home is None:
+        # An empty HOME of its own, removed when the tool has run.
+        with tempfile.TemporaryDirectory(prefix="awshome") as tmp:
+            return run_tool(tool, *args, env=env, home=tmp, timeout=timeout,
+                            fake_clock=fake_clock, verbose=verbose)
     e = clean_env(home)
     e.update(env or {})
     cmd = [tool] + (["-v"] if verbose else []) + (["--fake-clock"] if fake_clock else [])

@@ -24,8 +24,9 @@
 
 #include "aws/creds.h"
 #include "aws/http.h"
+#include "testenv.h"
 
-static char tmpdir[] = "/tmp/test_creds.XXXXXX";
+static char *tmpdir; /* test_tmpdir() */
 
 /* ------------------------------------------------------------ tiny server */
 
@@ -391,7 +392,7 @@ static void test_copy_and_clear(void **state)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir) || server_start() != 0)
+	if (!(tmpdir = test_tmpdir("creds")) || server_start() != 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_env, setup),
@@ -407,9 +408,7 @@ int main(void)
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	server_stop();
 	aws_http_cleanup();
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		rc = rc ? rc : 1;
+	test_rmtree(tmpdir);
+	free(tmpdir);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include "mail/mail.h"
 #include "mail/mbuf.h"
 #include "mail/mime.h"
+#include "testenv.h"
 
 /* ------------------------------------------------------------ decoders
  * Independent, deliberately simple decoders: what a mail reader does. */
@@ -574,14 +575,16 @@ static void test_build_transfer_encoding(void **st)
 
 struct fixture {
 	vm_mail_opts opts;
-	char dir[64];
+	char dir[200];
 };
 
 static int setup(void **st)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	strcpy(f->dir, "/tmp/test_mime.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	char *d = test_tmpdir("mime");
+	assert_non_null(d);
+	snprintf(f->dir, sizeof f->dir, "%s", d);
+	free(d);
 	f->opts.from = "Voicemail <vm@example.com>";
 	f->opts.attach_max = 1024 * 1024;
 	*st = f;
@@ -592,10 +595,7 @@ static int teardown(void **st)
 {
 	struct fixture *f = *st;
 	vm_mail_fini(&f->opts);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }
@@ -728,7 +728,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void test_mail_attachment(void **st)
 {
 	struct fixture *f = *st;
-	char wav[128], json[512];
+	char wav[256], json[768];
 	snprintf(wav, sizeof wav, "%s/rec.wav", f->dir);
 	unsigned char audio[5000];
 	for (size_t i = 0; i < sizeof audio; i++)
@@ -803,7 +803,7 @@ static void test_mail_setup_errors(void **st)
 	f->opts.cc = NULL;
 	f->opts.template_html = "missing.html";
 	assert_int_equal(mail_setup(f->dir, &f->opts, err, sizeof err), -1);
-	char want[256];
+	char want[512];
 	snprintf(want, sizeof want, "template_html '%s/missing.html': No such file or directory", f->dir);
 	assert_string_equal(err, want);
 }

@@ -15,8 +15,9 @@
 
 #include "aws/profile.h"
 #include "aws/region.h"
+#include "testenv.h"
 
-static char tmpdir[] = "/tmp/test_region.XXXXXX";
+static char *tmpdir; /* test_tmpdir() */
 
 static const char *const aws_vars[] = {
 	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE",
@@ -210,7 +211,7 @@ static void test_endpoint_from_profile(void **state)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir))
+	if (!(tmpdir = test_tmpdir("region")))
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_region_precedence, setup),
@@ -221,9 +222,7 @@ int main(void)
 		cmocka_unit_test_setup(test_endpoint_from_profile, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		rc = rc ? rc : 1;
+	test_rmtree(tmpdir);
+	free(tmpdir);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include "mail/vars.h"
 #include "plugin.h"
 #include "util.h"
+#include "testenv.h"
 
 static const char *const NAMES[] = {"caller", "transcript", "url"};
 
@@ -336,9 +337,9 @@ static void test_default_wording(void **st)
 static void test_init_unknown_variable(void **st)
 {
 	(void)st;
-	char dir[] = "/tmp/test_template.XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char path[128];
+	char *dir = test_tmpdir("template");
+	assert_non_null(dir);
+	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/mail.html", dir);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
@@ -348,7 +349,7 @@ static void test_init_unknown_variable(void **st)
 	struct vm_stage stage = {.name = "notify", .config_dir = dir};
 	vm_mail_opts o = {.template_html = "mail.html"};
 	assert_int_equal(vm_mail_init(&stage, &o), -1);
-	char want[256];
+	char want[PATH_MAX + 128];
 	snprintf(want, sizeof want, "template_html '%s': line 2: unknown variable 'transcipt'", path);
 	assert_string_equal(stage.error, want);
 	assert_null(o.priv);
@@ -375,6 +376,7 @@ static void test_init_unknown_variable(void **st)
 	assert_null(o.priv);
 	unlink(path);
 	rmdir(dir);
+	free(dir);
 }
 
 int main(void)

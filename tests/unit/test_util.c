@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "util.h"
+#include "testenv.h"
 
 /* Parse one duration and compare, naming the input on failure. */
 static void want_duration(const char *in, int64_t ms)
@@ -208,8 +209,8 @@ static void test_format_duration(void **s)
 /* A fresh temp dir; the caller removes it. */
 static char *make_tmpdir(void)
 {
-	char *d = strdup("/tmp/vmpipe-util-XXXXXX");
-	assert_non_null(mkdtemp(d));
+	char *d = test_tmpdir("util");
+	assert_non_null(d);
 	return d;
 }
 
