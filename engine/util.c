@@ -226,6 +226,43 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	return 0;
 }
 
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int r = fsync(dfd);
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return r;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len)
 {
 	char tmp[PATH_MAX];
@@ -236,18 +273,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		p += w;
-		left -= (size_t)w;
-	}
-	if (fsync(fd) != 0)
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0)
 		goto fail;
 	if (close(fd) != 0) {
 		fd = -1;
@@ -257,18 +283,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 	if (rename(tmp, path) != 0)
 		goto fail;
 	/* Make the rename itself durable. */
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof dir, ".");
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync_parent(path);
 	return 0;
 fail:;
 	int e = errno;
