@@ -100,6 +100,15 @@ int clock_from_env(void)
 	return -1;
 }
 
+bool clock_is_fake(void) { return cur == &fake_clock; }
+
+int64_t clock_real_ms(int64_t ms)
+{
+	if (cur == &scaled_clock)
+		return (int64_t)((double)ms / scale_factor + 0.5);
+	return ms;
+}
+
 int64_t clock_now_ms(void) { return cur->now_ms(cur->ctx); }
 void clock_sleep_ms(int64_t ms) { cur->sleep_ms(cur->ctx, ms); }
 void clock_set(const struct clock_ops *ops) { cur = ops ? ops : &sys_clock; }

@@ -6,6 +6,7 @@
 #ifndef VMPIPE_CLOCK_H
 #define VMPIPE_CLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct clock_ops {
@@ -29,6 +30,11 @@ void clock_use_scaled(double factor);
 /* Apply VMPIPE_CLOCK: "fake" (virtual, sleeps return at once), "scaled:N"
  * (N times faster), or unset/"system".  -1 when the value is not understood. */
 int clock_from_env(void);
+/* Is the fake clock in use?  Its sleeps are instant: waiting for another
+ * thread must not be done by sleeping on it. */
+bool clock_is_fake(void);
+/* Real milliseconds that `ms` of this clock's time take (scaled: fewer). */
+int64_t clock_real_ms(int64_t ms);
 /* Uniform random integer in [0, n) for backoff jitter (n > 0). */
 int64_t clock_jitter(int64_t n);
 

@@ -118,9 +118,18 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 	}
 	p->stages = ns;
 	p->stages[p->n_stages++] = st;
+	/* Engine options of every stage section, beside `plugin`. */
+	const struct cfg_entry *mf = cfg_entry(sec, "max_in_flight");
+	int64_t v = 0;
+	if (mf && (parse_int(mf->value, &v) != 0 || v < 0 || v > 1000000)) {
+		diag_add(d, "%s:%d: [%s] option 'max_in_flight': '%s' is not a count of jobs (0: no bound)", path,
+			 mf->line, sec->name, mf->value);
+		return -1;
+	}
+	st->max_in_flight = (int)v;
 	char what[120];
 	snprintf(what, sizeof what, "plugin '%s'", m->name);
-	static const char *const skip[] = {"plugin", NULL};
+	static const char *const skip[] = {"plugin", "max_in_flight", NULL};
 	return options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) ? -1 : 0;
 }
 

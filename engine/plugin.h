@@ -27,6 +27,7 @@ struct vm_stage {
 	void *state;
 	bool inited;
 	char *error;                /* from vm_stage_error() */
+	int max_in_flight;          /* jobs in this stage at once (0: no bound); the scheduler's */
 };
 
 /* Load `name`.so from `dir`.  NULL with the reason in `err`. */

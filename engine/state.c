@@ -13,8 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include "clock.h"
 #include "log.h"
-#include "sched.h"
 #include "util.h"
 
 /* A record is a few KiB; anything this large is not one of ours. */
@@ -167,7 +171,7 @@ static vm_status s3_call(vm_job *ctx, const vm_aws_request *req, vm_aws_response
 			 size_t errsize)
 {
 	json_t *own = ctx ? NULL : json_object();
-	vm_job scratch = {.rec = ctx ? ctx->rec : own};
+	vm_job scratch = {.rec = ctx ? ctx->rec : own, .stage = "state"};
 	vm_status st = vm_aws_send(&scratch, req, resp);
 	if (st != VM_DONE)
 		snprintf(err, errsize, "%s", scratch.fail_msg ? scratch.fail_msg : "S3 call failed");
@@ -176,38 +180,104 @@ static vm_status s3_call(vm_job *ctx, const vm_aws_request *req, vm_aws_response
 	return st;
 }
 
-int state_save(const struct pipeline *p, vm_job *job)
+struct claim {
+	struct where w;
+	char id[129];
+	char name[PATH_MAX];  /* file or object key of the checkpoint */
+	int lock_fd;          /* directory: the flock()ed ID.lock */
+	char etag[160];       /* S3: of what we wrote last (or read); "" when it does not exist */
+	char owner[200];
+	int64_t lease_ms;
+};
+
+/* The lease a claim on S3 carries: a job's whole life and a margin, so only
+ * a runner that died loses it. */
+static int64_t lease_of(const struct pipeline *p)
+{
+	return p->set.timeout_ms + p->set.notify_grace_ms + 120000;
+}
+
+static void default_owner(char *buf, size_t size)
+{
+	char host[128] = "host";
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	snprintf(buf, size, "%s:%ld", host, (long)getpid());
+}
+
+/* The record as stored: the job's, plus the claim's lease on S3. */
+static char *record_text(vm_job *job, const struct claim *c, bool leased)
+{
+	json_t *rec = job->rec;
+	if (c && c->w.s3 && leased) {
+		char until[32];
+		vm_format_time(clock_now_ms() + c->lease_ms, until, sizeof until);
+		json_object_set_new(rec, "claim", json_pack("{s:s, s:s}", "owner", c->owner, "until", until));
+	}
+	char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+	json_object_del(rec, "claim");
+	return text;
+}
+
+/* PUT the record; with `c`, conditionally on what the claim last saw. */
+static int s3_put(struct claim *c, const struct where *w, const char *name, vm_job *job, const char *text)
+{
+	char err[600];
+	vm_aws_pair hdr[2] = {{"Content-Type", "application/json"}, {NULL, NULL}};
+	size_t nh = 1;
+	if (c) {
+		hdr[1].name = *c->etag ? "If-Match" : "If-None-Match";
+		hdr[1].value = *c->etag ? c->etag : "*";
+		nh = 2;
+	}
+	vm_aws_request req = {.service = "s3", .method = "PUT", .bucket = w->bucket, .path = name,
+			      .headers = hdr, .nheaders = nh, .body = text, .body_len = strlen(text),
+			      .protocol = VM_AWS_REST_XML};
+	vm_aws_response resp;
+	int rc = STATE_OK;
+	if (s3_call(job, &req, &resp, err, sizeof err) == VM_DONE) {
+		const char *et = vm_aws_response_header(&resp, "etag");
+		if (c)
+			snprintf(c->etag, sizeof c->etag, "%s", et ? et : "");
+	} else if (c && (resp.status == 412 || resp.status == 409 ||
+			 (resp.status == 404 && *c->etag))) {
+		rc = STATE_LOST;
+	} else {
+		log_msg(job, "state", VM_LOG_WARN, "checkpoint s3://%s/%s not saved: %s", w->bucket, name, err);
+		rc = STATE_ERROR;
+	}
+	vm_aws_response_free(&resp);
+	return rc;
+}
+
+int state_save(const struct pipeline *p, struct claim *c, vm_job *job)
 {
 	struct where w;
 	char err[600], name[PATH_MAX];
 	int r = where_of(p, &w, err, sizeof err);
 	if (r <= 0)
-		return r; /* off, or refused at load already */
+		return STATE_OK; /* off, or refused at load already */
 	const char *id = vm_job_id(job);
 	if (!id || !is_plain_name(id, 128) || name_of(&w, id, name, sizeof name) != 0) {
 		log_msg(job, "state", VM_LOG_WARN, "checkpoint not saved: the job has no usable id");
-		return -1;
+		return STATE_ERROR;
 	}
-	char *text = json_dumps(job->rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+	/* A job that is done needs no lease: nothing of it is left to run. */
+	const char *st = vm_job_get_str(job, "state");
+	char *text = record_text(job, c, !st || strcmp(st, "done") != 0);
 	if (!text) {
 		log_msg(job, "state", VM_LOG_WARN, "checkpoint not saved: out of memory");
-		return -1;
+		return STATE_ERROR;
 	}
-	int rc = 0;
+	int rc = STATE_OK;
 	if (w.s3) {
-		vm_aws_pair hdr[] = {{"Content-Type", "application/json"}};
-		vm_aws_request req = {.service = "s3", .method = "PUT", .bucket = w.bucket, .path = name,
-				      .headers = hdr, .nheaders = 1, .body = text, .body_len = strlen(text),
-				      .protocol = VM_AWS_REST_XML};
-		vm_aws_response resp;
-		if (s3_call(job, &req, &resp, err, sizeof err) != VM_DONE) {
-			log_msg(job, "state", VM_LOG_WARN, "checkpoint s3://%s/%s not saved: %s", w.bucket, name, err);
-			rc = -1;
-		}
-		vm_aws_response_free(&resp);
+		rc = s3_put(c, &w, name, job, text);
+		if (rc == STATE_LOST)
+			log_msg(job, "state", VM_LOG_WARN,
+				"checkpoint s3://%s/%s was written by another runner: this one stops", w.bucket, name);
 	} else if (write_file_atomic(name, text, strlen(text)) != 0) {
 		log_msg(job, "state", VM_LOG_WARN, "checkpoint %s not saved: %s", name, strerror(errno));
-		rc = -1;
+		rc = STATE_ERROR;
 	}
 	free(text);
 	return rc;
@@ -232,35 +302,38 @@ static vm_job *parse_record(vm_job *ctx, const char *where, const char *text, co
 	return job;
 }
 
-int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out)
+/* GET the checkpoint: 1 with *out (and its ETag), 0 when absent, -1 on error
+ * (logged).  A record that does not parse counts as absent (logged): it is
+ * replaced. */
+static int s3_get(const struct where *w, const char *name, vm_job *ctx, const char *id, vm_job **out,
+		  char *etag, size_t etagsize)
 {
-	struct where w;
-	char err[600], name[PATH_MAX], label[PATH_MAX + 80];
-	*out = NULL;
-	int r = where_of(p, &w, err, sizeof err);
-	if (r <= 0)
-		return r;
-	if (!id || !is_plain_name(id, 128) || name_of(&w, id, name, sizeof name) != 0)
-		return -1;
-	if (w.s3) {
-		snprintf(label, sizeof label, "s3://%s/%s", w.bucket, name);
-		vm_aws_request req = {.service = "s3", .method = "GET", .bucket = w.bucket, .path = name,
-				      .protocol = VM_AWS_REST_XML, .max_response = RECORD_MAX};
-		vm_aws_response resp;
-		vm_status st = s3_call(ctx, &req, &resp, err, sizeof err);
-		if (st == VM_DONE) {
-			*out = parse_record(ctx, label, resp.body ? (const char *)resp.body : "", id);
-		} else if (resp.status == 404 &&
-			   (!resp.error_code || strcmp(resp.error_code, "NoSuchKey") == 0 ||
-			    strcmp(resp.error_code, "NotFound") == 0)) {
-			vm_aws_response_free(&resp);
-			return 0; /* never checkpointed: a new job */
-		} else {
-			log_msg(ctx, "state", VM_LOG_WARN, "checkpoint %s not read: %s", label, err);
-		}
-		vm_aws_response_free(&resp);
-		return *out ? 1 : -1;
+	char err[600], label[PATH_MAX + 80];
+	snprintf(label, sizeof label, "s3://%s/%s", w->bucket, name);
+	vm_aws_request req = {.service = "s3", .method = "GET", .bucket = w->bucket, .path = name,
+			      .protocol = VM_AWS_REST_XML, .max_response = RECORD_MAX};
+	vm_aws_response resp;
+	vm_status st = s3_call(ctx, &req, &resp, err, sizeof err);
+	int rc;
+	if (st == VM_DONE) {
+		const char *et = vm_aws_response_header(&resp, "etag");
+		snprintf(etag, etagsize, "%s", et ? et : "");
+		*out = parse_record(ctx, label, resp.body ? (const char *)resp.body : "", id);
+		rc = *out ? 1 : 0;
+	} else if (resp.status == 404 && (!resp.error_code || strcmp(resp.error_code, "NoSuchKey") == 0 ||
+					   strcmp(resp.error_code, "NotFound") == 0)) {
+		*etag = '\0';
+		rc = 0; /* never checkpointed: a new job */
+	} else {
+		log_msg(ctx, "state", VM_LOG_WARN, "checkpoint %s not read: %s", label, err);
+		rc = -1;
 	}
+	vm_aws_response_free(&resp);
+	return rc;
+}
+
+static int file_get(const char *name, vm_job *ctx, const char *id, vm_job **out)
+{
 	char *text;
 	size_t len;
 	if (read_file(name, RECORD_MAX, &text, &len) != 0) {
@@ -274,8 +347,184 @@ int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **o
 	return *out ? 1 : -1;
 }
 
-/* A checkpoint that was not done runs again from where it stopped. */
-static void prepare_resume(vm_job *job)
+int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out)
+{
+	struct where w;
+	char err[600], name[PATH_MAX], etag[160];
+	*out = NULL;
+	int r = where_of(p, &w, err, sizeof err);
+	if (r <= 0)
+		return r;
+	if (!id || !is_plain_name(id, 128) || name_of(&w, id, name, sizeof name) != 0)
+		return -1;
+	if (w.s3) {
+		int g = s3_get(&w, name, ctx, id, out, etag, sizeof etag);
+		if (*out)
+			json_object_del((*out)->rec, "claim");
+		return g == 0 ? 0 : (*out ? 1 : -1);
+	}
+	return file_get(name, ctx, id, out);
+}
+
+/* Sleep a little between tries for a busy claim.  Real time, not the job
+ * clock: this waits for another process, and must wait on a fake clock too. */
+static void pause_ms(int64_t ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The directory backend: flock() <dir>/ID.lock.  STATE_OK or STATE_BUSY. */
+static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
+{
+	char lock[PATH_MAX + 160];
+	snprintf(lock, sizeof lock, "%s/%s.lock", c->w.dir, c->id);
+	c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (c->lock_fd < 0) {
+		log_msg(ctx, "state", VM_LOG_WARN, "cannot open %s: %s", lock, strerror(errno));
+		return STATE_ERROR;
+	}
+	bool said = false;
+	for (int64_t waited = 0;; waited += 50) {
+		if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+			return STATE_OK;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_msg(ctx, "state", VM_LOG_WARN, "cannot lock %s: %s", lock, strerror(errno));
+			return STATE_ERROR;
+		}
+		if (waited >= wait_ms)
+			return STATE_BUSY;
+		if (!said)
+			log_msg(ctx, "state", VM_LOG_INFO, "another runner holds this job: waiting for it");
+		said = true;
+		pause_ms(50);
+	}
+}
+
+/* Who holds the stored record's lease, and until when (0: nobody). */
+static int64_t lease_until(vm_job *stored, const char **owner)
+{
+	json_t *cl = json_object_get(stored->rec, "claim");
+	*owner = json_string_value(json_object_get(cl, "owner"));
+	const char *until = json_string_value(json_object_get(cl, "until"));
+	struct tm tm = {0};
+	if (!*owner || !until || !strptime(until, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* The S3 backend: read, then write conditionally on what was read. */
+static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stored)
+{
+	bool said = false;
+	for (int64_t waited = 0;;) {
+		vm_job *got = NULL;
+		int g = s3_get(&c->w, c->name, ctx, c->id, &got, c->etag, sizeof c->etag);
+		if (g < 0)
+			return STATE_ERROR;
+		const char *holder = NULL;
+		int64_t until = got ? lease_until(got, &holder) : 0;
+		const char *st = got ? vm_job_get_str(got, "state") : NULL;
+		if (got && st && strcmp(st, "done") == 0) {
+			json_object_del(got->rec, "claim");
+			*stored = got; /* nothing left to run: no need to hold it */
+			return STATE_OK;
+		}
+		if (until > clock_now_ms() && holder && strcmp(holder, c->owner) != 0) {
+			job_free(got);
+			if (waited >= wait_ms)
+				return STATE_BUSY;
+			if (!said)
+				log_msg(ctx, "state", VM_LOG_INFO, "%s holds this job: waiting for it", holder);
+			said = true;
+			pause_ms(200);
+			waited += 200;
+			continue;
+		}
+		/* Free, expired, or ours from before a restart: take it. */
+		vm_job *rec = got ? got : ctx;
+		char *text = record_text(rec, c, true);
+		int put = text ? s3_put(c, &c->w, c->name, ctx, text) : STATE_ERROR;
+		free(text);
+		if (put == STATE_OK) {
+			if (got) {
+				if (holder && strcmp(holder, c->owner) != 0)
+					log_msg(ctx, "state", VM_LOG_INFO, "took the job over from %s (lease expired)", holder);
+				json_object_del(got->rec, "claim");
+			}
+			*stored = got;
+			return STATE_OK;
+		}
+		job_free(got);
+		if (put != STATE_LOST)
+			return STATE_ERROR;
+		/* Somebody wrote between our read and our write: look again. */
+	}
+}
+
+int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const char *owner,
+		int64_t wait_ms, struct claim **out, vm_job **stored)
+{
+	char err[600];
+	*out = NULL;
+	*stored = NULL;
+	struct claim *c = calloc(1, sizeof *c);
+	if (!c)
+		return STATE_ERROR;
+	c->lock_fd = -1;
+	int r = where_of(p, &c->w, err, sizeof err);
+	if (r <= 0) {
+		free(c);
+		return r == 0 ? STATE_OK : STATE_ERROR;
+	}
+	if (!id || !is_plain_name(id, 128) || name_of(&c->w, id, c->name, sizeof c->name) != 0) {
+		log_msg(ctx, "state", VM_LOG_WARN, "no checkpoint: the job has no usable id");
+		free(c);
+		return STATE_ERROR;
+	}
+	snprintf(c->id, sizeof c->id, "%s", id);
+	if (owner && *owner)
+		snprintf(c->owner, sizeof c->owner, "%s", owner);
+	else
+		default_owner(c->owner, sizeof c->owner);
+	c->lease_ms = lease_of(p);
+	int rc;
+	if (c->w.s3) {
+		rc = claim_s3(c, ctx, wait_ms, stored);
+	} else {
+		rc = claim_dir(c, ctx, wait_ms);
+		if (rc == STATE_OK && file_get(c->name, ctx, id, stored) < 0)
+			*stored = NULL; /* unreadable (logged): run from the event, still claimed */
+	}
+	if (rc != STATE_OK) {
+		state_release(p, c, NULL);
+		return rc;
+	}
+	*out = c;
+	return STATE_OK;
+}
+
+void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
+{
+	(void)p;
+	if (!c)
+		return;
+	if (c->w.s3 && job && *c->etag) {
+		const char *st = vm_job_get_str(job, "state");
+		if (!st || strcmp(st, "done") != 0) {
+			char *text = record_text(job, c, false);
+			if (text)
+				s3_put(c, &c->w, c->name, job, text);
+			free(text);
+		}
+	}
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	free(c);
+}
+
+void state_prepare_resume(vm_job *job)
 {
 	vm_job_set_str(job, "state", "pending");
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
@@ -288,26 +537,4 @@ static void prepare_resume(vm_job *job)
 		vm_job_set_str(job, "recording.refused_uri", NULL);
 		vm_job_set_str(job, "recording.error", NULL);
 	}
-}
-
-int job_run(const struct pipeline *p, vm_job **jobp, int64_t hard_deadline_ms)
-{
-	vm_job *job = *jobp;
-	if (!state_enabled(p))
-		return sched_run(p, job, hard_deadline_ms);
-	vm_job *stored = NULL;
-	/* Unreadable (-1, logged): run from the event.  The owner hearing of the
-	 * call twice is better than not at all. */
-	if (state_load(p, job, vm_job_id(job), &stored) == 1) {
-		job_free(job);
-		*jobp = job = stored;
-		const char *st = vm_job_get_str(job, "state");
-		if (st && strcmp(st, "done") == 0) {
-			log_msg(job, "state", VM_LOG_INFO, "already done (checkpoint): nothing to run again");
-			return EXIT_DONE;
-		}
-		log_msg(job, "state", VM_LOG_INFO, "resuming from its checkpoint (state %s)", st ? st : "?");
-		prepare_resume(job);
-	}
-	return sched_run(p, job, hard_deadline_ms);
 }

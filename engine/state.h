@@ -1,11 +1,14 @@
 /*
- * Job checkpoints: `[pipeline] state`, a directory or an s3://BUCKET/PREFIX.
+ * Job checkpoints and claims: `[pipeline] state`, a directory or an
+ * s3://BUCKET/PREFIX.  The core's store: it never runs a job (sched.c does).
  *
  * The record of job ID is kept as <dir>/ID.json or s3://BUCKET/PREFIX/ID.json,
- * saved after every stage and at the end.  A job that arrives again (a Lambda
- * asynchronous retry, a duplicate invocation, `vmpipe run` of the same event)
- * continues from its checkpoint: stages already done are not run again, and a
- * job already done runs nothing at all, so nobody is mailed twice.
+ * saved after every stage (and before a notifier sends) and at the end.  A
+ * job that arrives again (a Lambda asynchronous retry, a duplicate invocation,
+ * `vmpipe run` of the same event, the same voicemail on two hosts) is claimed
+ * by one runner at a time and continues from its checkpoint: stages already
+ * done are not run again, and a job already done runs nothing at all, so
+ * nobody is mailed twice.
  *
  * The checkpoint is ours and is trusted (its "stages" included); a record
  * handed in as an event is not (event.c drops its "stages").
@@ -23,6 +26,8 @@
 #include "job.h"
 #include "pipeline.h"
 
+struct claim;
+
 /*
  * Validate [pipeline] state at load: a directory (relative: to the pipeline
  * file) is created if missing (mode 0700: records hold callers' numbers and
@@ -35,28 +40,61 @@ int state_check(const struct pipeline *p, struct diag *d);
 /* Are checkpoints on for `p`? */
 bool state_enabled(const struct pipeline *p);
 
-/*
- * Save `job`'s record.  Nothing when checkpoints are off.  0, or -1 after
- * logging a warning (the job goes on).  The job's stage outcome (fail_msg…)
- * is left untouched.
- */
-int state_save(const struct pipeline *p, vm_job *job);
+/* Outcomes of claiming and saving. */
+enum {
+	STATE_OK = 0,
+	STATE_BUSY = 1,     /* another runner holds the job */
+	STATE_ERROR = -1,   /* the store could not be read or written (logged) */
+	STATE_LOST = -2,    /* a save found that another runner took the job over */
+};
 
 /*
- * Load the checkpoint of job `id`.  1 with *out (caller frees with
- * job_free), 0 when there is none (or checkpoints are off), -1 when it could
- * not be read (logged).  `ctx` (may be NULL) gives logs and the S3 region
- * their job; it is not changed.
+ * A claim on job `id`: while it is held, no other runner (thread, process or
+ * host) runs the job.
+ *  - A directory: an exclusive flock() on <dir>/ID.lock, which dies with
+ *    the process that holds it.
+ *  - s3://: the checkpoint object itself, written with S3's conditional
+ *    writes (If-None-Match: * to create it, If-Match: <ETag> to replace what
+ *    was read) and carrying { owner, until }: a lease that lets another host
+ *    take over a job whose runner died, once `until` has passed.  `owner`
+ *    names the runner (NULL: host and process id); a runner that restarts
+ *    with the same owner (`vmpipe serve` on the same spool) takes its own
+ *    jobs back at once.
+ * Claiming reads the checkpoint: *stored receives it (caller frees) or NULL
+ * when there is none.  A runner that is busy is waited for up to `wait_ms`
+ * (0: not at all).  Returns STATE_OK (*out is the claim, NULL when
+ * checkpoints are off), STATE_BUSY, or STATE_ERROR (logged; no claim, and
+ * nothing stored was read).
+ */
+int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const char *owner,
+		int64_t wait_ms, struct claim **out, vm_job **stored);
+
+/*
+ * Give the claim up (NULL is fine).  On S3 a job that is not done is written
+ * once more without a lease, so that `vmpipe retry` or another host need not
+ * wait for it to expire.
+ */
+void state_release(const struct pipeline *p, struct claim *c, vm_job *job);
+
+/*
+ * Save `job`'s record (under `claim` when it is not NULL).  Nothing when
+ * checkpoints are off.  STATE_OK; STATE_ERROR after logging a warning (the
+ * job goes on: telling the owner matters more than remembering it); or
+ * STATE_LOST when another runner has taken the job over (the caller must stop
+ * and send nothing).  The job's stage outcome (fail_msg…) is left untouched.
+ */
+int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
+
+/*
+ * Load the checkpoint of job `id` without claiming it (status, tests).  1 with
+ * *out (caller frees with job_free), 0 when there is none (or checkpoints are
+ * off), -1 when it could not be read (logged).  `ctx` (may be NULL) gives logs
+ * and the S3 region their job; it is not changed.
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
 
-/*
- * Run *job through `p` with checkpoints (sched_run() when they are off):
- * a checkpoint that is done replaces *job and nothing runs (exit 0); one
- * that is not replaces *job and the run continues from it.  Returns
- * sched_run()'s exit status.  *job stays owned by the caller (it may be a
- * different job on return; the one passed in is then freed).
- */
-int job_run(const struct pipeline *p, vm_job **job, int64_t hard_deadline_ms);
+/* A checkpoint that was not done runs again from where it stopped: make it
+ * pending and give a failed locate stage back what the event named. */
+void state_prepare_resume(vm_job *job);
 
 #endif

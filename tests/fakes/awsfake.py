@@ -389,6 +389,9 @@ class _Handler(BaseHTTPRequestHandler):
         sig = m.group(1) if m else req.args.get("X-Amz-Signature")
         if sig:
             entry["signature"] = sig
+        for h in ("If-Match", "If-None-Match"):
+            if self.headers.get(h) is not None:
+                entry[h] = self.headers.get(h)
         req.entry = entry
         with fake.lock:
             fake.log.append(entry)
@@ -453,9 +456,30 @@ class S3Fake(FakeAWS):
         if not key and req.method == "GET" and req.args.get("list-type") == "2":
             return self.list_v2(bucket, objs, req.args)
         if req.method == "PUT":
-            self.put(bucket, key, req.body,
-                     req.headers.get("Content-Type", "application/octet-stream"))
-            return Reply(200, b"", {"ETag": self.buckets[bucket][key][2]})
+            # Conditional writes, as S3 documents them: If-None-Match takes
+            # only "*" (create, never replace); If-Match an ETag (replace
+            # only what was read).  A failed condition is 412
+            # PreconditionFailed; If-Match on a missing key is 404 NoSuchKey.
+            inm = req.headers.get("If-None-Match")
+            im = req.headers.get("If-Match")
+            if inm is not None and inm != "*":
+                return self.error(501, "NotImplemented",
+                                  "If-None-Match on PUT takes only the value *")
+            with self.lock:
+                cur = objs.get(key)
+                if inm == "*" and cur is not None:
+                    return self.error(412, "PreconditionFailed",
+                                      "At least one of the pre-conditions you specified did not hold")
+                if im is not None:
+                    if cur is None:
+                        return self.error(404, "NoSuchKey", "The specified key does not exist.")
+                    if im != cur[2]:
+                        return self.error(412, "PreconditionFailed",
+                                          "At least one of the pre-conditions you specified did not hold")
+                etag = '"%s"' % hashlib.md5(req.body).hexdigest()
+                objs[key] = (req.body, req.headers.get("Content-Type", "application/octet-stream"),
+                             etag)
+                return Reply(200, b"", {"ETag": etag})
         if req.method in ("GET", "HEAD"):
             with self.lock:
                 obj = objs.get(key)

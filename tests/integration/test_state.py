@@ -111,8 +111,12 @@ def test_s3_state_mails_once(tmp_path, s3fake):
     assert first.code == 0, first
     (tmp_path / "out" / f"{CID}.eml").unlink()
     methods = [e["method"] for e in s3fake.requests()]
-    # One look (none yet), then a save after locate, after notify, at the end.
-    assert methods == ["GET", "PUT", "PUT", "PUT"], methods
+    # One look (none yet), the claim (If-None-Match: *), a save after locate,
+    # "sending" before the notifier sends, after notify, at the end.
+    assert methods == ["GET", "PUT", "PUT", "PUT", "PUT", "PUT"], methods
+    puts = [e for e in s3fake.requests() if e["method"] == "PUT"]
+    assert puts[0].get("If-None-Match") == "*", puts[0]
+    assert all(e.get("If-Match") for e in puts[1:]), puts
     second = run_vmpipe("run", "-c", ini, ev, env=env)
     assert second.code == 0, second
     assert mails(tmp_path) == [], "the second run mailed again"

@@ -126,7 +126,7 @@ static void test_round_trip(void **s)
 
 	assert_int_equal(state_load(p, job, "rt-1", &back), 0); /* nothing stored yet */
 	assert_null(back);
-	assert_int_equal(state_save(p, job), 0);
+	assert_int_equal(state_save(p, NULL, job), 0);
 	assert_int_equal(state_load(p, NULL, "rt-1", &back), 1);
 	assert_non_null(back);
 	assert_true(json_equal(job->rec, back->rec));
@@ -134,7 +134,7 @@ static void test_round_trip(void **s)
 
 	/* Saved again after a change: the newer record wins. */
 	vm_job_set_str(job, "state", "done");
-	assert_int_equal(state_save(p, job), 0);
+	assert_int_equal(state_save(p, NULL, job), 0);
 	assert_int_equal(state_load(p, NULL, "rt-1", &back), 1);
 	want_str(back, "state", "done");
 	job_free(back);
@@ -154,7 +154,7 @@ static void test_off_without_state(void **s)
 	struct pipeline *p = load(dir, "[pipeline]\nstate =\n" LOC NOTIFY);
 	assert_false(state_enabled(p));
 	vm_job *job = job_new("off-1"), *back = NULL;
-	assert_int_equal(state_save(p, job), 0);
+	assert_int_equal(state_save(p, NULL, job), 0);
 	assert_int_equal(state_load(p, job, "off-1", &back), 0);
 	assert_int_equal(job_run(p, &job, 0), EXIT_DONE);
 	assert_int_equal(job_run(p, &job, 0), EXIT_DONE); /* no checkpoint: runs again */
@@ -263,7 +263,7 @@ static void test_save_failure_does_not_fail_the_job(void **s)
 	test_rmtree(ck);
 	free(test_write(dir, "ckpt", "a file where the directory was\n")); /* ENOTDIR, even for root */
 	vm_job *job = job_new("sf-1");
-	assert_int_equal(state_save(p, job), -1);
+	assert_int_equal(state_save(p, NULL, job), -1);
 	assert_int_equal(job_run(p, &job, 0), EXIT_DONE);
 	want_str(job, "state", "done");
 	assert_int_equal(json_array_size(job_get(job, "notifications")), 1);
