@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/sigv4.h"
 #include "clock.h"
 #include "log.h"
 
@@ -247,6 +248,23 @@ const char *vm_job_notified(const vm_job *job)
 			return id;
 	}
 	return NULL;
+}
+
+void vm_job_notification_key(const vm_job *job, char *buf, size_t size)
+{
+	/* NUL-separated: no id/stage pair can spell another's input. */
+	const char *id = vm_job_id(job);
+	const char *st = job->stage ? job->stage : "notify";
+	char in[512];
+	int n = snprintf(in, sizeof in, "vmpipe-notification%c%s%c%s", 0, id ? id : "", 0, st);
+	char hex[65];
+	sigv4_sha256_hex(in, n < 0 ? 0 : (size_t)n < sizeof in ? (size_t)n : sizeof in - 1, hex);
+	snprintf(buf, size, "%.32s", hex);
+}
+
+bool vm_job_maybe_sent(const vm_job *job)
+{
+	return job->maybe_sent;
 }
 
 int vm_job_add_notification(vm_job *job, const char *transport, const char *message_id)

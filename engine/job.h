@@ -16,6 +16,7 @@ struct vm_job {
 	char *fail_msg;         /* set by vm_fail(); owned */
 	vm_status fail_kind;
 	int64_t deadline_ms;    /* absolute time the running stage must end by (0: none) */
+	bool maybe_sent;        /* the running notify stage was "sending" in a checkpoint */
 };
 
 /* A new record with id, received_at and state = "pending".  NULL: out of memory. */

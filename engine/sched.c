@@ -203,11 +203,16 @@ static void step(struct sjob *sj, const struct sched_opts *o)
 			free(sj->last_msg);
 			sj->last_msg = NULL;
 			log_msg(job, st->name, VM_LOG_DEBUG, "starting (%s)", st->mod->p->name);
+			job->maybe_sent = false;
 			if (st->kind == VM_STAGE_NOTIFY) {
-				/* The notification's identity is decided, and durable, before
-				 * anything is sent: a notifier resumed after a crash finds it
-				 * (vm_job_sending_before) and a fenced save stops a runner that
-				 * lost the job. */
+				/* That a notifier is sending is durable before it sends: one
+				 * resumed after a crash learns it may have delivered already
+				 * (vm_job_maybe_sent), and a save fenced by the claim stops a
+				 * runner that lost the job before it sends anything. */
+				job->maybe_sent = was && strcmp(was, "sending") == 0;
+				if (job->maybe_sent)
+					log_msg(job, st->name, VM_LOG_INFO,
+						"an earlier attempt got as far as sending: it may have delivered");
 				mark(job, st->name, "sending");
 				if (!save(sj))
 					continue;

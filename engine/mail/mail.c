@@ -318,7 +318,9 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 		att.len = audio.len;
 	}
 
-	if (!(out->message_id = mime_message_id(p->from.v[0].addr)) ||
+	char key[33];
+	vm_job_notification_key(job, key, sizeof key);
+	if (!(out->message_id = mime_message_id(key, p->from.v[0].addr)) ||
 	    !(out->envelope_from = strdup(p->from.v[0].addr)))
 		goto oom;
 	const mail_addrs *lists[] = {&to, &p->cc, &p->bcc};

@@ -56,11 +56,13 @@ void mime_format_date(int64_t ms, char *buf, size_t size)
 		 tm.tm_sec);
 }
 
-char *mime_message_id(const char *from_addr)
+char *mime_message_id(const char *key, const char *from_addr)
 {
 	char hex[33];
-	if (mime_random_hex(hex, 16) < 0)
+	if (!key && mime_random_hex(hex, 16) < 0)
 		return NULL;
+	if (key)
+		snprintf(hex, sizeof hex, "%s", key);
 	const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
 	const char *domain = at && at[1] ? at + 1 : "vmpipe.invalid";
 	mbuf b = MBUF_INIT;

@@ -38,9 +38,10 @@ char *mime_build(const mime_msg *m, size_t *len);
 /* "Wed, 11 Dec 2024 15:30:05 +0000" (RFC 5322 3.3) into buf (>= 32 bytes). */
 void mime_format_date(int64_t ms, char *buf, size_t size);
 
-/* "<32 hex digits@domain>" from getrandom(), the domain taken from
- * `from_addr`.  malloc()ed; NULL on failure. */
-char *mime_message_id(const char *from_addr);
+/* "<KEY@domain>", the domain taken from `from_addr`: KEY is the
+ * notification's stable key (vm_job_notification_key), or NULL for 32 random
+ * hex digits.  malloc()ed; NULL on failure. */
+char *mime_message_id(const char *key, const char *from_addr);
 
 /* `n` random bytes as 2n hex digits into buf (>= 2n + 1 bytes).  0 or -1. */
 int mime_random_hex(char *buf, size_t n);

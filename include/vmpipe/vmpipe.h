@@ -103,6 +103,24 @@ char *vm_job_to_json(const vm_job *job);
 const char *vm_job_notified(const vm_job *job);
 int vm_job_add_notification(vm_job *job, const char *transport, const char *message_id);
 
+/*
+ * Once-only delivery.  The running notify stage's notification has a stable
+ * identity: 32 hex digits derived from the job id and the stage name, the
+ * same on every attempt, after a crash and on another host.  vm_mail_build()
+ * makes the Message-ID from it (<KEY@domain-of-From>); a transport that can
+ * look a delivery up by it (a file, an idempotency key) must not deliver
+ * twice.  Written into buf (at least 33 bytes).
+ */
+void vm_job_notification_key(const vm_job *job, char *buf, size_t size);
+/*
+ * True when an earlier attempt of the running notify stage may have
+ * delivered: a checkpoint says it got as far as sending and never finished
+ * (the runner died, or another runner's attempt was cut off).  A notifier
+ * that can check for its own delivery does so (notify-file); one that cannot
+ * sends again and says so in its log (SES and SMTP have no idempotency).
+ */
+bool vm_job_maybe_sent(const vm_job *job);
+
 /* ---------------------------------------------------------- status helpers */
 
 /* return vm_done(job);  — the stage finished. */

@@ -19,6 +19,25 @@ struct notify_file {
 	char root[PATH_MAX];
 };
 
+/* What is at `path`: 0 nothing, 1 the message whose Message-ID carries
+ * `key` (written by an earlier attempt of this notification), 2 another file. */
+static int holds(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return errno == ENOENT ? 0 : 2;
+	char head[16384], want[64];
+	size_t n = fread(head, 1, sizeof head - 1, f);
+	fclose(f);
+	head[n] = '\0';
+	/* Headers come first; the Message-ID is among them. */
+	char *end = strstr(head, "\r\n\r\n");
+	if (end)
+		*end = '\0';
+	snprintf(want, sizeof want, "\nMessage-ID: <%s@", key);
+	return strstr(head, want) ? 1 : 2;
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct notify_file *nf = state;
@@ -27,12 +46,32 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_INFO, "already written (%s): not again", done);
 		return vm_done(job);
 	}
+	/* Once only: the file named for the job may hold this very notification
+	 * (a run that died after writing it) or another one (a second notify-file
+	 * stage on the same directory): never write it twice, never replace. */
+	char key[33], path[PATH_MAX + 200];
+	vm_job_notification_key(job, key, sizeof key);
+	snprintf(path, sizeof path, "%s/%s.eml", nf->root, vm_job_id(job));
+	int h = holds(path, key);
+	if (h == 2) {
+		snprintf(path, sizeof path, "%s/%s.%.8s.eml", nf->root, vm_job_id(job), key);
+		h = holds(path, key);
+	}
 	vm_mail mail;
 	vm_status s = vm_mail_build(job, &nf->mail, &mail);
 	if (s != VM_DONE)
 		return s;
-	char path[PATH_MAX + 200];
-	snprintf(path, sizeof path, "%s/%s.eml", nf->root, vm_job_id(job));
+	if (h == 1) {
+		vm_job_add_notification(job, "file", mail.message_id);
+		vm_log(job, VM_LOG_INFO, "%s already holds %s (an earlier attempt wrote it): not again", path,
+		       mail.message_id);
+		vm_mail_free(&mail);
+		return vm_done(job);
+	}
+	if (h == 2) {
+		vm_mail_free(&mail);
+		return vm_fail(job, VM_PERMANENT, "%s holds another message: not replaced", path);
+	}
 	if (vm_write_file_atomic(path, mail.data, mail.len) != 0) {
 		int e = errno;
 		vm_mail_free(&mail);

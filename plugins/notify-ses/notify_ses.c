@@ -335,6 +335,10 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_INFO, "already sent (SES MessageId %s): not again", done);
 		return vm_done(job);
 	}
+	if (vm_job_maybe_sent(job))
+		vm_log(job, VM_LOG_WARN, "an earlier attempt was cut off while sending; SES cannot be asked "
+		       "whether it delivered (no idempotency token), so this may be a second copy "
+		       "(same Message-ID)");
 	vm_mail mail;
 	vm_status st = vm_mail_build(job, &ns->mail, &mail);
 	if (st != VM_DONE)

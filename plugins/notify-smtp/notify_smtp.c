@@ -211,6 +211,9 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_INFO, "already sent (%s): not again", done);
 		return vm_done(job);
 	}
+	if (vm_job_maybe_sent(job))
+		vm_log(job, VM_LOG_WARN, "an earlier attempt was cut off while sending; SMTP cannot be asked "
+		       "whether it delivered, so this may be a second copy (same Message-ID)");
 	vm_mail mail;
 	vm_status s = vm_mail_build(job, &ns->mail, &mail);
 	if (s != VM_DONE)

@@ -18,7 +18,6 @@ BUILD = os.path.join(ROOT, os.environ.get("VMPIPE_BUILD", "build"))
 VMPIPE = os.path.join(BUILD, "vmpipe")
 PLUGIN_DIR = os.path.join(BUILD, "plugins")
 TEST_PLUGIN_DIR = os.path.join(BUILD, "test-plugins")
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
 PYTHON = "/usr/bin/python3"
 
 

@@ -216,6 +216,35 @@ static void test_notifications(void **s)
 	clock_set(NULL);
 }
 
+/* A notification's key: the same for a job id and stage on every attempt
+ * (and in every process), different for another stage or job. */
+/* sha256("vmpipe-notification\0job-1\0notify"), first 32 hex digits (sha256sum). */
+#define KEY_JOB1_NOTIFY "f421d8a117d7b4bc30e973090d1d66a0"
+
+static void test_notification_key(void **s)
+{
+	(void)s;
+	vm_job *a = job_new("job-1"), *b = job_new("job-1"), *c = job_new("job-2");
+	char ka[33], kb[33], kc[33], kd[33];
+	a->stage = b->stage = c->stage = "notify";
+	vm_job_notification_key(a, ka, sizeof ka);
+	vm_job_notification_key(b, kb, sizeof kb);
+	vm_job_notification_key(c, kc, sizeof kc);
+	b->stage = "notify.archive";
+	vm_job_notification_key(b, kd, sizeof kd);
+	assert_int_equal(strlen(ka), 32);
+	assert_int_equal(strspn(ka, "0123456789abcdef"), 32);
+	assert_string_equal(ka, kb);
+	assert_string_not_equal(ka, kc);
+	assert_string_not_equal(ka, kd);
+	/* Fixed: a stored Message-ID must still match after an upgrade. */
+	assert_string_equal(ka, KEY_JOB1_NOTIFY);
+	assert_false(vm_job_maybe_sent(a));
+	job_free(a);
+	job_free(b);
+	job_free(c);
+}
+
 static void test_outcome(void **s)
 {
 	(void)s;
@@ -252,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_errors_list),
 		cmocka_unit_test(test_notifications),
 		cmocka_unit_test(test_outcome),
+		cmocka_unit_test(test_notification_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

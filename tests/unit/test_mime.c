@@ -473,12 +473,15 @@ static void test_date_and_message_id(void **st)
 	assert_string_equal(d, "Thu, 01 Jan 1970 00:00:00 +0000");
 	mime_format_date(1733931005123, d, sizeof d);
 	assert_string_equal(d, "Wed, 11 Dec 2024 15:30:05 +0000");
-	char *a = mime_message_id("vm@example.com"), *b = mime_message_id("vm@example.com");
+	char *a = mime_message_id(NULL, "vm@example.com"), *b = mime_message_id(NULL, "vm@example.com");
 	assert_int_equal(strlen(a), 1 + 32 + 1 + 11 + 1);
 	assert_true(a[0] == '<' && strstr(a, "@example.com>"));
 	assert_string_not_equal(a, b);
 	free(a);
 	free(b);
+	a = mime_message_id("0123456789abcdef0123456789abcdef", "vm@example.com");
+	assert_string_equal(a, "<0123456789abcdef0123456789abcdef@example.com>");
+	free(a);
 	assert_true(mime_valid_type("audio/x-wav"));
 	assert_false(mime_valid_type("audio/wav\r\nBcc: x"));
 	assert_false(mime_valid_type("audio"));
