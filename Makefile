@@ -39,9 +39,9 @@ LDLIBS     = $(PKG_LIBS) -ldl -lpthread -lm
 # The engine exports only vm_* to the plugins it dlopen()s.
 EXPORTS := -Wl,--dynamic-list=engine/exports.list
 
-ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/aws/*.c engine/mail/*.c))
+ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/aws/*.c engine/mail/*.c engine/runtime/*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
-LIB_OBJ     := $(filter-out $(BUILD)/obj/engine/main.o,$(ENGINE_OBJ))
+LIB_OBJ     := $(filter-out $(BUILD)/obj/engine/runtime/main.o,$(ENGINE_OBJ))
 PLUGINS     := $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard plugins/*/*.c)))))
 PLUGIN_SO   := $(PLUGINS:%=$(BUILD)/plugins/%.so)
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))

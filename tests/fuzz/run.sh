@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 out=build/fuzz
 mkdir -p "$out"
 secs=${FUZZ_SECONDS:-15}
-srcs=$(ls engine/*.c engine/aws/*.c engine/mail/*.c 2>/dev/null | grep -v '^engine/main.c$')
+srcs=$(ls engine/*.c engine/aws/*.c engine/mail/*.c engine/runtime/*.c 2>/dev/null | grep -v '/main.c$')
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude -iquote engine
  $(pkg-config --cflags libcurl libcrypto inih jansson expat)"
 libs="$(pkg-config --libs libcurl libcrypto inih jansson expat) -ldl -lpthread -lm"

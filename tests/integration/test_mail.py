@@ -25,7 +25,7 @@ SAN = os.path.basename(BUILD).endswith("san")
 def _objects():
     srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
                   glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
-    srcs = [s for s in srcs if os.path.basename(s) != "main.c" or os.path.dirname(s) != os.path.join(ROOT, "engine")]
+    srcs = [s for s in srcs if os.path.basename(s) != "main.c"]
     return [os.path.join(BUILD, "obj", os.path.relpath(s, ROOT))[:-2] + ".o" for s in srcs]
 
 
