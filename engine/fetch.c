@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "aws/host.h"
 #include "job.h"
@@ -39,20 +38,6 @@ int vm_file_uri_path(const char *uri, char *out, size_t size)
 	}
 	out[n] = '\0';
 	return 0;
-}
-
-const char *vm_audio_type(const char *name)
-{
-	static const struct { const char *ext, *type; } types[] = {
-		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
-		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
-		{".mp4", "audio/mp4"}, {".webm", "audio/webm"}, {".amr", "audio/amr"},
-	};
-	const char *dot = name ? strrchr(name, '.') : NULL;
-	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return NULL;
 }
 
 int vm_write_file_atomic(const char *path, const void *data, size_t len)
