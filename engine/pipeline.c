@@ -40,6 +40,29 @@ const vm_option pipeline_options[] = {
 };
 #undef S
 
+#define S(f) offsetof(struct serve_settings, f)
+const vm_option serve_options[] = {
+	{"spool", VM_OPT_STRING, NULL, false, S(spool),
+	 "spool directory events are handed to (relative: to this file; --spool overrides)", NULL},
+	{"workers", VM_OPT_INT, "0", false, S(workers), "threads for plugin calls (0: one per core)", NULL},
+	{"drain", VM_OPT_DURATION, "30s", false, S(drain_ms),
+	 "on SIGTERM, how long running plugin calls may take to finish", NULL},
+	{"metrics", VM_OPT_STRING, NULL, false, S(metrics),
+	 "HOST:PORT serving Prometheus metrics (a loopback address; empty: off)", NULL},
+	{"queue", VM_OPT_STRING, NULL, false, S(queue), "an Amazon SQS queue URL to take events from", NULL},
+	{"queue_wait", VM_OPT_DURATION, "20s", false, S(queue_wait_ms),
+	 "ReceiveMessage long-poll time (at most 20s)", NULL},
+	{"queue_visibility", VM_OPT_DURATION, "5m", false, S(queue_visibility_ms),
+	 "how long a message being worked on stays invisible to other hosts (extended while the job runs)",
+	 NULL},
+	{"owner", VM_OPT_STRING, NULL, false, S(owner),
+	 "this host's name in job claims (default: the host name)", NULL},
+	{"keep_done", VM_OPT_DURATION, "7d", false, S(keep_done_ms),
+	 "how long checkpoints of done jobs are kept in a state directory (0: for ever)", NULL},
+	{NULL, 0, NULL, false, 0, NULL, NULL},
+};
+#undef S
+
 static vm_stage_kind section_kind(const char *name)
 {
 	if (strcmp(name, "locate") == 0)
@@ -167,16 +190,24 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 			     "[pipeline]", NULL, d);
 	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
 	bad += state_check(p, d) != 0;
+	if (!cfg_section(&p->cfg, "serve")) {
+		struct cfg_section none = {(char *)"serve", 0, NULL, 0};
+		bad += options_apply(serve_options, sizeof p->serve, &p->serve, &none, path, "[serve]", NULL, d);
+	}
 
 	bool have_locate = false, have_notify = false;
 	for (size_t i = 0; i < p->cfg.n; i++) {
 		const struct cfg_section *s = &p->cfg.sections[i];
 		if (strcmp(s->name, "pipeline") == 0)
 			continue;
+		if (strcmp(s->name, "serve") == 0) {
+			bad += options_apply(serve_options, sizeof p->serve, &p->serve, s, path, "[serve]", NULL, d);
+			continue;
+		}
 		vm_stage_kind k = section_kind(s->name);
 		if (!k) {
 			diag_add(d, "%s:%d: unknown section [%s] (expected [pipeline], [locate], [transcribe], "
-				    "[notify] or [notify.NAME])", path, s->line, s->name);
+				    "[notify], [notify.NAME] or [serve])", path, s->line, s->name);
 			bad++;
 			continue;
 		}

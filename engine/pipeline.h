@@ -18,11 +18,26 @@ struct pipeline_settings {
 	const char *tenant_dir;  /* <dir>/<tenant>.ini per tenant (see tenant.h); NULL: none */
 };
 
+/* [serve]: the host service's own settings (vmpipe serve; docs/serve.md).
+ * Read from the base pipeline; the command line overrides them. */
+struct serve_settings {
+	const char *spool;          /* the spool directory */
+	int64_t workers;            /* plugin threads; 0: one per core */
+	int64_t drain_ms;           /* SIGTERM: how long running plugin calls may finish */
+	const char *metrics;        /* HOST:PORT for Prometheus text, loopback; NULL: off */
+	const char *queue;          /* an SQS queue URL to take events from; NULL: none */
+	int64_t queue_wait_ms;      /* ReceiveMessage long-poll */
+	int64_t queue_visibility_ms; /* how long a message we hold stays invisible */
+	const char *owner;          /* this host's name in claims (default: the host name) */
+	int64_t keep_done_ms;       /* how long done checkpoints are kept (0: for ever) */
+};
+
 struct pipeline {
 	struct cfg cfg;
 	char *dir;               /* directory of the pipeline file */
 	char *plugin_dir;        /* resolved */
 	struct pipeline_settings set;
+	struct serve_settings serve;
 	struct vm_stage **stages;
 	size_t n_stages;
 	struct plugin_mod **mods;
@@ -41,5 +56,6 @@ void pipeline_free(struct pipeline *p);
 bool pipeline_has(const struct pipeline *p, const char *key);
 
 extern const vm_option pipeline_options[];
+extern const vm_option serve_options[];
 
 #endif

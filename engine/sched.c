@@ -48,7 +48,7 @@ struct sjob {
 	int transient;
 	char *last_msg;       /* of the current stage's last failure; owned */
 	vm_status last_kind;
-	bool no_recording, notified_all, any_notifier, abandoned;
+	bool no_recording, notified_all, any_notifier, abandoned, lost;
 	vm_status notify_kind;
 	int rc;
 	enum step_next next;
@@ -85,7 +85,7 @@ static void set_last(struct sjob *sj, const char *msg)
 static bool save(struct sjob *sj)
 {
 	if (state_save(sj->p, sj->claim, sj->job) == STATE_LOST) {
-		sj->abandoned = true;
+		sj->abandoned = sj->lost = true;
 		return false;
 	}
 	return true;
@@ -516,7 +516,7 @@ static void slot_request(struct sched *s, struct sjob *sj)
 
 static void ended(struct sched *s, struct sjob *sj)
 {
-	struct sched_end e = {sj->job, sj->p, sj->claim, sj->rc, sj->abandoned, sj->owner};
+	struct sched_end e = {sj->job, sj->p, sj->claim, sj->rc, sj->abandoned, sj->lost, sj->owner};
 	if (sj->slotted)
 		slot_release(s, sj->p->stages[sj->idx]);
 	s->jobs--;
@@ -544,7 +544,7 @@ void sched_add(struct sched *s, const struct pipeline *p, vm_job *job, struct cl
 {
 	struct sjob *sj = calloc(1, sizeof *sj);
 	if (!sj) {
-		struct sched_end e = {job, p, claim, EXIT_SOFTWARE, true, owner};
+		struct sched_end e = {job, p, claim, EXIT_SOFTWARE, true, false, owner};
 		log_msg(job, "sched", VM_LOG_ERROR, "out of memory: job not started");
 		if (s->o.ended)
 			s->o.ended(s->o.ctx, &e);

@@ -47,7 +47,8 @@ struct sched_end {
 	const struct pipeline *p;
 	struct claim *claim;         /* the owner's again (state_release) */
 	int rc;                      /* exit status as sched_run() returns it */
-	bool abandoned;              /* another runner took the job: nothing was finished */
+	bool abandoned;              /* left unfinished: stopped (sched_free) or taken over */
+	bool lost;                   /* ... because another runner took the job over */
 	void *owner;                 /* as given to sched_add() */
 };
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <time.h>
@@ -48,10 +49,20 @@ static bool bucket_ok(const char *b, size_t n)
 	return true;
 }
 
+/* Where pipelines that set no `state` keep checkpoints (vmpipe serve: the
+ * spool's state/), or NULL.  Set once before jobs run. */
+static char *fallback;
+
+void state_default(const char *dir)
+{
+	free(fallback);
+	fallback = dir ? strdup(dir) : NULL;
+}
+
 static const char *setting(const struct pipeline *p)
 {
 	const char *s = p->set.state;
-	return s && *s ? s : NULL;
+	return s && *s ? s : fallback;
 }
 
 /* 1: checkpoints on (*w filled), 0: off, -1: a malformed setting (err). */
@@ -387,8 +398,19 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 	}
 	bool said = false;
 	for (int64_t waited = 0;; waited += 50) {
-		if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
-			return STATE_OK;
+		if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+			/* The sweep may have removed the file we locked: lock the one
+			 * that is there now. */
+			struct stat a, b;
+			if (fstat(c->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
+			    a.st_dev == b.st_dev)
+				return STATE_OK;
+			close(c->lock_fd);
+			c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (c->lock_fd < 0)
+				return STATE_ERROR;
+			continue;
+		}
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			log_msg(ctx, "state", VM_LOG_WARN, "cannot lock %s: %s", lock, strerror(errno));
 			return STATE_ERROR;
@@ -537,4 +559,122 @@ void state_prepare_resume(vm_job *job)
 		vm_job_set_str(job, "recording.refused_uri", NULL);
 		vm_job_set_str(job, "recording.error", NULL);
 	}
+}
+
+struct entry {
+	char name[NAME_MAX + 1];
+	int64_t mtime;
+};
+
+static int by_mtime(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+/* The *.json files of a state directory, oldest first.  NULL with errno. */
+static struct entry *entries(const struct where *w, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(w->dir);
+	if (!d)
+		return NULL;
+	struct entry *v = NULL;
+	size_t cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct entry *nv = realloc(v, cap * sizeof *v);
+			if (!nv) {
+				free(v);
+				closedir(d);
+				errno = ENOMEM;
+				return NULL;
+			}
+			v = nv;
+		}
+		snprintf(v[*n].name, sizeof v->name, "%s", e->d_name);
+		v[*n].mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof *v, by_mtime);
+	return v ? v : calloc(1, sizeof *v);
+}
+
+int state_list(const struct pipeline *p, void (*fn)(void *, vm_job *, int64_t), void *ctx)
+{
+	struct where w;
+	char err[600], path[PATH_MAX + NAME_MAX + 2];
+	if (where_of(p, &w, err, sizeof err) <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w.s3) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	size_t n;
+	struct entry *v = entries(&w, &n);
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char id[NAME_MAX + 1];
+		snprintf(id, sizeof id, "%.*s", (int)(strlen(v[i].name) - 5), v[i].name);
+		snprintf(path, sizeof path, "%s/%s", w.dir, v[i].name);
+		vm_job *job = NULL;
+		if (is_plain_name(id, 128) && file_get(path, NULL, id, &job) == 1) {
+			fn(ctx, job, v[i].mtime);
+			job_free(job);
+		}
+	}
+	free(v);
+	return 0;
+}
+
+int state_sweep(const struct pipeline *p, int64_t age_ms)
+{
+	struct where w;
+	char err[600], path[PATH_MAX + NAME_MAX + 8];
+	if (age_ms <= 0 || where_of(p, &w, err, sizeof err) <= 0 || w.s3)
+		return 0;
+	size_t n;
+	struct entry *v = entries(&w, &n);
+	int removed = 0;
+	int64_t cut = clock_now_ms() - age_ms;
+	for (size_t i = 0; v && i < n && v[i].mtime < cut; i++) {
+		char id[NAME_MAX + 1];
+		snprintf(id, sizeof id, "%.*s", (int)(strlen(v[i].name) - 5), v[i].name);
+		if (!is_plain_name(id, 128))
+			continue;
+		snprintf(path, sizeof path, "%s/%s.lock", w.dir, id);
+		int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd); /* a runner holds it: not ours to remove */
+			continue;
+		}
+		vm_job *job = NULL;
+		snprintf(path, sizeof path, "%s/%s", w.dir, v[i].name);
+		if (file_get(path, NULL, id, &job) == 1) {
+			const char *st = vm_job_get_str(job, "state");
+			if (st && strcmp(st, "done") == 0 && unlink(path) == 0) {
+				removed++;
+				snprintf(path, sizeof path, "%s/%s.lock", w.dir, id);
+				unlink(path); /* while we hold it: a new runner locks a new file */
+			}
+		}
+		job_free(job);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(v);
+	return removed;
 }

@@ -37,6 +37,11 @@ struct claim;
  */
 int state_check(const struct pipeline *p, struct diag *d);
 
+/* Checkpoints for pipelines that set no `state`: `dir` (absolute), or NULL
+ * for none.  `vmpipe serve` always keeps them (in its spool).  Call before
+ * any job runs. */
+void state_default(const char *dir);
+
 /* Are checkpoints on for `p`? */
 bool state_enabled(const struct pipeline *p);
 
@@ -92,6 +97,21 @@ int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
  * and the S3 region their job; it is not changed.
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
+
+/*
+ * Every checkpoint in a state directory (not S3: say so with -1 and errno
+ * ENOTSUP), oldest first: fn(ctx, job, mtime_ms) for each record that parses
+ * (the job is freed after fn returns).  0, or -1 with errno.
+ */
+int state_list(const struct pipeline *p, void (*fn)(void *ctx, vm_job *job, int64_t mtime_ms),
+	       void *ctx);
+
+/*
+ * Remove checkpoints of done jobs last written more than `age_ms` ago from a
+ * state directory, with their lock files (only when no runner holds them).
+ * The number removed.
+ */
+int state_sweep(const struct pipeline *p, int64_t age_ms);
 
 /* A checkpoint that was not done runs again from where it stopped: make it
  * pending and give a failed locate stage back what the event named. */

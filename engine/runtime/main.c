@@ -21,6 +21,7 @@
 #include "spool.h"
 #include "state.h"
 #include "tenant.h"
+#include "cli.h"
 #include "lambda.h"
 #include "util.h"
 
@@ -34,7 +35,10 @@ static const char usage_main[] =
 	"  check   -c PIPELINE                    load and validate everything, run nothing\n"
 	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
 	"  presign [--expires 7d] s3://B/KEY      a presigned GET URL (like `aws s3 presign`)\n"
+	"  serve   -c PIPELINE [--spool DIR]      the host service: many jobs at once, resumes after a crash\n"
 	"  enqueue [--spool DIR] [EVENT | -]      hand one event to the spool and return at once\n"
+	"  status  [--spool DIR] [-c PIPELINE]    jobs queued, in flight, failed; the oldest\n"
+	"  retry   [--spool DIR] (ID... | --failed)  run failed jobs again\n"
 	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
 	"                                         started as `bootstrap`, or with no command\n"
 	"                                         while AWS_LAMBDA_RUNTIME_API is set)\n"
@@ -88,13 +92,7 @@ static const char usage_presign[] =
 	"  --expires DURATION  70s, 5m, 12h, 7d ... (default 1h; at most 7d, as S3 allows)\n"
 	"  --region REGION     the bucket's region (default: resolved as the AWS CLI does)\n";
 
-/* -v/-q and --log-format, shared by every command. */
-struct globals {
-	int verbosity; /* -1 quiet, 0 default, 1.. verbose */
-	const char *log_format;
-};
-
-static char *default_plugin_dir(void)
+char *default_plugin_dir(void)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -113,7 +111,7 @@ static char *default_plugin_dir(void)
 }
 
 /* Log level: -v/-q, then VMPIPE_LOG_LEVEL, then [pipeline] log_level. */
-static void setup_logging(const struct globals *g, const struct pipeline *p)
+void setup_logging(const struct globals *g, const struct pipeline *p)
 {
 	int level = VM_LOG_INFO;
 	if (p && pipeline_has(p, "log_level"))
@@ -198,7 +196,7 @@ static struct pipeline *load(const char *config, const struct globals *g)
 }
 
 /* The base pipeline and its tenant set (tenant.h); NULL after logging why. */
-static struct tenants *open_tenants(const char *config, const struct globals *g)
+struct tenants *open_tenants(const char *config, const struct globals *g)
 {
 	if (!have_config(config, g))
 		return NULL;
@@ -212,7 +210,7 @@ static struct tenants *open_tenants(const char *config, const struct globals *g)
 	return t;
 }
 
-static int read_event(const char *name, char **text, size_t *len)
+int read_event(const char *name, char **text, size_t *len)
 {
 	const char *path = !name || strcmp(name, "-") == 0 ? "/dev/stdin" : name;
 	if (read_file(path, EVENT_MAX_BYTES, text, len) != 0) {
@@ -434,77 +432,6 @@ static int cmd_lambda(int argc, char **argv, const struct globals *g)
 	return rc;
 }
 
-static const char usage_enqueue[] =
-	"usage: vmpipe enqueue [--spool DIR] [EVENT.json | -]\n"
-	"\n"
-	"Hand one event to the spool of `vmpipe serve` and return at once, whether or\n"
-	"not the service is running: the event is written to DIR/tmp/, fsynced and\n"
-	"renamed into DIR/new/ (the Maildir way), where the service picks it up.  The\n"
-	"event is read from the file, or from standard input when it is '-' or absent.\n"
-	"An event that is not one vmpipe takes is refused (exit 65) and kept in\n"
-	"DIR/rejected/ with the reason beside it.  Prints the name it was given.\n"
-	"\n"
-	"  -s, --spool DIR   the spool (default: $VMPIPE_SPOOL)\n";
-
-static int cmd_enqueue(int argc, char **argv, const struct globals *g)
-{
-	static const struct option longopts[] = {
-		{"spool", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *spool = getenv("VMPIPE_SPOOL");
-	int c;
-	optind = 1;
-	setup_logging(g, NULL);
-	while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'h': fputs(usage_enqueue, stdout); return 0;
-		default: fputs(usage_enqueue, stderr); return EXIT_USAGE;
-		}
-	}
-	if (argc - optind > 1) {
-		fputs(usage_enqueue, stderr);
-		return EXIT_USAGE;
-	}
-	if (!spool || !*spool) {
-		log_msg(NULL, "intake", VM_LOG_ERROR, "no spool: give --spool DIR or set VMPIPE_SPOOL");
-		return EXIT_USAGE;
-	}
-	const char *src = optind < argc ? argv[optind] : "-";
-	char *text;
-	size_t len;
-	int rc = read_event(src, &text, &len);
-	if (rc)
-		return rc;
-	char err[1024], name[SPOOL_NAME_MAX];
-	vm_job *job = event_to_job(text, len, err, sizeof err);
-	if (!job) {
-		char why[1200], e2[600];
-		snprintf(why, sizeof why, "bad event (%s): %s", strcmp(src, "-") ? src : "stdin", err);
-		log_msg(NULL, "intake", VM_LOG_ERROR, "%s", why);
-		if (spool_reject(spool, NULL, text, len, why, e2, sizeof e2) != 0)
-			log_msg(NULL, "intake", VM_LOG_ERROR, "and it could not be kept: %s", e2);
-		else
-			log_msg(NULL, "intake", VM_LOG_ERROR, "kept in %s/rejected/", spool);
-		free(text);
-		return EXIT_BAD_EVENT;
-	}
-	if (spool_enqueue(spool, text, len, name, sizeof name, err, sizeof err) != 0) {
-		log_msg(job, "intake", VM_LOG_ERROR, "not enqueued: %s", err);
-		job_free(job);
-		free(text);
-		return EXIT_TEMPFAIL;
-	}
-	log_msg(job, "intake", VM_LOG_INFO, "enqueued as %s/new/%s%s", spool, name,
-		spool_serve_running(spool) ? "" : " (vmpipe serve is not running: it is taken when it starts)");
-	printf("%s\n", name);
-	job_free(job);
-	free(text);
-	return 0;
-}
-
 static int cmd_presign(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {
@@ -613,6 +540,12 @@ int main(int argc, char **argv)
 		return cmd_presign(cargc, cargv, &g);
 	if (strcmp(cmd, "enqueue") == 0)
 		return cmd_enqueue(cargc, cargv, &g);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(cargc, cargv, &g);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(cargc, cargv, &g);
+	if (strcmp(cmd, "retry") == 0)
+		return cmd_retry(cargc, cargv, &g);
 	if (strcmp(cmd, "lambda") == 0)
 		return cmd_lambda(cargc, cargv, &g);
 	if (strcmp(cmd, "help") == 0) {

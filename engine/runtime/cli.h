@@ -1,0 +1,35 @@
+/*
+ * What the command-line commands share (engine/runtime/main.c defines it):
+ * global options, logging set-up, loading pipelines, reading an event.
+ */
+#ifndef VMPIPE_CLI_H
+#define VMPIPE_CLI_H
+
+#include <stddef.h>
+
+#include "pipeline.h"
+#include "tenant.h"
+
+/* -v/-q and --log-format, shared by every command. */
+struct globals {
+	int verbosity; /* -1 quiet, 0 default, 1.. verbose */
+	const char *log_format;
+};
+
+/* Where plugins are when a pipeline sets no plugin_dir (malloc()ed). */
+char *default_plugin_dir(void);
+/* Log level and format: -v/-q, then the environment, then the pipeline's. */
+void setup_logging(const struct globals *g, const struct pipeline *p);
+/* The base pipeline and its tenants (initialised); NULL after logging why. */
+struct tenants *open_tenants(const char *config, const struct globals *g);
+/* An event from a file or "-" (stdin), at most EVENT_MAX_BYTES.  0, or an
+ * exit status after logging why. */
+int read_event(const char *name, char **text, size_t *len);
+
+/* engine/runtime/cmd_spool.c: the commands of the host service. */
+int cmd_serve(int argc, char **argv, const struct globals *g);
+int cmd_enqueue(int argc, char **argv, const struct globals *g);
+int cmd_status(int argc, char **argv, const struct globals *g);
+int cmd_retry(int argc, char **argv, const struct globals *g);
+
+#endif
