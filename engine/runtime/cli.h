@@ -5,6 +5,7 @@
 #ifndef VMPIPE_CLI_H
 #define VMPIPE_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pipeline.h"
@@ -20,6 +21,12 @@ struct globals {
 char *default_plugin_dir(void);
 /* Log level and format: -v/-q, then the environment, then the pipeline's. */
 void setup_logging(const struct globals *g, const struct pipeline *p);
+/* A pipeline was named (-c / VMPIPE_PIPELINE), else log so; sets up logging. */
+bool have_config(const char *config, const struct globals *g);
+/* Log every problem of a refused pipeline and a summary line. */
+void report_refused(const char *config, const struct diag *d);
+/* One pipeline, not initialised (for `plugins`); NULL after logging why. */
+struct pipeline *load(const char *config, const struct globals *g);
 /* The base pipeline and its tenants (initialised); NULL after logging why. */
 struct tenants *open_tenants(const char *config, const struct globals *g);
 /* An event from a file or "-" (stdin), at most EVENT_MAX_BYTES.  0, or an

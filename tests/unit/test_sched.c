@@ -444,6 +444,119 @@ static void test_hard_deadline(void **s)
 	pipeline_free(p);
 }
 
+/* ---------------------------------------------------------- many jobs */
+
+struct many {
+	size_t ended;
+	int rc_sum;
+	vm_job **jobs;
+};
+
+static void many_ended(void *ctx, const struct sched_end *e)
+{
+	struct many *m = ctx;
+	assert_false(e->abandoned);
+	m->rc_sum += e->rc;
+	m->jobs[m->ended++] = e->job;
+}
+
+/* Run `n` jobs on one scheduler with `workers` threads; returns the virtual
+ * ms it took.  The ended jobs are in m->jobs (caller frees). */
+static int64_t run_many(struct pipeline *p, size_t n, int workers, struct many *m)
+{
+	m->ended = 0;
+	m->rc_sum = 0;
+	m->jobs = calloc(n, sizeof *m->jobs);
+	struct sched_opts o = {.workers = workers, .ended = many_ended, .ctx = m};
+	struct sched *s = sched_new(&o);
+	assert_non_null(s);
+	int64_t start = clock_now_ms();
+	for (size_t i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "m-%zu", i);
+		sched_add(s, p, job_new(id), NULL, 0, NULL);
+	}
+	assert_int_equal(sched_jobs(s), n);
+	while (m->ended < n)
+		sched_wait(s, sched_poll(s));
+	assert_int_equal(sched_jobs(s), 0);
+	sched_free(s);
+	return clock_now_ms() - start;
+}
+
+static void many_free(struct many *m)
+{
+	for (size_t i = 0; i < m->ended; i++)
+		job_free(m->jobs[i]);
+	free(m->jobs);
+}
+
+/* 300 jobs that each wait 3 x 2 s for their recording: they wait side by
+ * side (a timer each, no thread each), so the whole batch takes the 6 s one
+ * job takes, on two worker threads. */
+static void test_many_jobs_wait_side_by_side(void **s)
+{
+	(void)s;
+	struct pipeline *p = load(PIPE "[locate]\nplugin = test-flaky-locate\nmode = retry\ntimes = 3\ndelay = 2s\n"
+				  TR_OK NOTIFY_OK);
+	struct many m;
+	int64_t took = run_many(p, 300, 2, &m);
+	assert_int_equal(m.ended, 300);
+	assert_int_equal(m.rc_sum, 0);
+	assert_int_equal(took, 6000);
+	for (size_t i = 0; i < m.ended; i++) {
+		want_str(m.jobs[i], "state", "done");
+		assert_int_equal(geti(m.jobs[i], "test.locate.calls"), 4);
+		assert_int_equal(json_array_size(job_get(m.jobs[i], "notifications")), 1);
+	}
+	many_free(&m);
+	pipeline_free(p);
+}
+
+/* max_in_flight = 2 on a stage that takes 3 s per job: never more than two
+ * jobs inside it at once, the others queue (and finish later). */
+static void test_max_in_flight(void **s)
+{
+	(void)s;
+	struct pipeline *p = load(PIPE LOC_OK "[transcribe]\nplugin = test-flaky-transcribe\nmode = retry\ntimes = 3\n"
+					   "delay = 1s\nmax_in_flight = 2\n" NOTIFY_OK);
+	struct many m;
+	int64_t took = run_many(p, 10, 0, &m);
+	assert_int_equal(m.rc_sum, 0);
+	/* Five rounds of two jobs, 3 s each. */
+	assert_int_equal(took, 15000);
+	int64_t in[10], out[10];
+	for (size_t i = 0; i < 10; i++) {
+		in[i] = geti(m.jobs[i], "test.transcribe.first_at");
+		out[i] = geti(m.jobs[i], "test.transcribe.done_at");
+	}
+	int most = 0;
+	for (size_t i = 0; i < 10; i++) {
+		int inside = 0; /* jobs inside the stage at the moment job i entered it */
+		for (size_t j = 0; j < 10; j++)
+			inside += in[j] <= in[i] && in[i] < out[j];
+		most = inside > most ? inside : most;
+	}
+	assert_int_equal(most, 2);
+	many_free(&m);
+	pipeline_free(p);
+}
+
+/* The bound is checked at load. */
+static void test_max_in_flight_refused(void **s)
+{
+	(void)s;
+	char *path = test_write(tmp, "bad.ini", PIPE LOC_OK "[transcribe]\nplugin = test-flaky-transcribe\n"
+				"max_in_flight = lots\n" NOTIFY_OK);
+	struct diag d = {0};
+	assert_null(pipeline_load(path, plugdir, false, &d));
+	char msgs[4096];
+	test_joined(&d, msgs, sizeof msgs);
+	assert_contains(msgs, "[transcribe] option 'max_in_flight': 'lots' is not a count of jobs");
+	diag_free(&d);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +575,9 @@ int main(void)
 		cmocka_unit_test(test_resume_named_notifier),
 		cmocka_unit_test(test_resume_all_done),
 		cmocka_unit_test(test_hard_deadline),
+		cmocka_unit_test(test_many_jobs_wait_side_by_side),
+		cmocka_unit_test(test_max_in_flight),
+		cmocka_unit_test(test_max_in_flight_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
