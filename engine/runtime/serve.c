@@ -327,6 +327,7 @@ static enum admit admit(struct srv *v, const char *text, size_t len, struct held
 	if (stored) {
 		job_free(job);
 		job = stored;
+		id = vm_job_id(job); /* the same id, now in the record that stays */
 		state_prepare_resume(job);
 	}
 	/* Durable before the event leaves new/ (or the queue). */
