@@ -127,6 +127,10 @@ install: all
 	  install -D -m 644 etc/templates/$$f $(DESTDIR)$(PREFIX)/share/vmpipe/templates/$$f || exit 1; done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' vmpipe.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vmpipe.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/vmpipe
+	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/vmpipe/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' deploy/vmpipe.service.in \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/vmpipe.service
 
 clean:
 	rm -rf build build-san

@@ -37,6 +37,16 @@ def installed(tmp_path_factory):
               "lib/vmpipe/plugins/locate-file.so", "share/vmpipe/templates/voicemail.txt"]:
         assert (prefix / f).exists(), f
 
+    # The systemd unit points at the installed binary and passes systemd's own check.
+    unit = prefix / "lib" / "systemd" / "system" / "vmpipe.service"
+    text = unit.read_text()
+    assert f"ExecStart={prefix}/bin/vmpipe serve -c /etc/vmpipe/pipeline.ini" in text
+    assert "Type=notify" in text and "@PREFIX@" not in text
+    if shutil.which("systemd-analyze"):
+        r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert (prefix / "share" / "doc" / "vmpipe" / "serve.md").exists()
+
     # The example, copied away from the tree: only the installed vmpipe is visible.
     src = tmp / "notify-webhook"
     shutil.copytree(os.path.join(ROOT, "examples", "notify-webhook"), src,

@@ -253,3 +253,22 @@ def test_status_and_retry_usage(tmp_path, spool):
     for cmd in ("serve", "enqueue", "status", "retry"):
         r = run_vmpipe(cmd, "--help")
         assert r.code == 0 and f"usage: vmpipe {cmd}" in r.out
+
+
+def test_tells_systemd_ready_reloading_stopping(tmp_path, spool):
+    import socket
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(60)
+    try:
+        ini = pipeline(tmp_path)
+        srv = Serve(ini, spool, env={"NOTIFY_SOCKET": path}).ready()
+        assert sock.recv(256) == b"READY=1"
+        srv.signal(signal.SIGHUP)
+        assert sock.recv(256) == b"RELOADING=1"
+        assert sock.recv(256) == b"READY=1"
+        assert srv.stop() == 0
+        assert sock.recv(256) == b"STOPPING=1"
+    finally:
+        sock.close()
