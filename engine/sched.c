@@ -556,6 +556,15 @@ void sched_add(struct sched *s, const struct pipeline *p, vm_job *job, struct cl
 	sj->owner = owner;
 	sj->start = clock_now_ms();
 	sj->deadline = sj->start + p->set.timeout_ms;
+	const char *kept = s->o.keep_deadlines ? vm_job_get_str(job, "timeout_at") : NULL;
+	int64_t at;
+	if (kept && parse_iso_ms(kept, &at) == 0)
+		sj->deadline = at;
+	else {
+		char ts[32];
+		vm_format_time(sj->deadline, ts, sizeof ts);
+		vm_job_set_str(job, "timeout_at", ts);
+	}
 	sj->notify_deadline = sj->deadline + p->set.notify_grace_ms;
 	if (hard_deadline_ms) {
 		if (sj->deadline > hard_deadline_ms)
@@ -687,6 +696,22 @@ void sched_each(struct sched *s, void (*fn)(void *, vm_job *, const struct pipel
 			fn(ctx, sj->job, sj->p, sj->claim, sj->owner);
 }
 
+bool sched_detach(struct sched *s, vm_job **job, struct claim **claim, int64_t *due_ms, void **owner)
+{
+	if (!s->nheap)
+		return false;
+	struct sjob *sj = heap_pop(s);
+	*job = sj->job;
+	*claim = sj->claim;
+	*due_ms = sj->due;
+	*owner = sj->owner;
+	if (sj->slotted)
+		slot_release(s, sj->p->stages[sj->idx]);
+	s->jobs--;
+	sjob_free(sj);
+	return true;
+}
+
 static void abandon_all(struct sched *s, struct queue *q)
 {
 	struct sjob *sj;
@@ -744,39 +769,69 @@ static void one_ended(void *ctx, const struct sched_end *e)
 	o->over = true;
 }
 
-static int run_claimed(const struct pipeline *p, vm_job *job, struct claim *claim, int64_t hard_deadline_ms)
+/* One job on this thread until it ends, or (suspend_after_ms >= 0) until
+ * its next step is further away than that: then EXIT_SUSPENDED and *due_ms. */
+static int run_claimed(const struct pipeline *p, vm_job *job, struct claim *claim, int64_t hard_deadline_ms,
+		       int64_t suspend_after_ms, int64_t *due_ms)
 {
 	struct one one = {0, false};
-	struct sched_opts o = {.workers = 0, .ended = one_ended, .ctx = &one};
+	struct sched_opts o = {.workers = 0, .ended = one_ended, .ctx = &one,
+			       .keep_deadlines = suspend_after_ms >= 0};
 	struct sched *s = sched_new(&o);
 	if (!s)
 		return EXIT_SOFTWARE;
 	sched_add(s, p, job, claim, hard_deadline_ms, NULL);
-	while (!one.over)
-		sched_wait(s, sched_poll(s));
+	while (!one.over) {
+		int64_t wait = sched_poll(s);
+		if (one.over)
+			break;
+		if (suspend_after_ms >= 0 && wait > suspend_after_ms) {
+			vm_job *j;
+			struct claim *c;
+			void *owner;
+			if (sched_detach(s, &j, &c, due_ms, &owner)) {
+				one.rc = EXIT_SUSPENDED;
+				break;
+			}
+		}
+		sched_wait(s, wait);
+	}
 	sched_free(s);
 	return one.rc;
 }
 
 int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 {
-	return run_claimed(p, job, NULL, hard_deadline_ms);
+	return run_claimed(p, job, NULL, hard_deadline_ms, -1, NULL);
 }
 
 int job_run(const struct pipeline *p, vm_job **jobp, int64_t hard_deadline_ms)
 {
-	vm_job *job = *jobp;
 	if (!state_enabled(p))
-		return sched_run(p, job, hard_deadline_ms);
-	struct claim *claim = NULL;
-	vm_job *stored = NULL;
+		return sched_run(p, *jobp, hard_deadline_ms);
 	/* Another runner holding the job: wait for it (then it is usually done). */
 	int64_t wait = p->set.timeout_ms + p->set.notify_grace_ms;
 	if (hard_deadline_ms && hard_deadline_ms - clock_now_ms() < wait)
 		wait = hard_deadline_ms - clock_now_ms();
-	int c = state_claim(p, job, vm_job_id(job), NULL, wait, &claim, &stored);
+	bool busy = false;
+	int rc = job_run_until(p, jobp, hard_deadline_ms, -1, NULL, wait, NULL, &busy);
+	if (busy)
+		log_msg(*jobp, "state", VM_LOG_ERROR, "another runner still holds this job: not run twice");
+	return rc;
+}
+
+int job_run_until(const struct pipeline *p, vm_job **jobp, int64_t hard_deadline_ms, int64_t suspend_after_ms,
+		  const char *owner, int64_t wait_ms, int64_t *due_ms, bool *busy)
+{
+	vm_job *job = *jobp;
+	*busy = false;
+	if (!state_enabled(p))
+		return sched_run(p, job, hard_deadline_ms);
+	struct claim *claim = NULL;
+	vm_job *stored = NULL;
+	int c = state_claim(p, job, vm_job_id(job), owner, wait_ms, &claim, &stored);
 	if (c == STATE_BUSY) {
-		log_msg(job, "state", VM_LOG_ERROR, "another runner still holds this job: not run twice");
+		*busy = true;
 		return EXIT_TEMPFAIL;
 	}
 	/* Unreadable (STATE_ERROR, logged): run from the event.  The owner
@@ -793,7 +848,16 @@ int job_run(const struct pipeline *p, vm_job **jobp, int64_t hard_deadline_ms)
 		log_msg(job, "state", VM_LOG_INFO, "resuming from its checkpoint (state %s)", st ? st : "?");
 		state_prepare_resume(job);
 	}
-	int rc = run_claimed(p, job, claim, hard_deadline_ms);
+	int64_t due = 0;
+	int rc = run_claimed(p, job, claim, hard_deadline_ms, suspend_after_ms, &due);
+	if (rc == EXIT_SUSPENDED) {
+		char ts[32];
+		vm_format_time(due, ts, sizeof ts);
+		vm_job_set_str(job, "suspended_until", ts);
+		state_save(p, claim, job);
+		if (due_ms)
+			*due_ms = due;
+	}
 	state_release(p, claim, job);
 	return rc;
 }

@@ -59,6 +59,11 @@ struct sched_opts {
 	 * is the plugin's answer, `ms` how long run() took. */
 	void (*stepped)(void *ctx, const vm_stage *st, vm_status status, int64_t ms);
 	void *ctx;
+	/* Jobs keep the deadline their record carries (timeout_at, written when a
+	 * job first enters a scheduler): a job suspended and resumed by another
+	 * process (Lambda) is still bounded by its first timeout.  Off, a resumed
+	 * job gets a fresh timeout (serve after a restart, vmpipe retry). */
+	bool keep_deadlines;
 };
 
 /* A scheduler; NULL when the worker threads cannot be started. */
@@ -108,6 +113,15 @@ size_t sched_busy(const struct sched *s);
  */
 void sched_pause(struct sched *s);
 
+/*
+ * Take the job that waits first on a timer out of the scheduler (nothing of
+ * it runs; the caller owns the job and its claim again), for a runtime that
+ * suspends waiting jobs instead of holding them (Lambda).  Its record says
+ * where it stands (stages, timeout_at): sched_add() of the record later goes
+ * on from there.  false when no job waits on a timer.
+ */
+bool sched_detach(struct sched *s, vm_job **job, struct claim **claim, int64_t *due_ms, void **owner);
+
 /* Call `fn` for every job inside (on the polling thread, with no step of it
  * running): the serve loop checkpoints them all before it exits. */
 void sched_each(struct sched *s, void (*fn)(void *ctx, vm_job *job, const struct pipeline *p,
@@ -129,6 +143,20 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms);
  * job on return; the one passed in is then freed).
  */
 int job_run(const struct pipeline *p, vm_job **job, int64_t hard_deadline_ms);
+
+/* job_run() exit status when the job was suspended (job_run_until()). */
+#define EXIT_SUSPENDED (-2)
+
+/*
+ * job_run() that stops when the job's next step is further away than
+ * `suspend_after_ms`: the job is checkpointed with its deadline and the claim
+ * given back, *due_ms is when it wants to be stepped again, and the result is
+ * EXIT_SUSPENDED.  `owner` names the runner in claims (NULL: host and pid);
+ * `wait_ms` how long to wait for another runner that holds the job (then
+ * STATE_BUSY is answered as EXIT_TEMPFAIL with *busy set).
+ */
+int job_run_until(const struct pipeline *p, vm_job **job, int64_t hard_deadline_ms, int64_t suspend_after_ms,
+		  const char *owner, int64_t wait_ms, int64_t *due_ms, bool *busy);
 
 /* The backoff before transient retry number `n` (1-based): full jitter over
  * min(cap, base * 2^(n-1)), never below 1 ms. */

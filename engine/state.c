@@ -429,11 +429,10 @@ static int64_t lease_until(vm_job *stored, const char **owner)
 {
 	json_t *cl = json_object_get(stored->rec, "claim");
 	*owner = json_string_value(json_object_get(cl, "owner"));
-	const char *until = json_string_value(json_object_get(cl, "until"));
-	struct tm tm = {0};
-	if (!*owner || !until || !strptime(until, "%Y-%m-%dT%H:%M:%SZ", &tm))
+	int64_t at;
+	if (!*owner || parse_iso_ms(json_string_value(json_object_get(cl, "until")), &at) != 0)
 		return 0;
-	return (int64_t)timegm(&tm) * 1000;
+	return at;
 }
 
 /* The S3 backend: read, then write conditionally on what was read. */
@@ -549,6 +548,7 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 void state_prepare_resume(vm_job *job)
 {
 	vm_job_set_str(job, "state", "pending");
+	vm_job_set_str(job, "suspended_until", NULL);
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
 	 * notifier would use an unchecked URI.  It runs again now and checks it
 	 * again, so give it back what the event named. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A non-negative decimal with an optional fraction ("5", "1.5"); *end after
@@ -292,4 +293,14 @@ fail:;
 	unlink(tmp);
 	errno = e;
 	return -1;
+}
+
+int parse_iso_ms(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	if (!end || *end)
+		return -1;
+	*ms = (int64_t)timegm(&tm) * 1000;
+	return 0;
 }

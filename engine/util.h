@@ -19,6 +19,10 @@ int parse_enum(const char *s, const char *choices);
 /* "1m 5s", "2h 3m 4s", "42s" into buf. */
 void format_duration(double seconds, char *buf, size_t size);
 
+/* "2024-12-11T15:30:05Z" (what vm_format_time() writes) -> ms since the
+ * epoch.  0, or -1 when it is not of that form. */
+int parse_iso_ms(const char *s, int64_t *ms);
+
 /* A plain identifier for ids, tenants and plugin names: [A-Za-z0-9][A-Za-z0-9._-]*,
  * at most `max` bytes, never "." or "..". */
 bool is_plain_name(const char *s, size_t max);

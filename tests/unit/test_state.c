@@ -334,6 +334,74 @@ static void test_bad_settings_are_config_errors(void **s)
 	free(dir);
 }
 
+/* Suspended instead of waiting (Lambda): the job leaves the runner while its
+ * recording is not there, checkpointed with its deadline and when it wants to
+ * be stepped again; each resume (a fresh process: a new event record) goes
+ * on from the checkpoint, and the first timeout still bounds it. */
+static void test_suspend_and_resume(void **s)
+{
+	(void)s;
+	char *dir = case_dir("suspend");
+	struct pipeline *p = load(dir, PIPE "[locate]\nplugin = test-flaky-locate\nmode = retry\ntimes = 2\n"
+				  "delay = 10s\n" NOTIFY);
+	int64_t t0 = clock_now_ms(), due = 0;
+	bool busy = true;
+	vm_job *job = job_new("sus-1");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, "lambda-a", 0, &due, &busy), EXIT_SUSPENDED);
+	assert_false(busy);
+	assert_int_equal(due, t0 + 10000);
+	assert_int_equal(clock_now_ms(), t0); /* nothing waited */
+	job_free(job);
+	vm_job *ck = stored(dir, "sus-1");
+	want_str(ck, "state", "pending");
+	assert_non_null(vm_job_get_str(ck, "suspended_until"));
+	const char *timeout_at = vm_job_get_str(ck, "timeout_at");
+	assert_non_null(timeout_at);
+	char want[32];
+	vm_format_time(t0 + 60000, want, sizeof want);
+	assert_string_equal(timeout_at, want);
+	job_free(ck);
+
+	clock_sleep_ms(10000); /* the wake-up */
+	job = job_new("sus-1");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, "lambda-b", 0, &due, &busy), EXIT_SUSPENDED);
+	assert_int_equal(due, t0 + 20000);
+	assert_int_equal(geti(job, "test.locate.calls"), 2);
+	job_free(job);
+
+	clock_sleep_ms(10000);
+	job = job_new("sus-1");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, "lambda-c", 0, &due, &busy), EXIT_DONE);
+	want_str(job, "state", "done");
+	assert_null(vm_job_get_str(job, "suspended_until"));
+	assert_string_equal(vm_job_get_str(job, "timeout_at"), want); /* the first deadline, kept */
+	assert_int_equal(json_array_size(job_get(job, "notifications")), 1);
+	job_free(job);
+	pipeline_free(p);
+	free(dir);
+}
+
+/* A suspended job past its first deadline is not given a fresh one. */
+static void test_suspended_job_keeps_its_deadline(void **s)
+{
+	(void)s;
+	char *dir = case_dir("suspend-dl");
+	struct pipeline *p = load(dir, PIPE "[locate]\nplugin = test-flaky-locate\nmode = retry\ntimes = -1\n"
+				  "delay = 50s\n" NOTIFY);
+	int64_t due = 0;
+	bool busy;
+	vm_job *job = job_new("sus-2");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, NULL, 0, &due, &busy), EXIT_SUSPENDED);
+	job_free(job);
+	clock_sleep_ms(70000); /* woken late, after the 1m timeout */
+	job = job_new("sus-2");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, NULL, 0, &due, &busy), EXIT_NO_RECORDING);
+	assert_string_equal(json_string_value(json_object_get(job_get(job, "stages"), "notify")), "done");
+	job_free(job);
+	pipeline_free(p);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +413,8 @@ int main(void)
 		cmocka_unit_test(test_save_failure_does_not_fail_the_job),
 		cmocka_unit_test(test_unusable_checkpoint_is_ignored),
 		cmocka_unit_test(test_bad_settings_are_config_errors),
+		cmocka_unit_test(test_suspend_and_resume),
+		cmocka_unit_test(test_suspended_job_keeps_its_deadline),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
