@@ -124,6 +124,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/share/vmpipe/templates
 	install -m 755 $(BUILD)/vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe
+	ln -sf vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe-sendmail
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins/
 	install -m 644 include/vmpipe/*.h $(DESTDIR)$(PREFIX)/include/vmpipe/
 	for f in $$(cd etc/templates && find . -type f); do \

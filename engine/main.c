@@ -14,6 +14,7 @@
 
 #include "aws/host.h"
 #include "clock.h"
+#include "cmd_sendmail.h"
 #include "event.h"
 #include "log.h"
 #include "pipeline.h"
@@ -35,6 +36,7 @@ static const char usage_main[] =
 	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
 	"  presign [--expires 7d] s3://B/KEY      a presigned GET URL (like `aws s3 presign`)\n"
 	"  enqueue [--spool DIR] [EVENT | -]      hand one event to the spool and return at once\n"
+	"  sendmail -c PIPELINE [-t ...] < MAIL   a PBX's mail command: voicemail mail in, a job out\n"
 	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
 	"                                         started as `bootstrap`, or with no command\n"
 	"                                         while AWS_LAMBDA_RUNTIME_API is set)\n"
@@ -566,6 +568,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N or system\n");
 		return EXIT_USAGE;
 	}
+	if (sendmail_invoked(argv[0])) /* vmpipe-sendmail: sendmail's options, not ours */
+		return cmd_sendmail(argc, argv, 0, NULL);
 	static const struct option longopts[] = {
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -615,6 +619,8 @@ int main(int argc, char **argv)
 		return cmd_enqueue(cargc, cargv, &g);
 	if (strcmp(cmd, "lambda") == 0)
 		return cmd_lambda(cargc, cargv, &g);
+	if (strcmp(cmd, "sendmail") == 0)
+		return cmd_sendmail(cargc, cargv, g.verbosity, g.log_format);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;

@@ -188,7 +188,7 @@ static void make_id(const char *source, const mr_headers *h, const char *mail, s
 		sha_hex(what, what == mail ? len : strlen(what), hex, sizeof hex);
 		snprintf(buf, sizeof buf, "%s-%s", source, hex);
 	}
-	snprintf(id, size, "%s", buf);
+	snprintf(id, size, "%.*s", ID_MAX, buf); /* buf is at most ID_MAX here */
 }
 
 /* recipient.email / .name from To (names decoded), else the command line's. */

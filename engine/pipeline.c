@@ -36,6 +36,9 @@ const vm_option pipeline_options[] = {
 	{"tenant_dir", VM_OPT_STRING, NULL, false, S(tenant_dir),
 	 "per-tenant pipelines: an event with tenant T runs on <tenant_dir>/T.ini (relative: to this file)",
 	 NULL},
+	{"spool", VM_OPT_STRING, NULL, false, S(spool),
+	 "the spool `vmpipe sendmail` stores recordings in and hands jobs to (relative: to this file; "
+	 "--spool and VMPIPE_SPOOL win)", NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };
 #undef S

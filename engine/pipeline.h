@@ -16,6 +16,7 @@ struct pipeline_settings {
 	int64_t retry_base_ms;   /* transient faults: first backoff */
 	int64_t retry_cap_ms;    /* transient faults: longest backoff */
 	const char *tenant_dir;  /* <dir>/<tenant>.ini per tenant (see tenant.h); NULL: none */
+	const char *spool;       /* `vmpipe sendmail`'s spool (spool.h); NULL: --spool or VMPIPE_SPOOL */
 };
 
 struct pipeline {
