@@ -272,3 +272,43 @@ def test_asterisk_ini_gsm_voicemail_to_smtp(tmp_path):
     [att] = [p for p in msg.iter_attachments()]
     assert att.get_content_type() == "audio/wav"
     assert att.get_content() == data
+
+
+def test_locate_confines_the_recording_to_the_spool(spool, tmp_path):
+    """A job record in the spool naming audio outside recordings/ is refused by locate."""
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(gsm_wav(tmp_path))
+    rec = {"id": "x1", "recipient": {"email": "pat@example.com"},
+           "recording": {"uri": "file://" + str(outside)}}
+    ev = write(tmp_path / "x1.json", json.dumps(rec))
+    r = run_vmpipe("run", "-c", spool.pipeline(), ev, env={"VMPIPE_CLOCK": "fake"})
+    assert r.code == 66, r
+    assert "resolves outside" in r.err and "refused" in r.err
+
+
+def test_inline_failure_leaves_the_job_for_serve(spool, tmp_path):
+    from smtp_server import free_port
+    ini = write(tmp_path / "smtp.ini", f"""\
+[pipeline]
+plugin_dir = {PLUGIN_DIR}
+timeout = 20s
+notify_grace = 0s
+spool = spool
+
+[locate]
+plugin = locate-file
+dir = {spool.dir}/recordings
+settle = 0s
+
+[notify]
+plugin = notify-smtp
+url = smtp://127.0.0.1:{free_port()}
+tls = none
+""")
+    p = sendmail(asterisk_mail(gsm_wav(tmp_path)), "-c", ini, "-t")
+    assert p.returncode == 75, p.stderr  # the SMTP server never answered
+    assert "owner not notified: job queued as" in p.stderr
+    [job] = spool.files("new")
+    rec = json.loads((spool.dir / "new" / job).read_text())
+    assert rec["id"] == AST_ID and rec["notifications"] == []
+    assert len(spool.files("recordings")) == 1
