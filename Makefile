@@ -35,7 +35,8 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CF
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
              $(PKG_CFLAGS) -MMD -MP
-LDLIBS     = $(PKG_LIBS) -ldl -lpthread -lm
+# libgsm (GSM 6.10 audio, engine/gsm.c) ships no pkg-config file: linked by name.
+LDLIBS     = $(PKG_LIBS) -lgsm -ldl -lpthread -lm
 # The engine exports only vm_* to the plugins it dlopen()s.
 EXPORTS := -Wl,--dynamic-list=engine/exports.list
 
@@ -60,6 +61,8 @@ pkgs-ok:
 	@pkg-config --exists $(PKGS) || { echo "vmpipe: missing development packages" \
 	  "($$(for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)): run \`make deps\`" \
 	  "(or \`make run\` / \`make check\`, which run it first)" >&2; exit 1; }
+	@[ -f /usr/include/gsm.h ] || [ -f /usr/include/gsm/gsm.h ] || { echo "vmpipe: missing" \
+	  "development package libgsm1-dev (gsm.h): run \`make deps\`" >&2; exit 1; }
 
 $(BUILD)/obj/%.o: %.c | pkgs-ok
 	@mkdir -p $(dir $@)
@@ -121,6 +124,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/share/vmpipe/templates
 	install -m 755 $(BUILD)/vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe
+	ln -sf vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe-sendmail
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins/
 	install -m 644 include/vmpipe/*.h $(DESTDIR)$(PREFIX)/include/vmpipe/
 	for f in $$(cd etc/templates && find . -type f); do \

@@ -14,6 +14,7 @@ const char *vm_audio_type(const char *name)
 		{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"},
 		{".opus", "audio/ogg"}, {".flac", "audio/flac"}, {".m4a", "audio/mp4"},
 		{".mp4", "audio/mp4"}, {".webm", "audio/webm"}, {".amr", "audio/amr"},
+		{".gsm", "audio/x-gsm"}, /* raw GSM 6.10 (Asterisk format=gsm), as Asterisk types it */
 	};
 	const char *dot = name ? strrchr(name, '.') : NULL;
 	for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)

@@ -43,7 +43,8 @@ const vm_option pipeline_options[] = {
 #define S(f) offsetof(struct serve_settings, f)
 const vm_option serve_options[] = {
 	{"spool", VM_OPT_STRING, NULL, false, S(spool),
-	 "spool directory events are handed to (relative: to this file; --spool overrides)", NULL},
+	 "spool directory events are handed to, by `vmpipe enqueue` and `vmpipe sendmail` too "
+	 "(relative: to this file; --spool and VMPIPE_SPOOL win)", NULL},
 	{"workers", VM_OPT_INT, "0", false, S(workers), "threads for plugin calls (0: one per core)", NULL},
 	{"drain", VM_OPT_DURATION, "30s", false, S(drain_ms),
 	 "on SIGTERM, how long running plugin calls may take to finish", NULL},

@@ -8,6 +8,7 @@
  * wrong guess would turn speech into noise (format, block alignment).
  */
 #include "wav.h"
+#include "gsm.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -125,6 +126,10 @@ static int parse_fmt(const unsigned char *p, uint32_t size, struct wav_fmt *f, c
 	case FMT_FLOAT: ok = f->bits == 32; break;
 	case FMT_ALAW:
 	case FMT_MULAW: ok = f->bits == 8; break;
+	case GSM_WAV_FORMAT: /* Asterisk's wav49: gsm.c checks and decodes it */
+		return gsm_wav_check(f->channels, f->block, p + 16, size - 16, err, errsz) == 0
+			       ? VM_WAV_OK
+			       : VM_WAV_UNSUPPORTED;
 	default:
 		return fail(VM_WAV_UNSUPPORTED, err, errsz, "format tag 0x%04x, %s", f->format,
 		            codec_name(f->format));
@@ -375,12 +380,26 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 		err[0] = '\0';
 	if (!data)
 		len = 0;
-	int rc = parse(data, len, &f, &w, err, errsz);
-	if (rc != VM_WAV_OK)
-		return rc;
-
-	size_t frames = w.len / f.block;
-	int16_t *mono = mixdown(data + w.off, frames, &f);
+	/* GSM 6.10 (gsm.c): a raw .gsm file has no header; a WAV49 block holds
+	 * 320 samples.  `spb`: samples per block of the file. */
+	bool raw_gsm = len >= 4 && memcmp(data, "RIFF", 4) != 0 && gsm_raw_probe(data, len);
+	size_t spb = 1, frames;
+	int16_t *mono;
+	if (raw_gsm) {
+		f = (struct wav_fmt){GSM_WAV_FORMAT, 1, GSM_RATE, GSM_RAW_FRAME, 0, true};
+		w = (struct wav_data){0, len, (uint32_t)(len < UINT32_MAX ? len : UINT32_MAX), false};
+	} else {
+		int rc = parse(data, len, &f, &w, err, errsz);
+		if (rc != VM_WAV_OK)
+			return rc;
+	}
+	if (f.format == GSM_WAV_FORMAT) {
+		spb = raw_gsm ? GSM_RAW_SAMPLES : GSM_WAV_SAMPLES;
+		mono = gsm_decode_all(data + w.off, w.len, !raw_gsm, &frames);
+	} else {
+		frames = w.len / f.block;
+		mono = mixdown(data + w.off, frames, &f);
+	}
 	if (!mono)
 		return fail(VM_WAV_NOMEM, err, errsz, "out of memory for %zu samples", frames);
 	if (rate && rate != f.rate) {
@@ -404,7 +423,7 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 	out->src_format = f.format;
 	out->duration = (double)frames / f.rate;
 	out->truncated = w.truncated;
-	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) / f.rate
+	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) * spb / f.rate
 	                                    : out->duration;
 	return VM_WAV_OK;
 }

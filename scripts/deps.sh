@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libinih-dev
 libjansson-dev libexpat1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
 libcmocka-dev python3-pytest python3-botocore python3-aiosmtpd flite sox
-valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip"
+valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip libgsm1-dev"
 
 missing=""
 for p in $PKGS; do

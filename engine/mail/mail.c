@@ -276,7 +276,8 @@ static void attachment_name(const vm_job *job, const char *ctype, char *out, siz
 		const char *type, *ext;
 	} exts[] = {{"audio/mpeg", "mp3"}, {"audio/mp3", "mp3"}, {"audio/ogg", "ogg"},
 		    {"audio/opus", "opus"}, {"audio/flac", "flac"}, {"audio/x-flac", "flac"},
-		    {"audio/mp4", "m4a"},  {"audio/aac", "aac"}};
+		    {"audio/mp4", "m4a"},  {"audio/aac", "aac"},
+		    {"audio/x-gsm", "gsm"}, {"audio/gsm", "gsm"}};
 	const char *ext = "wav";
 	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
 		if (strcasecmp(ctype, exts[i].type) == 0)

@@ -14,6 +14,7 @@
 
 #include "aws/host.h"
 #include "clock.h"
+#include "cmd_sendmail.h"
 #include "event.h"
 #include "log.h"
 #include "pipeline.h"
@@ -39,6 +40,7 @@ static const char usage_main[] =
 	"  enqueue [--spool DIR] [EVENT | -]      hand one event to the spool and return at once\n"
 	"  status  [--spool DIR] [-c PIPELINE]    jobs queued, in flight, failed; the oldest\n"
 	"  retry   [--spool DIR] (ID... | --failed)  run failed jobs again\n"
+	"  sendmail -c PIPELINE [-t ...] < MAIL   a PBX's mail command: voicemail mail in, a job out\n"
 	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
 	"                                         started as `bootstrap`, or with no command\n"
 	"                                         while AWS_LAMBDA_RUNTIME_API is set)\n"
@@ -394,6 +396,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N or system\n");
 		return EXIT_USAGE;
 	}
+	if (sendmail_invoked(argv[0])) /* vmpipe-sendmail: sendmail's options, not ours */
+		return cmd_sendmail(argc, argv, 0, NULL);
 	static const struct option longopts[] = {
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -449,6 +453,8 @@ int main(int argc, char **argv)
 		return cmd_retry(cargc, cargv, &g);
 	if (strcmp(cmd, "lambda") == 0)
 		return cmd_lambda(cargc, cargv, &g);
+	if (strcmp(cmd, "sendmail") == 0)
+		return cmd_sendmail(cargc, cargv, g.verbosity, g.log_format);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;

@@ -259,7 +259,7 @@ typedef struct vm_wav {
 	unsigned src_rate;     /* Hz the file was recorded at */
 	unsigned src_channels;
 	unsigned src_bits;     /* bits per sample in the file */
-	unsigned src_format;   /* 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law (EXTENSIBLE resolved) */
+	unsigned src_format;   /* 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law, 0x31 GSM 6.10 (EXTENSIBLE resolved) */
 	double duration;       /* seconds of audio present in the file */
 	double claimed_duration; /* seconds the data chunk header claims (= duration unless truncated) */
 	bool truncated;        /* the data chunk ends before its header says: what is there was decoded */
@@ -279,7 +279,9 @@ enum {
 /*
  * Decode `data` (a whole .wav file) into `out`: mono at VM_WAV_RATE.
  * Accepts PCM 8/16/24/32-bit, 32-bit float, A-law and mu-law, any channel
- * count up to 8, WAVE_FORMAT_EXTENSIBLE, and any chunks around "data".
+ * count up to 8, WAVE_FORMAT_EXTENSIBLE, and any chunks around "data"; and
+ * GSM 6.10, both in a WAV (format 0x0031, Asterisk's wav49) and as a raw
+ * .gsm file of 33-byte frames (8 kHz; src_format 0x0031, src_bits 0).
  * A data chunk cut short is decoded as far as it goes (out->truncated).
  * Returns VM_WAV_OK or a negative code with a message in err (if errsz > 0);
  * on error `out` holds nothing to free.

@@ -41,8 +41,9 @@ def build(build_dir):
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", "pocketsphinx"],
                         capture_output=True, text=True, check=True).stdout.split()
     srcs = [os.path.join(ROOT, p) for p in
-            ("tests/bench/sphinx_bench.c", "engine/wav.c", "plugins/transcribe-sphinx/decoder.c")]
-    subprocess.run(["cc", *CFLAGS, "-o", out, *srcs, *pc, "-lpthread", "-lm"], check=True)
+            ("tests/bench/sphinx_bench.c", "engine/wav.c", "engine/gsm.c",
+             "plugins/transcribe-sphinx/decoder.c")]
+    subprocess.run(["cc", *CFLAGS, "-o", out, *srcs, *pc, "-lgsm", "-lpthread", "-lm"], check=True)
     return out
 
 

@@ -10,7 +10,7 @@ secs=${FUZZ_SECONDS:-15}
 srcs=$(ls engine/*.c engine/aws/*.c engine/mail/*.c engine/runtime/*.c 2>/dev/null | grep -v '/main.c$')
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude -iquote engine
  $(pkg-config --cflags libcurl libcrypto inih jansson expat)"
-libs="$(pkg-config --libs libcurl libcrypto inih jansson expat) -ldl -lpthread -lm"
+libs="$(pkg-config --libs libcurl libcrypto inih jansson expat) -lgsm -ldl -lpthread -lm"
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c)
 	corpus=tests/fuzz/corpus/${name#fuzz_}

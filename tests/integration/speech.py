@@ -28,6 +28,9 @@ Functions (all write `path` and return it as a str):
                                      a 16 kHz WAV whose data chunk is cut to `keep`
                                      of its length (the header still claims all of it)
     make_not_wav(path)               an MP3-looking file ("ID3" ...)
+    make_8k_gsm(text, path)          8 kHz GSM 6.10 in a WAV (format 0x0031), as
+                                     Asterisk's format=wav49 writes msg0000.WAV
+    make_8k_gsm_raw(text, path)      8 kHz raw GSM 6.10 frames (Asterisk's .gsm)
     wer(reference, hypothesis)       word error rate (0.0 = perfect)
 """
 import hashlib
@@ -194,6 +197,24 @@ def make_truncated(text, path, keep=0.5):
         with open(out, "wb") as f:
             f.write(data[:end])
     return _cached(("truncated", text, keep), build, path)
+
+
+def make_8k_gsm(text, path):
+    def build(tmp, out):
+        raw = os.path.join(tmp, "flite.wav")
+        _flite(text, raw)
+        _telephone(raw, out, ("-e", "gsm-full-rate"))
+    return _cached(("8k-gsm", text), build, path)
+
+
+def make_8k_gsm_raw(text, path):
+    def build(tmp, out):
+        raw = os.path.join(tmp, "flite.wav")
+        tel = os.path.join(tmp, "tel.wav")
+        _flite(text, raw)
+        _telephone(raw, tel, ("-b", "16", "-e", "signed-integer"))
+        _run("sox", tel, "-t", "gsm", out)
+    return _cached(("8k-gsm-raw", text), build, path)
 
 
 def make_not_wav(path):

@@ -176,3 +176,14 @@ def test_webhook_retries_5xx_and_fails_on_4xx(installed, hook, tmp_path):
     assert r.returncode == 69, r.stderr
     assert "HTTP 404" in r.stderr
     assert [p[0] for p in hook.posts] == ["/record", "/chat"]  # the others still run
+
+
+def test_installed_vmpipe_sendmail_name(installed):
+    """make install links vmpipe-sendmail to vmpipe; started by that name it is `vmpipe sendmail`."""
+    link = installed / "bin" / "vmpipe-sendmail"
+    assert link.is_symlink() and os.readlink(link) == "vmpipe"
+    r = subprocess.run([str(link), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: vmpipe sendmail")
+    r = subprocess.run([str(link), "-bs"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "mode '-bs' is not supported" in r.stderr

@@ -39,6 +39,8 @@ static void test_audio_type(void **s)
 	assert_string_equal(vm_audio_type("/x/y.MP3"), "audio/mpeg");
 	assert_string_equal(vm_audio_type("v.opus"), "audio/ogg");
 	assert_string_equal(vm_audio_type("v.m4a"), "audio/mp4");
+	assert_string_equal(vm_audio_type("msg0000.gsm"), "audio/x-gsm"); /* Asterisk format=gsm */
+	assert_string_equal(vm_audio_type("msg0000.WAV"), "audio/wav");   /* wav49 */
 	assert_null(vm_audio_type("notes.txt"));
 	assert_null(vm_audio_type("no-extension"));
 	assert_null(vm_audio_type(NULL));
