@@ -3,7 +3,8 @@
  *
  * The file name comes from `pattern` ({contact_id}, {initial_contact_id},
  * {id}) under `dir`.  The plugin asks to be called again until the file exists
- * and its size has stopped changing for `settle`, and gives up after `wait`.
+ * and has stopped changing for `settle` (a file last modified longer ago is
+ * taken at once), and gives up after `wait`.
  * Any path that resolves outside `dir` (.., symlinks) is refused.  A job
  * record that already carries a file:// URI is checked the same way.
  */
@@ -153,15 +154,20 @@ static vm_status run(const void *state, vm_job *job)
 	if (!S_ISREG(st.st_mode))
 		return vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
 
-	/* Still being written?  Wait until the size holds for `settle`. */
+	/* Still being written?  A file last modified `settle` ago or earlier has
+	 * finished (every write moves mtime): take it at once.  Otherwise wait
+	 * until its size holds for `settle`. */
 	int64_t now = vm_now_ms(), seen_size = -1, seen_at = 0;
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	bool quiet = lf->settle_ms <= 0 || now - mtime >= lf->settle_ms;
 	vm_job_get_int(job, "recording.seen_size", &seen_size);
 	vm_job_get_int(job, "recording.seen_at", &seen_at);
-	if (seen_size != (int64_t)st.st_size || seen_at == 0) {
+	if (quiet) {
+		/* done below */
+	} else if (seen_size != (int64_t)st.st_size || seen_at == 0) {
 		vm_job_set_int(job, "recording.seen_size", (int64_t)st.st_size);
 		vm_job_set_int(job, "recording.seen_at", now);
-		if (lf->settle_ms > 0)
-			return vm_retry(job, lf->settle_ms);
+		return vm_retry(job, lf->settle_ms);
 	} else if (now - seen_at < lf->settle_ms) {
 		return vm_retry(job, lf->settle_ms - (now - seen_at));
 	}
@@ -212,7 +218,8 @@ static const vm_option options[] = {
 	{"wait", VM_OPT_DURATION, "2m", false, O(wait_ms), "give up when the file is not there after this",
 	 NULL},
 	{"settle", VM_OPT_DURATION, "1s", false, O(settle_ms),
-	 "the size must hold this long (the file is still being written otherwise)", NULL},
+	 "a file modified less than this long ago is still being written: wait until its size holds this long",
+	 NULL},
 	{"poll", VM_OPT_DURATION, "1s", false, O(poll_ms), "how often to look again", NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };
