@@ -17,6 +17,7 @@
 #include "event.h"
 #include "log.h"
 #include "pipeline.h"
+#include "pipeline_path.h"
 #include "sched.h"
 #include "spool.h"
 #include "state.h"
@@ -61,7 +62,8 @@ static const char usage_run[] =
 	"tenant_dir, the event's tenant (Connect attribute `tenant`) runs on\n"
 	"<tenant_dir>/<tenant>.ini; an unknown tenant runs on PIPELINE itself.\n"
 	"\n"
-	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE)\n";
+	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE, else the first of\n"
+	"                      /etc/vmpipe/pipeline.ini and the installed local.ini)\n";
 
 static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
@@ -165,13 +167,17 @@ static int command_opts(int argc, char **argv, const char *usage, const char **c
 	return optind;
 }
 
-/* Both loaders below: a pipeline must be named, and a refusal lists every problem. */
-static bool have_config(const char *config, const struct globals *g)
+/* Both loaders below: without -c the pipeline is looked for (pipeline_path.h),
+ * and a refusal lists every problem. */
+static bool have_config(const char **config, const struct globals *g)
 {
 	setup_logging(g, NULL);
-	if (config && *config)
+	if (*config && **config)
 		return true;
-	log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+	char err[4096];
+	if ((*config = pipeline_path_find(err, sizeof err)))
+		return true;
+	log_msg(NULL, NULL, VM_LOG_ERROR, "%s", err);
 	return false;
 }
 
@@ -185,7 +191,7 @@ static void report_refused(const char *config, const struct diag *d)
 /* One pipeline, for `plugins` (which needs no tenants and no init). */
 static struct pipeline *load(const char *config, const struct globals *g)
 {
-	if (!have_config(config, g))
+	if (!have_config(&config, g))
 		return NULL;
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
@@ -200,7 +206,7 @@ static struct pipeline *load(const char *config, const struct globals *g)
 /* The base pipeline and its tenant set (tenant.h); NULL after logging why. */
 static struct tenants *open_tenants(const char *config, const struct globals *g)
 {
-	if (!have_config(config, g))
+	if (!have_config(&config, g))
 		return NULL;
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
@@ -346,7 +352,7 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
-	print_pipeline(config, tenants_base(ts));
+	print_pipeline(tenants_base(ts)->cfg.path, tenants_base(ts));
 	int rc = check_tenants(ts);
 	tenants_close(ts);
 	return rc;

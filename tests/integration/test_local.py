@@ -63,3 +63,33 @@ def test_demo_mail_says_when_the_recording_is_too_large(tmp_path):
     assert want in html
     assert "is attached" not in text
     assert "recording not attached: 450924 bytes, attach_max is 102400" in r.err, r
+
+
+# ------------------------------------------------------------ without -c
+
+SYSTEM_PIPELINE = "/etc/vmpipe/pipeline.ini"
+
+
+def no_pipeline_env():
+    env = {k: v for k, v in os.environ.items() if k != "VMPIPE_PIPELINE"}
+    env["VMPIPE_LOG_FORMAT"] = "text"
+    return env
+
+
+@pytest.mark.skipif(os.path.exists(SYSTEM_PIPELINE), reason=f"{SYSTEM_PIPELINE} comes first here")
+def test_without_c_the_source_tree_uses_its_local_ini(tmp_path):
+    """build/vmpipe without -c or VMPIPE_PIPELINE: the tree's etc/local.ini."""
+    import subprocess
+    from conftest import VMPIPE
+    r = subprocess.run([VMPIPE, "check"], env=no_pipeline_env(), capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{LOCAL_INI}: ok"), r.stdout
+    assert f"pipeline {LOCAL_INI} (no -c given)" in r.stderr, r.stderr
+
+
+def test_vmpipe_pipeline_comes_first_even_when_missing(tmp_path):
+    env = dict(no_pipeline_env(), VMPIPE_PIPELINE=str(tmp_path / "gone.ini"))
+    r = run_vmpipe("check", env=env)
+    assert r.code == 78, r
+    assert f"{tmp_path}/gone.ini: cannot open pipeline file: No such file or directory" in r.err
