@@ -65,7 +65,8 @@ static const char usage_run[] =
 	"<tenant_dir>/<tenant>.ini; an unknown tenant runs on PIPELINE itself.\n"
 	"\n"
 	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE, else the first of\n"
-	"                      /etc/vmpipe/pipeline.ini and the installed local.ini)\n";
+	"                      /etc/vmpipe/pipeline.ini, the installed local.ini and, for\n"
+	"                      build/vmpipe, the source tree's etc/local.ini)\n";
 
 static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
