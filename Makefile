@@ -1,7 +1,7 @@
 # vmpipe — one build for everything.
 #
 #   make            engine (build/vmpipe) and plugins (build/plugins/*.so)
-#   make run        process the sample voicemail on the embedded default pipeline
+#   make run        process the sample voicemail on the default pipeline (etc/local.ini)
 #   make check      install missing dependencies, build, run every test
 #   make bench      benchmarks (table + build/bench.json)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -135,6 +135,12 @@ install: all
 	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/vmpipe/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' deploy/vmpipe.service.in \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/vmpipe.service
+	# The default pipeline of `vmpipe run` without -c (vmpipe(1), FILES), with
+	# the sample it runs on; its outbox moves out of the source tree's build/.
+	sed -e 's|\.\./samples/|samples/|' -e 's|\.\./build/outbox|/var/spool/vmpipe/outbox|' \
+	  etc/local.ini > $(DESTDIR)$(PREFIX)/share/vmpipe/local.ini
+	for f in samples/connect-event.json samples/recordings/*.wav; do \
+	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/vmpipe/$$f || exit 1; done
 
 clean:
 	rm -rf build build-san

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "plugin_path.h"
 #include "state.h"
 #include "util.h"
 
@@ -19,7 +20,10 @@
 const vm_option pipeline_options[] = {
 	{"name", VM_OPT_STRING, NULL, false, S(name), "a name for logs", NULL},
 	{"plugin_dir", VM_OPT_STRING, NULL, false, S(plugin_dir),
-	 "where plugins load from (relative: to this file; default: next to the vmpipe binary)", NULL},
+	 "where plugins load from: directories separated by ':', the first holding NAME.so wins "
+	 "(relative: to this file; an empty entry, as in 'mine:', is the default path: the install's "
+	 "plugins, /usr/local/lib/vmpipe/plugins, /etc/vmpipe/plugins.d)",
+	 NULL},
 	{"timeout", VM_OPT_DURATION, "15m", false, S(timeout_ms), "bound on the whole job", NULL},
 	{"notify_grace", VM_OPT_DURATION, "30s", false, S(notify_grace_ms),
 	 "after the timeout, notifiers still get this long, so the owner hears of the call", NULL},
@@ -157,18 +161,11 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 	return options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) ? -1 : 0;
 }
 
-/* Where plugins are when [pipeline] plugin_dir is not set: next to the binary
- * in a build tree (build/vmpipe -> build/plugins), or ../lib/vmpipe/plugins. */
+/* The plugin search path: [pipeline] plugin_dir (relative entries: to this
+ * file; an empty entry: the default), or the default (plugin_path.h). */
 static char *resolve_plugin_dir(const struct pipeline *p, const char *fallback)
 {
-	const char *dir = p->set.plugin_dir;
-	char buf[PATH_MAX];
-	if (!dir || !*dir)
-		return strdup(fallback);
-	if (dir[0] == '/')
-		return strdup(dir);
-	snprintf(buf, sizeof buf, "%s/%s", p->dir, dir);
-	return strdup(buf);
+	return plugin_path_resolve(p->set.plugin_dir, p->dir, fallback);
 }
 
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,

@@ -35,7 +35,7 @@ struct serve_settings {
 struct pipeline {
 	struct cfg cfg;
 	char *dir;               /* directory of the pipeline file */
-	char *plugin_dir;        /* resolved */
+	char *plugin_dir;        /* resolved search path: absolute directories joined by ':' */
 	struct pipeline_settings set;
 	struct serve_settings serve;
 	struct vm_stage **stages;
@@ -46,7 +46,8 @@ struct pipeline {
 
 /*
  * Load and validate `path`; with `init`, also call every plugin's init().
- * `default_plugin_dir` is used when [pipeline] sets none.  NULL with every
+ * `default_plugin_dir` is the search path used when [pipeline] sets no
+ * plugin_dir, and for an empty entry in it (plugin_path.h).  NULL with every
  * problem in `d`.
  */
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,

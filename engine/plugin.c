@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <vmpipe/vmpipe.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "plugin_path.h"
 #include "util.h"
 
 const char *stage_kind_name(vm_stage_kind kind)
@@ -33,7 +35,28 @@ const char *opt_type_name(vm_opt_type t)
 	return "?";
 }
 
-struct plugin_mod *plugin_open(const char *dir, const char *name, char *err, size_t errsize)
+/* The first DIR/NAME.so of the search path that exists, into `path`; else
+ * false with every file looked for in `err`. */
+static bool find_plugin(const char *search, const char *name, char *path, size_t size,
+			struct stat *st, char *err, size_t errsize)
+{
+	char dir[PATH_MAX];
+	size_t n = (size_t)snprintf(err, errsize, "plugin '%s' not found: ", name);
+	int tried = 0;
+	for (const char *c = search; plugin_path_next(&c, dir, sizeof dir);) {
+		snprintf(path, size, "%s/%s.so", dir, name);
+		if (stat(path, st) == 0)
+			return true;
+		if (n < errsize)
+			n += (size_t)snprintf(err + n, errsize - n, "%sno %s", tried++ ? ", " : "", path);
+	}
+	if (n < errsize)
+		snprintf(err + n, errsize - n, "%s (see `vmpipe plugins -d %s`)",
+			 tried ? "" : "the plugin search path is empty", search ? search : "");
+	return false;
+}
+
+struct plugin_mod *plugin_open(const char *search, const char *name, char *err, size_t errsize)
 {
 	if (!is_plain_name(name, 64) || strchr(name, '.')) {
 		snprintf(err, errsize,
@@ -42,14 +65,10 @@ struct plugin_mod *plugin_open(const char *dir, const char *name, char *err, siz
 			 name);
 		return NULL;
 	}
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s.so", dir, name);
+	char path[PATH_MAX + 80];
 	struct stat st;
-	if (stat(path, &st) != 0) {
-		snprintf(err, errsize, "plugin '%s' not found: no %s (see `vmpipe plugins -d %s`)", name,
-			 path, dir);
+	if (!find_plugin(search, name, path, sizeof path, &st, err, errsize))
 		return NULL;
-	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errsize, "plugin '%s': %s is not a regular file", name, path);
 		return NULL;

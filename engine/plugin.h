@@ -1,5 +1,5 @@
 /*
- * Plugin loading and the option tables: dlopen() from plugin_dir only, check
+ * Plugin loading and the option tables: dlopen() from the plugin_dir search path only, check
  * the ABI, validate and store options, run init/fini.
  */
 #ifndef VMPIPE_PLUGIN_LOADER_H
@@ -30,8 +30,13 @@ struct vm_stage {
 	int max_in_flight;          /* jobs in this stage at once (0: no bound); the scheduler's */
 };
 
-/* Load `name`.so from `dir`.  NULL with the reason in `err`. */
-struct plugin_mod *plugin_open(const char *dir, const char *name, char *err, size_t errsize);
+/*
+ * Load `name`.so from the first directory of the search path `search`
+ * ("DIR:DIR:…", plugin_path.h) that has a file of that name; a refusal of
+ * that file is final (a later directory is not tried).  NULL with the reason
+ * in `err`.
+ */
+struct plugin_mod *plugin_open(const char *search, const char *name, char *err, size_t errsize);
 void plugin_close(struct plugin_mod *m);
 
 /* "locate", "transcribe", "notify" */

@@ -440,3 +440,56 @@ void vm_wav_free(vm_wav *wav)
 	free(wav->samples);
 	memset(wav, 0, sizeof *wav);
 }
+
+/* ------------------------------------------------------ header-only probe */
+
+/*
+ * vm_wav_probe: what the header says, for a caller that wants the duration
+ * without decoding (locate-file reads the first 64 KiB of a recording).  It
+ * walks the same chunks as vm_wav_decode() (parse()) over the bytes given,
+ * then sizes the data chunk against the whole file.
+ */
+int vm_wav_probe(const unsigned char *head, size_t len, uint64_t file_size, vm_wav *out,
+                 char *err, size_t errsz)
+{
+	struct wav_fmt f = {0};
+	struct wav_data w = {0};
+	memset(out, 0, sizeof *out);
+	if (err && errsz)
+		err[0] = '\0';
+	if (!head)
+		len = 0;
+	if (file_size < len)
+		file_size = len;
+	int rc = parse(head, len, &f, &w, err, errsz);
+	if (rc == VM_WAV_CORRUPT && len < file_size && err && errsz) {
+		/* The chunks may go on past what was read: say where it stopped. */
+		char why[160];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errsz, "%s within the first %zu bytes of %llu (header too long to probe)",
+		         why, len, (unsigned long long)file_size);
+	}
+	if (rc != VM_WAV_OK)
+		return rc;
+
+	uint64_t present = file_size - w.off, bytes = present;
+	bool truncated = false;
+	if (w.claimed != UINT32_MAX) {
+		truncated = w.claimed > present;
+		if (!truncated)
+			bytes = w.claimed;
+	}
+	/* A block is one frame of PCM, or (GSM 6.10, wav49) 320 samples. */
+	uint64_t spb = f.format == GSM_WAV_FORMAT ? GSM_WAV_SAMPLES : 1;
+	uint64_t frames = bytes / f.block * spb;
+	out->nsamples = (size_t)frames;
+	out->rate = f.rate;
+	out->src_rate = f.rate;
+	out->src_channels = f.channels;
+	out->src_bits = f.bits;
+	out->src_format = f.format;
+	out->duration = (double)frames / f.rate;
+	out->truncated = truncated;
+	out->claimed_duration = truncated ? (double)(w.claimed / f.block * spb) / f.rate : out->duration;
+	return VM_WAV_OK;
+}

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make run`: process the sample voicemail on the embedded default pipeline
+# `make run`: process the sample voicemail on the default pipeline
 # (etc/local.ini: locate-file -> transcribe-sphinx -> notify-file).
 set -eu
 BUILD=${1:-build}

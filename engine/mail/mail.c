@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "job.h"
 #include "mail/address.h"
@@ -220,35 +221,53 @@ static char *join_addrs(const mail_addrs *l)
 	return mbuf_take(&b, NULL);
 }
 
+/* The recording's size when it is known without reading it: the record's
+ * recording.size (locate-file, locate-s3 and S3 events set it), else the
+ * size of a local file.  -1 when unknown. */
+static int64_t known_size(vm_job *job, const char *uri)
+{
+	int64_t size;
+	if (vm_job_get_int(job, "recording.size", &size) && size >= 0)
+		return size;
+	char path[4096];
+	struct stat st;
+	if (vm_file_uri_path(uri, path, sizeof path) == 0 && stat(path, &st) == 0 &&
+	    S_ISREG(st.st_mode))
+		return (int64_t)st.st_size;
+	return -1;
+}
+
 /*
  * Fetch the recording for attaching.  A failure only costs the attachment:
- * the link is in the body anyway, so it is logged and the mail goes out.
- * Returns true with `buf` filled when there is something to attach.
+ * the link is in the body anyway, so it is logged, the templates say so
+ * ({{attachment_too_large}}, {{attachment_failed}}) and the mail goes out.
+ * ATTACH_DONE with `buf` filled when there is something to attach.
  */
-static bool fetch_attachment(vm_job *job, const vm_mail_opts *opts, vm_buf *buf)
+static enum mail_attach_outcome fetch_attachment(vm_job *job, const vm_mail_opts *opts,
+						 vm_buf *buf)
 {
 	if (opts->attach != VM_ATTACH_YES && opts->attach != VM_ATTACH_SMALLER)
-		return false;
+		return ATTACH_NONE;
 	const char *uri = vm_job_get_str(job, "recording.uri");
 	if (!uri || !*uri) {
+		/* Not found (the mail says so: {{recording_missing}}); nothing to attach. */
 		vm_log(job, VM_LOG_WARN, "recording not attached: the job has no recording.uri");
-		return false;
+		return ATTACH_NONE;
 	}
 	int64_t max = opts->attach_max > 0 ? opts->attach_max : INT64_MAX;
-	int64_t size;
-	if (opts->attach == VM_ATTACH_SMALLER) {
-		if (vm_job_get_int(job, "recording.size", &size) && size >= max) {
-			vm_log(job, VM_LOG_INFO,
-			       "recording not attached: %lld bytes, attach_max is %lld",
-			       (long long)size, (long long)max);
-			return false;
-		}
-		max -= 1; /* "smaller than": attach_max itself is too big */
+	/* yes: up to attach_max; smaller-than: attach_max itself is too big. */
+	if (opts->attach == VM_ATTACH_SMALLER)
+		max -= 1;
+	int64_t size = known_size(job, uri);
+	if (size > max) {
+		vm_log(job, VM_LOG_INFO, "recording not attached: %lld bytes, attach_max is %lld",
+		       (long long)size, (long long)opts->attach_max);
+		return ATTACH_TOO_LARGE;
 	}
 	if ((uint64_t)max > SIZE_MAX)
 		max = (int64_t)(SIZE_MAX >> 1);
 	if (vm_fetch(job, uri, (size_t)max, buf) == VM_DONE)
-		return true;
+		return ATTACH_DONE;
 	/* vm_fetch() recorded a failure outcome; this stage is not failing. */
 	vm_log(job, VM_LOG_WARN, "recording not attached (the link is in the body): %s",
 	       job->fail_msg ? job->fail_msg : "fetch failed");
@@ -256,7 +275,7 @@ static bool fetch_attachment(vm_job *job, const vm_mail_opts *opts, vm_buf *buf)
 	free(buf->data);
 	buf->data = NULL;
 	buf->len = 0;
-	return false;
+	return ATTACH_FAILED;
 }
 
 /* "voicemail-<id>.wav" with the id reduced to safe characters. */
@@ -301,8 +320,11 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 
 	if ((st = job_recipients(job, p, &to)) != VM_DONE)
 		goto out;
+	/* First the attachment: the body says whether the recording is in it. */
+	enum mail_attach_outcome attached = fetch_attachment(job, opts, &audio);
 	if (!(rcpt_list = join_addrs(&to)) ||
-	    mail_vars_build(job, rcpt_list, to.n ? to.v[0].addr : NULL, &vars) < 0)
+	    mail_vars_build(job, rcpt_list, to.n ? to.v[0].addr : NULL, &vars) < 0 ||
+	    mail_vars_attachment(&vars, attached, opts->attach_max) < 0)
 		goto oom;
 	if (!(subject = tpl_render(p->subject, (const char *const *)vars.v, NULL)) ||
 	    !(text = tpl_render(p->text, (const char *const *)vars.v, NULL)) ||
@@ -310,7 +332,7 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 		goto oom;
 
 	mime_attachment att = {0};
-	if (fetch_attachment(job, opts, &audio)) {
+	if (attached == ATTACH_DONE) {
 		const char *ct = vm_job_get_str(job, "recording.content_type");
 		att.content_type = ct && mime_valid_type(ct) ? ct : "audio/wav";
 		attachment_name(job, att.content_type, fname, sizeof fname);

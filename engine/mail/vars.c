@@ -33,6 +33,10 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
 	[VAR_RECEIVED_AT] = "received_at",
 	[VAR_DATE] = "date",
+	[VAR_ATTACHED] = "attached",
+	[VAR_ATTACHMENT_TOO_LARGE] = "attachment_too_large",
+	[VAR_ATTACHMENT_FAILED] = "attachment_failed",
+	[VAR_ATTACH_MAX] = "attach_max",
 };
 
 void format_human_date(int64_t ms, char *buf, size_t size)
@@ -187,6 +191,9 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 		ms = vm_now_ms();
 	format_human_date(ms, buf, sizeof buf);
 	v[VAR_DATE] = strdup(buf);
+	/* Known once the attachment is fetched: mail_vars_attachment(). */
+	for (int k = VAR_ATTACHED; k <= VAR_ATTACH_MAX; k++)
+		v[k] = strdup("");
 
 	for (size_t i = 0; i < VAR_COUNT; i++) {
 		if (!v[i]) {
@@ -203,4 +210,49 @@ void mail_vars_free(mail_vars *vars)
 		free(vars->v[i]);
 		vars->v[i] = NULL;
 	}
+}
+
+void format_size(int64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"KB", "MB", "GB", "TB"};
+	if (bytes < 1024) {
+		snprintf(buf, size, "%lld bytes", (long long)(bytes > 0 ? bytes : 0));
+		return;
+	}
+	double v = (double)bytes / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+		v /= 1024;
+		u++;
+	}
+	/* One decimal, none when it is .0: "10 MB", "1.5 KB". */
+	double tenths = round(v * 10) / 10;
+	if (tenths == floor(tenths))
+		snprintf(buf, size, "%.0f %s", tenths, units[u]);
+	else
+		snprintf(buf, size, "%.1f %s", tenths, units[u]);
+}
+
+int mail_vars_attachment(mail_vars *vars, enum mail_attach_outcome outcome, int64_t limit)
+{
+	char buf[32] = "";
+	if (limit > 0 && outcome != ATTACH_NONE)
+		format_size(limit, buf, sizeof buf);
+	const struct {
+		enum mail_var k;
+		const char *v;
+	} set[] = {
+		{VAR_ATTACHED, outcome == ATTACH_DONE ? "yes" : ""},
+		{VAR_ATTACHMENT_TOO_LARGE, outcome == ATTACH_TOO_LARGE ? "yes" : ""},
+		{VAR_ATTACHMENT_FAILED, outcome == ATTACH_FAILED ? "yes" : ""},
+		{VAR_ATTACH_MAX, buf},
+	};
+	for (size_t i = 0; i < sizeof set / sizeof *set; i++) {
+		free(vars->v[set[i].k]);
+		if (!(vars->v[set[i].k] = strdup(set[i].v))) {
+			mail_vars_free(vars);
+			return -1;
+		}
+	}
+	return 0;
 }

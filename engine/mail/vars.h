@@ -31,6 +31,10 @@ enum mail_var {
 	VAR_URL_EXPIRES_AT,
 	VAR_RECEIVED_AT,
 	VAR_DATE,
+	VAR_ATTACHED,
+	VAR_ATTACHMENT_TOO_LARGE,
+	VAR_ATTACHMENT_FAILED,
+	VAR_ATTACH_MAX,
 	VAR_COUNT
 };
 
@@ -49,6 +53,24 @@ typedef struct mail_vars {
 int mail_vars_build(const vm_job *job, const char *recipient_email, const char *first_addr,
 		    mail_vars *out);
 void mail_vars_free(mail_vars *vars);
+
+/* What became of the recording as an attachment (the notifier's `attach`). */
+enum mail_attach_outcome {
+	ATTACH_NONE,      /* attach = no, or no recording to attach */
+	ATTACH_DONE,      /* it is in the message */
+	ATTACH_TOO_LARGE, /* over attach_max: the link only */
+	ATTACH_FAILED,    /* no recording, or it could not be read: the link only */
+};
+
+/*
+ * Set {{attached}}, {{attachment_too_large}}, {{attachment_failed}} and
+ * {{attach_max}} ("10 MB"; `limit` in bytes, <= 0: empty) after
+ * mail_vars_build(), which leaves them empty.  0, or -1 when out of memory
+ * (`vars` is then freed).
+ */
+int mail_vars_attachment(mail_vars *vars, enum mail_attach_outcome outcome, int64_t limit);
+/* 10485760 -> "10 MB", 1536 -> "1.5 KB", 512 -> "512 bytes" (powers of 1024). */
+void format_size(int64_t bytes, char *buf, size_t size);
 
 /* "11 December 2024, 15:30 UTC". */
 void format_human_date(int64_t ms, char *buf, size_t size);

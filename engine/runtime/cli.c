@@ -13,25 +13,14 @@
 
 #include "event.h"
 #include "log.h"
+#include "pipeline_path.h"
+#include "plugin_path.h"
 #include "sched.h"
 #include "util.h"
 
 char *default_plugin_dir(void)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return strdup("/usr/local/lib/vmpipe/plugins");
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	*slash = '\0';
-	char dir[PATH_MAX + 32];
-	struct stat st;
-	snprintf(dir, sizeof dir, "%s/plugins", exe);
-	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return strdup(dir);
-	snprintf(dir, sizeof dir, "%s/../lib/vmpipe/plugins", exe);
-	return strdup(dir);
+	return plugin_path_default();
 }
 
 /* Log level: -v/-q, then VMPIPE_LOG_LEVEL, then [pipeline] log_level. */
@@ -58,12 +47,15 @@ void setup_logging(const struct globals *g, const struct pipeline *p)
 }
 
 /* Both loaders below: a pipeline must be named, and a refusal lists every problem. */
-bool have_config(const char *config, const struct globals *g)
+bool have_config(const char **config, const struct globals *g)
 {
 	setup_logging(g, NULL);
-	if (config && *config)
+	if (*config && **config)
 		return true;
-	log_msg(NULL, NULL, VM_LOG_ERROR, "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE");
+	char err[4096];
+	if ((*config = pipeline_path_find(err, sizeof err)))
+		return true;
+	log_msg(NULL, NULL, VM_LOG_ERROR, "%s", err);
 	return false;
 }
 
@@ -77,7 +69,7 @@ void report_refused(const char *config, const struct diag *d)
 /* One pipeline, for `plugins` (which needs no tenants and no init). */
 struct pipeline *load(const char *config, const struct globals *g)
 {
-	if (!have_config(config, g))
+	if (!have_config(&config, g))
 		return NULL;
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
@@ -92,7 +84,7 @@ struct pipeline *load(const char *config, const struct globals *g)
 /* The base pipeline and its tenant set (tenant.h); NULL after logging why. */
 struct tenants *open_tenants(const char *config, const struct globals *g)
 {
-	if (!have_config(config, g))
+	if (!have_config(&config, g))
 		return NULL;
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};

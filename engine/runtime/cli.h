@@ -17,12 +17,14 @@ struct globals {
 	const char *log_format;
 };
 
-/* Where plugins are when a pipeline sets no plugin_dir (malloc()ed). */
+/* The default plugin search path (plugin_path.h; malloc()ed). */
 char *default_plugin_dir(void);
 /* Log level and format: -v/-q, then the environment, then the pipeline's. */
 void setup_logging(const struct globals *g, const struct pipeline *p);
-/* A pipeline was named (-c / VMPIPE_PIPELINE), else log so; sets up logging. */
-bool have_config(const char *config, const struct globals *g);
+/* Sets up logging; *config (-c or $VMPIPE_PIPELINE) or, when it is unset,
+ * the first default pipeline found (pipeline_path.h); false after logging
+ * every place looked at. */
+bool have_config(const char **config, const struct globals *g);
 /* Log every problem of a refused pipeline and a summary line. */
 void report_refused(const char *config, const struct diag *d);
 /* One pipeline, not initialised (for `plugins`); NULL after logging why. */

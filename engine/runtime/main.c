@@ -18,6 +18,9 @@
 #include "event.h"
 #include "log.h"
 #include "pipeline.h"
+#include "pipeline_path.h"
+#include "plugin_list.h"
+#include "plugin_path.h"
 #include "sched.h"
 #include "spool.h"
 #include "state.h"
@@ -34,7 +37,7 @@ static const char usage_main[] =
 	"commands:\n"
 	"  run     -c PIPELINE [EVENT.json | -]   process one event; print the final job record\n"
 	"  check   -c PIPELINE                    load and validate everything, run nothing\n"
-	"  plugins [-c PIPELINE | -d DIR]         list plugins with their options\n"
+	"  plugins [-c PIPELINE | -d DIR[:DIR]]  list the plugin search path and its plugins\n"
 	"  presign [--expires 7d] s3://B/KEY      a presigned GET URL (like `aws s3 presign`)\n"
 	"  serve   -c PIPELINE [--spool DIR]      the host service: many jobs at once, resumes after a crash\n"
 	"  enqueue [--spool DIR] [EVENT | -]      hand one event to the spool and return at once\n"
@@ -67,7 +70,9 @@ static const char usage_run[] =
 	"tenant_dir, the event's tenant (Connect attribute `tenant`) runs on\n"
 	"<tenant_dir>/<tenant>.ini; an unknown tenant runs on PIPELINE itself.\n"
 	"\n"
-	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE)\n";
+	"  -c, --config FILE   the pipeline (default: $VMPIPE_PIPELINE, else the first of\n"
+	"                      /etc/vmpipe/pipeline.ini, the installed local.ini and, for\n"
+	"                      build/vmpipe, the source tree's etc/local.ini)\n";
 
 static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
@@ -77,10 +82,13 @@ static const char usage_check[] =
 	"checked too.  Exit 0 when all is well, 78 with every problem listed.\n";
 
 static const char usage_plugins[] =
-	"usage: vmpipe plugins [-c PIPELINE | -d DIR]\n"
+	"usage: vmpipe plugins [-c PIPELINE | -d DIR[:DIR...]]\n"
 	"\n"
-	"List the plugins in the plugin directory (the pipeline's plugin_dir, DIR, or the\n"
-	"default next to the vmpipe binary) with their options, types, defaults and help.\n";
+	"List every directory of the plugin search path (the pipeline's plugin_dir, the\n"
+	"-d list, or the default: the plugins next to the vmpipe binary,\n"
+	"/usr/local/lib/vmpipe/plugins, /etc/vmpipe/plugins.d), then the plugins in each\n"
+	"with their options, types, defaults and help.  A name found twice is reported:\n"
+	"the first directory wins.\n";
 
 static const char usage_presign[] =
 	"usage: vmpipe presign [--expires DURATION] [--region REGION] s3://BUCKET/KEY\n"
@@ -247,15 +255,10 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
-	print_pipeline(config, tenants_base(ts));
+	print_pipeline(tenants_base(ts)->cfg.path, tenants_base(ts));
 	int rc = check_tenants(ts);
 	tenants_close(ts);
 	return rc;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 static int cmd_plugins(int argc, char **argv, const struct globals *g)
@@ -279,35 +282,9 @@ static int cmd_plugins(int argc, char **argv, const struct globals *g)
 	} else {
 		pdir = dir ? strdup(dir) : default_plugin_dir();
 	}
-	struct dirent **ents;
-	int n = scandir(pdir, &ents, NULL, by_name);
-	if (n < 0) {
-		log_msg(NULL, NULL, VM_LOG_ERROR, "cannot list plugin directory %s: %s", pdir, strerror(errno));
-		free(pdir);
-		return EXIT_CONFIG;
-	}
-	printf("plugins in %s:\n\n", pdir);
-	/* A file that is not a valid plugin is reported; the listing goes on. */
-	for (int k = 0; k < n; k++) {
-		char name[256];
-		size_t len = strlen(ents[k]->d_name);
-		if (len > 3 && len < sizeof name && strcmp(ents[k]->d_name + len - 3, ".so") == 0) {
-			snprintf(name, sizeof name, "%.*s", (int)(len - 3), ents[k]->d_name);
-			char err[600];
-			struct plugin_mod *m = plugin_open(pdir, name, err, sizeof err);
-			if (m) {
-				plugin_describe(stdout, m->p);
-				fputc('\n', stdout);
-				plugin_close(m);
-			} else {
-				log_msg(NULL, NULL, VM_LOG_WARN, "%s", err);
-			}
-		}
-		free(ents[k]);
-	}
-	free(ents);
+	int rc = plugins_list(stdout, pdir);
 	free(pdir);
-	return 0;
+	return rc;
 }
 
 static const char usage_lambda[] =

@@ -1,8 +1,9 @@
 /*
  * vmpipe plugin ABI, version 1.
  *
- * A plugin is a shared object in the pipeline's plugin_dir that exports
- * exactly one symbol, `vmpipe_plugin`, a `const vm_plugin`:
+ * A plugin is a shared object in a directory of the pipeline's plugin search
+ * path (plugin_dir) that exports exactly one symbol, `vmpipe_plugin`, a
+ * `const vm_plugin`:
  *
  *     const vm_plugin vmpipe_plugin = { .abi_version = VMPIPE_ABI_VERSION, … };
  *
@@ -69,7 +70,10 @@ typedef enum vm_status {
 /*
  * Option types and the C type stored at `offset` in the plugin state:
  *
- *  VM_OPT_STRING    const char *  (owned by the engine, valid until fini)
+ *  VM_OPT_STRING    const char *  (owned by the engine, valid until fini);
+ *                                 NULL when not set and without a default;
+ *                                 never NULL for a required option (the
+ *                                 section set it; it may be "")
  *  VM_OPT_INT       int64_t       decimal, may be negative
  *  VM_OPT_BOOL      bool          yes/no, true/false, on/off, 1/0
  *  VM_OPT_DURATION  int64_t       milliseconds; "250ms", "70s", "5m", "2h", "7d";

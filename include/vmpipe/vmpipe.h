@@ -293,6 +293,20 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 /* Free out->samples and zero the struct; NULL and zeroed structs are fine. */
 void vm_wav_free(vm_wav *wav);
 
+/*
+ * The header only: format, rate, channels and duration of a WAV file without
+ * decoding its samples (the file may be hours long).  `head` is the start of
+ * the file, `len` bytes of it (the first 64 KiB hold the header of any usual
+ * recording; the whole file works too), and `file_size` the size of the
+ * whole file (0: `len`).  On VM_WAV_OK `out` is filled as vm_wav_decode_rate()
+ * with rate 0 would fill it, except that out->samples is NULL (nothing to
+ * free) and out->nsamples counts the frames in the file.  The formats are
+ * those vm_wav_decode() reads.  Otherwise a negative code with the reason in
+ * err (a header that does not end within `head` is VM_WAV_CORRUPT, saying so).
+ */
+int vm_wav_probe(const unsigned char *head, size_t len, uint64_t file_size, vm_wav *out,
+                 char *err, size_t errsz);
+
 /* ---- AWS (engine/aws) ---- */
 
 /*

@@ -3,9 +3,11 @@
  *
  * The file name comes from `pattern` ({contact_id}, {initial_contact_id},
  * {id}) under `dir`.  The plugin asks to be called again until the file exists
- * and its size has stopped changing for `settle`, and gives up after `wait`.
+ * and has stopped changing for `settle` (a file last modified longer ago is
+ * taken at once), and gives up after `wait`.
  * Any path that resolves outside `dir` (.., symlinks) is refused.  A job
- * record that already carries a file:// URI is checked the same way.
+ * record that already carries a file:// URI is checked the same way.  A .wav
+ * recording's duration comes from its header (recording.duration_seconds).
  */
 #include <errno.h>
 #include <limits.h>
@@ -118,6 +120,41 @@ static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *
 	return vm_retry(job, lf->poll_ms);
 }
 
+/* Bytes read for the WAV header: fmt and data chunk headers, and the usual
+ * LIST/bext chunks before them. */
+#define WAV_HEAD_MAX (64 * 1024)
+
+/*
+ * recording.duration_seconds from the WAV header, so the mail has a duration
+ * when no transcriber runs or it fails.  Only the header is read, never the
+ * samples.  A file that is not a WAV we can read just has no duration.
+ */
+static void probe_duration(vm_job *job, const char *path, int64_t size)
+{
+	unsigned char *head = malloc(WAV_HEAD_MAX);
+	if (!head)
+		return;
+	FILE *fp = fopen(path, "rb");
+	int e = fp ? 0 : errno;
+	size_t n = fp ? fread(head, 1, WAV_HEAD_MAX, fp) : 0;
+	if (fp && ferror(fp))
+		e = EIO;
+	if (fp)
+		fclose(fp);
+	vm_wav wav;
+	char err[256];
+	if (e) {
+		vm_log(job, VM_LOG_WARN, "duration unknown: cannot read %s: %s", path, strerror(e));
+	} else if (vm_wav_probe(head, n, (uint64_t)size, &wav, err, sizeof err) == VM_WAV_OK) {
+		vm_job_set_num(job, "recording.duration_seconds", wav.duration);
+		vm_log(job, VM_LOG_DEBUG, "%u Hz, %u channel(s), %.2f s%s", wav.src_rate,
+		       wav.src_channels, wav.duration, wav.truncated ? " (cut short)" : "");
+	} else {
+		vm_log(job, VM_LOG_INFO, "duration unknown: %s: %s", path, err);
+	}
+	free(head);
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct locate_file *lf = state;
@@ -153,15 +190,20 @@ static vm_status run(const void *state, vm_job *job)
 	if (!S_ISREG(st.st_mode))
 		return vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
 
-	/* Still being written?  Wait until the size holds for `settle`. */
+	/* Still being written?  A file last modified `settle` ago or earlier has
+	 * finished (every write moves mtime): take it at once.  Otherwise wait
+	 * until its size holds for `settle`. */
 	int64_t now = vm_now_ms(), seen_size = -1, seen_at = 0;
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	bool quiet = lf->settle_ms <= 0 || now - mtime >= lf->settle_ms;
 	vm_job_get_int(job, "recording.seen_size", &seen_size);
 	vm_job_get_int(job, "recording.seen_at", &seen_at);
-	if (seen_size != (int64_t)st.st_size || seen_at == 0) {
+	if (quiet) {
+		/* done below */
+	} else if (seen_size != (int64_t)st.st_size || seen_at == 0) {
 		vm_job_set_int(job, "recording.seen_size", (int64_t)st.st_size);
 		vm_job_set_int(job, "recording.seen_at", now);
-		if (lf->settle_ms > 0)
-			return vm_retry(job, lf->settle_ms);
+		return vm_retry(job, lf->settle_ms);
 	} else if (now - seen_at < lf->settle_ms) {
 		return vm_retry(job, lf->settle_ms - (now - seen_at));
 	}
@@ -172,6 +214,8 @@ static vm_status run(const void *state, vm_job *job)
 	vm_job_set_int(job, "recording.size", (int64_t)st.st_size);
 	const char *type = vm_audio_type(real);
 	vm_job_set_str(job, "recording.content_type", type ? type : "application/octet-stream");
+	if (type && strcmp(type, "audio/wav") == 0)
+		probe_duration(job, real, (int64_t)st.st_size);
 	vm_job_set_str(job, "recording.seen_size", NULL);
 	vm_job_set_str(job, "recording.seen_at", NULL);
 	vm_job_set_str(job, "recording.search_started_at", NULL);
@@ -212,7 +256,8 @@ static const vm_option options[] = {
 	{"wait", VM_OPT_DURATION, "2m", false, O(wait_ms), "give up when the file is not there after this",
 	 NULL},
 	{"settle", VM_OPT_DURATION, "1s", false, O(settle_ms),
-	 "the size must hold this long (the file is still being written otherwise)", NULL},
+	 "a file modified less than this long ago is still being written: wait until its size holds this long",
+	 NULL},
 	{"poll", VM_OPT_DURATION, "1s", false, O(poll_ms), "how often to look again", NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };

@@ -1,7 +1,8 @@
 /*
- * notify-file: write the e-mail (<id>.eml) and the job record (<id>.json) to
- * a directory, atomically (write, fsync, rename).  The demo's visible output,
- * and a place a person will see a voicemail when mail cannot go out.
+ * notify-file: write the e-mail (<id>.eml) and the job record as the mail was
+ * written (<id>.json, "state": "notified") to a directory, atomically (write,
+ * fsync, rename).  The demo's visible output, and a place a person will see a
+ * voicemail when mail cannot go out.
  */
 #include <errno.h>
 #include <limits.h>
@@ -36,6 +37,26 @@ static int holds(const char *path, const char *key)
 		*end = '\0';
 	snprintf(want, sizeof want, "\nMessage-ID: <%s@", key);
 	return strstr(head, want) ? 1 : 2;
+}
+
+/*
+ * The record beside the .eml is the job as this notifier wrote the mail: its
+ * notification (message id) is in it, but the job has not ended, so the
+ * engine's "state" still says pending.  The file says "notified" instead; the
+ * live record keeps "pending" (the engine sets done or failed at the end).
+ * JSON to free, or NULL.
+ */
+static char *record_as_notified(vm_job *job)
+{
+	const char *st = vm_job_get_str(job, "state");
+	char *was = st ? strdup(st) : NULL;
+	if (st && !was)
+		return NULL;
+	vm_job_set_str(job, "state", "notified");
+	char *json = vm_job_to_json(job);
+	vm_job_set_str(job, "state", was);
+	free(was);
+	return json;
 }
 
 static vm_status run(const void *state, vm_job *job)
@@ -82,8 +103,9 @@ static vm_status run(const void *state, vm_job *job)
 	vm_mail_free(&mail);
 	vm_log(job, VM_LOG_INFO, "wrote %s", path);
 
-	char *json = vm_job_to_json(job);
-	snprintf(path, sizeof path, "%s/%s.json", nf->root, vm_job_id(job));
+	/* Beside the .eml, named as it is. */
+	char *json = record_as_notified(job);
+	snprintf(path + strlen(path) - 4, 6, ".json");
 	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
 	free(json);
 	if (rc != 0)
@@ -129,7 +151,8 @@ static void fini(void *state)
 
 #define O(f) offsetof(struct notify_file, f)
 static const vm_option options[] = {
-	{"dir", VM_OPT_STRING, NULL, true, O(dir), "directory for <id>.eml and <id>.json", NULL},
+	{"dir", VM_OPT_STRING, NULL, true, O(dir),
+	 "directory for <id>.eml and <id>.json (the job record when the mail was written)", NULL},
 	VM_MAIL_OPTIONS(struct notify_file, mail),
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };

@@ -2,10 +2,11 @@
 listing (generated from the plugins' option tables)."""
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import PLUGIN_DIR, ROOT, run_vmpipe, write
+from conftest import PLUGIN_DIR, ROOT, VMPIPE, run_vmpipe, write
 
 EX_USAGE, EX_CONFIG = 64, 78
 
@@ -96,12 +97,25 @@ def test_usage_errors(args, why):
     assert why in r.err, r
 
 
+@pytest.mark.skipif(os.path.exists("/etc/vmpipe/pipeline.ini"),
+                    reason="/etc/vmpipe/pipeline.ini is found here")
 def test_no_pipeline_given(tmp_path):
-    env = {"VMPIPE_PIPELINE": ""}
+    """No -c, VMPIPE_PIPELINE empty, and a vmpipe with no installation or
+    source tree around it (a copy in tmp/bin): exit 78 naming every place it
+    looked.  (build/vmpipe itself finds the tree's etc/local.ini: test_local.py.)"""
+    import shutil
+    (tmp_path / "bin").mkdir()
+    exe = shutil.copy(VMPIPE, tmp_path / "bin" / "vmpipe")
+    env = dict(os.environ, VMPIPE_PIPELINE="", VMPIPE_LOG_FORMAT="text")
     for cmd in ("check", "run"):
-        r = run_vmpipe(cmd, env=env, input="{}")
-        assert r.code == EX_CONFIG, r
-        assert "no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE" in r.err, r
+        p = subprocess.run([exe, cmd], env=env, input="{}", capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == EX_CONFIG, p
+        assert p.stdout == ""
+        assert ("no pipeline: give -c PIPELINE or set VMPIPE_PIPELINE; looked in: "
+                "$VMPIPE_PIPELINE (not set), /etc/vmpipe/pipeline.ini (No such file or directory), "
+                f"{os.path.realpath(tmp_path)}/share/vmpipe/local.ini (No such file or directory)") \
+            in p.stderr, p.stderr
 
 
 @pytest.mark.valgrind

@@ -187,3 +187,28 @@ def test_installed_vmpipe_sendmail_name(installed):
     assert r.stdout.startswith("usage: vmpipe sendmail")
     r = subprocess.run([str(link), "-bs"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 64 and "mode '-bs' is not supported" in r.stderr
+
+
+def test_installed_default_pipeline(installed, tmp_path):
+    """`make install` brings the default pipeline and its sample: the installed
+    vmpipe runs without -c (the pipeline is PREFIX/share/vmpipe/local.ini) and
+    mails the sample with the recording attached."""
+    import email
+    import email.policy
+    if os.path.exists("/etc/vmpipe/pipeline.ini"):
+        pytest.skip("/etc/vmpipe/pipeline.ini comes first here")
+    share = installed / "share" / "vmpipe"
+    with open(share / "local.ini") as f:
+        assert "../" not in f.read()  # nothing points back into the source tree
+    e = {k: v for k, v in os.environ.items() if k != "VMPIPE_PIPELINE"}
+    e.update(VMPIPE_LOG_FORMAT="text", VMPIPE_CLOCK="fake", VMPIPE_OUTBOX=str(tmp_path / "out"))
+    r = subprocess.run([str(installed / "bin" / "vmpipe"), "run",
+                        str(share / "samples" / "connect-event.json")],
+                       env=e, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"pipeline {share}/local.ini (no -c given)" in r.stderr, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["recording"]["uri"].startswith(f"file://{share}/samples/recordings/"), rec
+    with open(tmp_path / "out" / f"{rec['id']}.eml", "rb") as f:
+        msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+    assert [a.get_content_type() for a in msg.iter_attachments()] == ["audio/wav"]

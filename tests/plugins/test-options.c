@@ -19,6 +19,11 @@ struct opts {
 static int init(vm_stage *stage, void *state)
 {
 	struct opts *o = state;
+	/* vmpipe-plugin(7): a required string option is never NULL in init(). */
+	if (!o->name) {
+		vm_stage_error(stage, "required option 'name' is NULL in init()");
+		return -1;
+	}
 	o->raw = vm_stage_option(stage, "raw");
 	return 0;
 }

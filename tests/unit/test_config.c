@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "pipeline.h"
+#include "plugin_path.h"
 #include <vmpipe/vmpipe.h>
 #include "testenv.h"
 
@@ -416,6 +417,63 @@ static void test_pipeline_plugin_dir(void **s)
 	free(path);
 }
 
+/* plugin_dir is a search path: ':'-separated, relative to the file, an empty
+ * entry is the default path, each directory once. */
+static void test_pipeline_plugin_search_path(void **s)
+{
+	(void)s;
+	char real[PATH_MAX], want[4 * PATH_MAX];
+	assert_non_null(realpath(tmp, real));
+	const struct {
+		const char *value, *want; /* %1$s: the file's directory */
+	} cases[] = {
+		{"plugins:/opt/vm/plugins", "%1$s/plugins:/opt/vm/plugins"},
+		{"mine:", "%1$s/mine:/def/a:/def/b"},       /* mine, then the default */
+		{":mine", "/def/a:/def/b:%1$s/mine"},
+		{"a::b", "%1$s/a:/def/a:/def/b:%1$s/b"},
+		{"/def/b:", "/def/b:/def/a"},               /* each directory once */
+		{"x:x", "%1$s/x"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *r = plugin_path_resolve(cases[i].value, real, "/def/a:/def/b");
+		snprintf(want, sizeof want, cases[i].want, real);
+		if (strcmp(r, want) != 0)
+			fail_msg("plugin_dir = %s: '%s', expected '%s'", cases[i].value, r, want);
+		free(r);
+	}
+	/* Through pipeline_load: a folder of its own, then the default path (where
+	 * the plugins are). */
+	char *path = test_write(tmp, "sp.ini", "[pipeline]\nplugin_dir = mine:\n" LOCATE_OK NOTIFY_OK);
+	struct diag d = {0};
+	struct pipeline *p = pipeline_load(path, plugdir, false, &d);
+	diag_free(&d);
+	free(path);
+	assert_non_null(p);
+	snprintf(want, sizeof want, "%s/mine:%s", real, plugdir);
+	assert_string_equal(p->plugin_dir, want);
+	pipeline_free(p);
+	/* Unset or empty: the default. */
+	char *r = plugin_path_resolve(NULL, real, "/def/a:/def/b");
+	assert_string_equal(r, "/def/a:/def/b");
+	free(r);
+	r = plugin_path_resolve("", real, "/def/a");
+	assert_string_equal(r, "/def/a");
+	free(r);
+	/* Walking a path: empty entries skipped. */
+	const char *c = "::/a::b:";
+	char dir[64];
+	assert_true(plugin_path_next(&c, dir, sizeof dir));
+	assert_string_equal(dir, "/a");
+	assert_true(plugin_path_next(&c, dir, sizeof dir));
+	assert_string_equal(dir, "b");
+	assert_false(plugin_path_next(&c, dir, sizeof dir));
+	/* The default: the build's plugins first, then the system's drop-in places. */
+	char *def = plugin_path_default();
+	assert_non_null(def);
+	assert_non_null(strstr(def, "/plugins:/usr/local/lib/vmpipe/plugins:/etc/vmpipe/plugins.d"));
+	free(def);
+}
+
 /* Load `text` as `name`; expect refusal with every want (testenv.h). */
 #define want_refused(name, text, init, wants) test_want_refused(tmp, plugdir, name, text, init, wants)
 
@@ -564,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_load_reports_all),
 		cmocka_unit_test(test_pipeline_good),
 		cmocka_unit_test(test_pipeline_plugin_dir),
+		cmocka_unit_test(test_pipeline_plugin_search_path),
 		cmocka_unit_test(test_pipeline_unknown_section),
 		cmocka_unit_test(test_pipeline_bad_notify_name),
 		cmocka_unit_test(test_pipeline_unknown_option),

@@ -728,6 +728,40 @@ static void write_file(const char *path, const void *data, size_t len)
 	fclose(fp);
 }
 
+/* The decoded text/plain body of a built message (malloc()ed). */
+static char *plain_body(const vm_mail *m)
+{
+	const char *p = strstr(m->data, "Content-Type: text/plain");
+	assert_non_null(p);
+	const char *b = strstr(p, "\r\n\r\n");
+	assert_non_null(b);
+	b += 4;
+	const char *e = strstr(b, "\r\n--=_vmpipe_alt_");
+	assert_non_null(e);
+	char *enc = strndup(b, (size_t)(e - b));
+	size_t n;
+	char *dec = qp_decode(enc, &n);
+	free(enc);
+	return dec;
+}
+
+/* The body says what became of the attachment: exactly one of the sentences. */
+static void assert_attachment_note(const vm_mail *m, const char *want)
+{
+	static const char *const notes[] = {
+		"The recording is attached to this message.",
+		"The recording is too large to attach to this message (the limit is ",
+		"The recording could not be attached to this message",
+	};
+	char *text = plain_body(m);
+	for (size_t i = 0; i < sizeof notes / sizeof *notes; i++) {
+		bool there = strstr(text, notes[i]) != NULL;
+		if (there != (want && strcmp(want, notes[i]) == 0))
+			fail_msg("'%s' %s in:\n%s", notes[i], there ? "unexpected" : "missing", text);
+	}
+	free(text);
+}
+
 static void test_mail_attachment(void **st)
 {
 	struct fixture *f = *st;
@@ -754,17 +788,50 @@ static void test_mail_attachment(void **st)
 	assert_int_equal(n, sizeof audio);
 	assert_memory_equal(dec, audio, n);
 	free(dec);
+	assert_attachment_note(&m, "The recording is attached to this message.");
 	vm_mail_free(&m);
 	job_free(j);
 
-	/* A missing recording costs only the attachment. */
+	/* A missing recording costs only the attachment, and the mail says so. */
 	j = job("{\"id\":\"j7\",\"recording\":{\"uri\":\"file:///nonexistent/rec.wav\"}}");
 	assert_int_equal(vm_mail_build(j, &f->opts, &m), VM_DONE);
 	assert_null(j->fail_msg);
 	assert_null(strstr(m.data, "multipart/mixed"));
+	assert_attachment_note(&m, "The recording could not be attached to this message");
+	char *text = plain_body(&m);
+	assert_non_null(strstr(text, "attached to this message; please use the link above."));
+	free(text);
+	vm_mail_free(&m);
+	job_free(j);
+
+	/* No recording at all (not found): nothing to say about an attachment. */
+	j = job("{\"id\":\"j9\"}");
+	assert_int_equal(vm_mail_build(j, &f->opts, &m), VM_DONE);
+	assert_attachment_note(&m, NULL);
 	vm_mail_free(&m);
 	job_free(j);
 	vm_mail_fini(&f->opts);
+
+	/* yes: up to attach_max (5000 bytes fit 5000, not 4999), known size or not. */
+	for (int64_t max = 4999; max <= 5000; max++) {
+		f->opts.attach_max = max;
+		init_opts(f);
+		for (int with_size = 0; with_size < 2; with_size++) {
+			snprintf(json, sizeof json,
+				 "{\"id\":\"j6\",\"recording\":{\"uri\":\"file://%s\"%s}}", wav,
+				 with_size ? ",\"size\":5000" : "");
+			j = job(json);
+			assert_int_equal(vm_mail_build(j, &f->opts, &m), VM_DONE);
+			assert_null(j->fail_msg);
+			assert_int_equal(strstr(m.data, "multipart/mixed") != NULL, max == 5000);
+			assert_attachment_note(&m, max == 5000
+				? "The recording is attached to this message."
+				: "The recording is too large to attach to this message (the limit is ");
+			vm_mail_free(&m);
+			job_free(j);
+		}
+		vm_mail_fini(&f->opts);
+	}
 
 	/* smaller-than: 5000 bytes is not smaller than 5000, but is than 5001. */
 	f->opts.attach = VM_ATTACH_SMALLER;
@@ -781,6 +848,14 @@ static void test_mail_attachment(void **st)
 			assert_int_equal(strstr(m.data, "multipart/mixed") != NULL, max > 5000);
 			if (max > 5000)
 				assert_non_null(strstr(m.data, "Content-Type: audio/wav; name=\"voicemail-j8.wav\""));
+			assert_attachment_note(&m, max > 5000
+				? "The recording is attached to this message."
+				: "The recording is too large to attach to this message (the limit is ");
+			if (max <= 5000) {
+				char *body = plain_body(&m);
+				assert_non_null(strstr(body, "(the limit is 4.9 KB); please use the link above."));
+				free(body);
+			}
 			vm_mail_free(&m);
 			job_free(j);
 		}

@@ -20,6 +20,8 @@
 #include "job.h"
 #include "pipeline.h"
 #include "plugin.h"
+#include "plugin_list.h"
+#include "plugin_path.h"
 #include "testenv.h"
 
 static char *tmp, *plugdir;
@@ -309,6 +311,167 @@ static void test_describe(void **s)
 	plugin_close(m);
 }
 
+/* ------------------------------------------------ search paths */
+
+/* tmp/NAME holding symlinks to the build's `plugins` (NULL-terminated names). */
+static char *plugin_subdir(const char *name, const char *const *plugins)
+{
+	char *dir = malloc(PATH_MAX);
+	snprintf(dir, PATH_MAX, "%s/%s", tmp, name);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	for (const char *const *p = plugins; p && *p; p++) {
+		char src[PATH_MAX + 64], dst[PATH_MAX + 64], real[PATH_MAX];
+		snprintf(src, sizeof src, "%s/%s.so", plugdir, *p);
+		snprintf(dst, sizeof dst, "%s/%s.so", dir, *p);
+		assert_non_null(realpath(src, real));
+		assert_int_equal(symlink(real, dst), 0);
+	}
+	return dir;
+}
+
+static void test_open_from_search_path(void **s)
+{
+	(void)s;
+	char *a = plugin_subdir("sp-a", W("test-flaky")), *b = plugin_subdir("sp-b", W("test-flaky", "test-options"));
+	char path[3 * PATH_MAX], err[2048], want[PATH_MAX + 64];
+	/* Only the second directory has it: found there. */
+	snprintf(path, sizeof path, "%s/nowhere:%s:%s", tmp, a, b);
+	struct plugin_mod *m = plugin_open(path, "test-options", err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	snprintf(want, sizeof want, "%s/test-options.so", b);
+	assert_string_equal(m->path, want);
+	plugin_close(m);
+	/* Both have it: the first directory wins. */
+	m = plugin_open(path, "test-flaky", err, sizeof err);
+	assert_non_null(m);
+	snprintf(want, sizeof want, "%s/test-flaky.so", a);
+	assert_string_equal(m->path, want);
+	plugin_close(m);
+	/* Nowhere: every file looked for is named. */
+	want_open_refused(path, "notify-nothere",
+			  W("plugin 'notify-nothere' not found: no ", "/nowhere/notify-nothere.so, no ",
+			    "/sp-a/notify-nothere.so, no ", "/sp-b/notify-nothere.so (see `vmpipe plugins -d "));
+	want_open_refused("", "test-flaky", W("plugin 'test-flaky' not found: the plugin search path is empty"));
+	/* The refusals stay: plain names only, whatever the path. */
+	want_open_refused(path, "../sp-a/test-flaky", W("must be a plain name", "plugins load only from plugin_dir"));
+	free(a);
+	free(b);
+}
+
+static void test_first_match_is_final(void **s)
+{
+	(void)s;
+	/* A broken file of that name comes first: it is refused, not skipped for a
+	 * good one further on (the search path says which file is meant). */
+	char *a = plugin_subdir("fm-a", NULL), *b = plugin_subdir("fm-b", W("test-flaky"));
+	free(test_write(a, "test-flaky.so", "not an ELF file\n"));
+	char path[2 * PATH_MAX];
+	snprintf(path, sizeof path, "%s:%s", a, b);
+	want_open_refused(path, "test-flaky", W("plugin 'test-flaky': cannot load", "/fm-a/test-flaky.so"));
+	free(a);
+	free(b);
+}
+
+static void test_pipeline_search_path(void **s)
+{
+	(void)s;
+	/* A drop-in directory of its own beside the build's plugins. */
+	char *drop = plugin_subdir("dropins", W("test-options"));
+	char text[4 * PATH_MAX];
+	char *base = plugin_subdir("bundled", W("locate-file", "notify-file"));
+	snprintf(text, sizeof text,
+		 "[pipeline]\nplugin_dir = %s:dropins\n" LOCATE_OK
+		 "[notify]\nplugin = notify-file\ndir = out\n"
+		 "[notify.extra]\nplugin = test-options\nname = x\n", base);
+	char *ini = test_write(tmp, "sp.ini", text);
+	struct diag d = {0};
+	struct pipeline *p = pipeline_load(ini, "/nonexistent", true, &d);
+	char msgs[4096];
+	test_joined(&d, msgs, sizeof msgs);
+	diag_free(&d);
+	if (!p)
+		fail_msg("refused:\n%s", msgs);
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof want, "%s/notify-file.so", base);
+	assert_string_equal(p->stages[1]->mod->path, want);
+	assert_non_null(strstr(p->stages[2]->mod->path, "/dropins/test-options.so"));
+	pipeline_free(p);
+	free(ini);
+	free(drop);
+	free(base);
+}
+
+__attribute__((noinline)) static char *list_output(const char *search, int *rc)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	*rc = plugins_list(f, search);
+	fclose(f);
+	return text;
+}
+
+static void test_plugins_list_search_path(void **s)
+{
+	(void)s;
+	char *a = plugin_subdir("ls-a", W("notify-file", "test-flaky"));
+	char *b = plugin_subdir("ls-b", W("test-flaky", "test-options"));
+	char path[3 * PATH_MAX], want[3 * PATH_MAX];
+	snprintf(path, sizeof path, "%s:%s/gone:%s", a, tmp, b);
+	int rc;
+	char *out = list_output(path, &rc);
+	assert_int_equal(rc, 0);
+	/* Every directory, in order, the missing one marked. */
+	snprintf(want, sizeof want,
+		 "plugin search path (the first directory holding NAME.so wins):\n  %s\n  %s/gone (no such "
+		 "directory)\n  %s\n\n", a, tmp, b);
+	assert_contains(out, want);
+	snprintf(want, sizeof want, "plugins in %s:\n\nnotify-file (notify)", a);
+	assert_contains(out, want);
+	/* The name found twice: which file is used. */
+	snprintf(want, sizeof want, "plugins in %s:\n\ntest-flaky: not used: %s/test-flaky.so comes first", b, a);
+	assert_contains(out, want);
+	assert_contains(out, "test-options (notify)");
+	/* Described once, from the first directory. */
+	const char *first = strstr(out, "test-flaky (notify)");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "test-flaky (notify)"));
+	free(out);
+	/* Nothing readable at all: a configuration error. */
+	snprintf(path, sizeof path, "%s/gone:%s/gone2", tmp, tmp);
+	out = list_output(path, &rc);
+	assert_int_equal(rc, 78);
+	free(out);
+	free(a);
+	free(b);
+}
+
+/* vmpipe-plugin(7): a required string option is set (possibly to "") before init(). */
+static void test_required_string_not_null_in_init(void **s)
+{
+	(void)s;
+	struct pipeline *p = load_ok("empty-required.ini", LOCATE_OK "[notify]\nplugin = test-options\nname =\n");
+	vm_job *job = run_options(p);
+	assert_string_equal(vm_job_get_str(job, "opts.name"), "");
+	job_free(job);
+	pipeline_free(p);
+}
+
+/* vmpipe-plugin(7): a notifier with no message id of its own still counts as sent. */
+static void test_notification_without_message_id(void **s)
+{
+	(void)s;
+	vm_job *job = job_new("nomid");
+	job->stage = "notify.pager";
+	assert_null(vm_job_notified(job));
+	assert_int_equal(vm_job_add_notification(job, "pager", NULL), 0);
+	assert_non_null(vm_job_notified(job));
+	assert_string_equal(vm_job_notified(job), "");
+	job->stage = NULL;
+	job_free(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +489,12 @@ int main(void)
 		cmocka_unit_test(test_options_set),
 		cmocka_unit_test(test_options_apply_direct),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_open_from_search_path),
+		cmocka_unit_test(test_first_match_is_final),
+		cmocka_unit_test(test_pipeline_search_path),
+		cmocka_unit_test(test_plugins_list_search_path),
+		cmocka_unit_test(test_required_string_not_null_in_init),
+		cmocka_unit_test(test_notification_without_message_id),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

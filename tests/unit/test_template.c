@@ -194,6 +194,9 @@ static void test_vars(void **st)
 		{VAR_LANGUAGE, "en-US"},
 		{VAR_URL, "https://b.s3/k?sig"}, {VAR_URL_EXPIRES_AT, "2024-12-18T15:30:05Z"},
 		{VAR_RECEIVED_AT, "2024-12-11T15:30:05Z"}, {VAR_DATE, "11 December 2024, 15:30 UTC"},
+		/* Empty until the notifier has tried to attach (mail_vars_attachment). */
+		{VAR_ATTACHED, ""}, {VAR_ATTACHMENT_TOO_LARGE, ""}, {VAR_ATTACHMENT_FAILED, ""},
+		{VAR_ATTACH_MAX, ""},
 	};
 	assert_int_equal(sizeof want / sizeof want[0], VAR_COUNT);
 	for (size_t i = 0; i < VAR_COUNT; i++)
@@ -251,6 +254,40 @@ static void test_vars(void **st)
 	assert_string_equal(v.v[VAR_TRANSCRIPT_UNAVAILABLE], "yes");
 	mail_vars_free(&v);
 	job_free(j);
+}
+
+static void test_attachment_vars(void **st)
+{
+	(void)st;
+	vm_job *j = job("{\"id\":\"a1\"}");
+	const struct {
+		enum mail_attach_outcome o;
+		int64_t limit;
+		const char *attached, *too_large, *failed, *max;
+	} cases[] = {
+		{ATTACH_NONE, 10 << 20, "", "", "", ""},
+		{ATTACH_DONE, 10 << 20, "yes", "", "", "10 MB"},
+		{ATTACH_TOO_LARGE, 5 << 20, "", "yes", "", "5 MB"},
+		{ATTACH_TOO_LARGE, 1536, "", "yes", "", "1.5 KB"},
+		{ATTACH_FAILED, 1000, "", "", "yes", "1000 bytes"},
+		{ATTACH_FAILED, 0, "", "", "yes", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		mail_vars v;
+		assert_int_equal(mail_vars_build(j, NULL, NULL, &v), 0);
+		assert_int_equal(mail_vars_attachment(&v, cases[i].o, cases[i].limit), 0);
+		assert_string_equal(v.v[VAR_ATTACHED], cases[i].attached);
+		assert_string_equal(v.v[VAR_ATTACHMENT_TOO_LARGE], cases[i].too_large);
+		assert_string_equal(v.v[VAR_ATTACHMENT_FAILED], cases[i].failed);
+		assert_string_equal(v.v[VAR_ATTACH_MAX], cases[i].max);
+		mail_vars_free(&v);
+	}
+	job_free(j);
+	char buf[32];
+	format_size(3 * 1024 * 1024 + 300 * 1024, buf, sizeof buf);
+	assert_string_equal(buf, "3.3 MB");
+	format_size((int64_t)2 << 30, buf, sizeof buf);
+	assert_string_equal(buf, "2 GB");
 }
 
 /* Render both built-in bodies for a job; returns text and html. */
@@ -389,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_builtins_equal_files),
 		cmocka_unit_test(test_vars),
+		cmocka_unit_test(test_attachment_vars),
 		cmocka_unit_test(test_default_wording),
 		cmocka_unit_test(test_init_unknown_variable),
 	};
