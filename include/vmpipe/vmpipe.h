@@ -415,6 +415,18 @@ int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, 
 
 /* ---- end of one channel ---- */
 
+/* ---- CA bundle (engine/aws/http.c; owner: whisper) ---- */
+
+/*
+ * The CA bundle the engine's own HTTPS uses (AWS_CA_BUNDLE, else the first
+ * of Debian's, Amazon Linux's and Alpine's bundles that exists), for a
+ * plugin that drives libcurl itself: CURLOPT_CAINFO.  NULL when none was
+ * found (libcurl's built-in default then applies).  Static string.
+ */
+const char *vm_ca_bundle(void);
+
+/* ---- end of CA bundle ---- */
+
 #ifdef __cplusplus
 }
 #endif
