@@ -140,7 +140,8 @@ static const char *hint(long status, bool have_key)
 	case 403: return " (the key may not use this model or server)";
 	case 404: return " (check url and model)";
 	case 413: return " (the server takes less: lower max_upload)";
-	default: return "";
+	default: return status >= 300 && status < 400 ? " (a redirect: set url to where it points)"
+						     : "";
 	}
 }
 

@@ -37,7 +37,8 @@ Faults, one per request in order (then normal answers): fake.plan =
 ["429", "429:7" (Retry-After: 7), "429:date:120" (Retry-After as an HTTP-date
 120 s ahead), "429:ms:2500" (retry-after-ms), "429:quota" (insufficient_quota),
 "500", "502", "503", "reset" (TCP RST after reading the request), "400",
-"401", "404", "413", "slow:SECONDS", "garbage" (200 with an HTML page)].
+"401", "404", "413", "308" (a redirect), "slow:SECONDS", "garbage" (200 with
+an HTML page)].
 """
 import email.parser
 import email.policy
@@ -206,6 +207,8 @@ class WhisperFake:
                 h["Retry-After"] = rest
             return self.error(429, msg, code, None, "requests", h)
         status = int(fault)
+        if 300 <= status < 400:
+            return status, b"", {"Location": f"{self.url}/elsewhere{self.path}"}
         messages = {
             400: ("Invalid file format.", "invalid_value", "file"),
             401: ("Incorrect API key provided: sk-***. You can find your API key at "

@@ -663,6 +663,15 @@ def test_refusals_are_permanent_and_the_owner_is_still_mailed(world, status, mes
     assert rec["state"] == "done"
 
 
+def test_redirect_is_not_followed(world):
+    world.fake.plan = ["308"]
+    res, rec = world.run(world.ini(), lambda p: speech.make_8k(speech.VOICEMAIL, p))
+    assert res.code == 0, res
+    assert len(world.fake.log) == 1                   # the key is not carried elsewhere
+    assert rec["transcript"]["error"].endswith(
+        "answered HTTP 308 (a redirect: set url to where it points)")
+
+
 def test_real_validation_errors_reach_the_record(tmp_path):
     """Not a scripted fault: the fake refuses an unknown model by itself."""
     w = World(tmp_path, models={"whisper-1"})
