@@ -88,11 +88,28 @@ static const char *format_name(const vm_wav *w, char *buf, size_t size)
 	return buf;
 }
 
-static int as_it_is(const unsigned char *rec, size_t len, const char *name, struct wh_upload *out)
+/* The recording's file name with `ext` in place of its own extension. */
+static void named(const char *name, const char *ext, char *buf, size_t size)
+{
+	char base[120];
+	base_name(name, base, sizeof base);
+	char *dot = strrchr(base, '.');
+	if (dot && dot != base)
+		*dot = '\0';
+	snprintf(buf, size, "%s%s", base, ext);
+}
+
+static int as_it_is(const unsigned char *rec, size_t len, const char *name, bool wav,
+		    struct wh_upload *out)
 {
 	out->data = rec;
 	out->len = len;
-	base_name(name, out->filename, sizeof out->filename);
+	/* Servers tell formats by the extension (OpenAI refuses a name without
+	 * one): a WAV is called .wav whatever its key or path says. */
+	if (wav)
+		named(name, ".wav", out->filename, sizeof out->filename);
+	else
+		base_name(name, out->filename, sizeof out->filename);
 	out->content_type = vm_audio_type(out->filename);
 	if (!out->content_type)
 		out->content_type = "application/octet-stream";
@@ -115,7 +132,7 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 			return WH_AUDIO_TOO_LARGE;
 		}
 		out->channel_ignored = o->channel >= 0;
-		return as_it_is(rec, len, name, out);
+		return as_it_is(rec, len, name, false, out);
 	}
 
 	vm_wav w;
@@ -131,7 +148,7 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 		snprintf(out->why, sizeof out->why, "%s", werr);
 		out->undecoded = true;
 		out->channel_ignored = o->channel >= 0;
-		return as_it_is(rec, len, name, out);
+		return as_it_is(rec, len, name, true, out);
 	}
 	if (rc != VM_WAV_OK) {
 		snprintf(err, errsz, "the recording is a WAV file the host cannot read (%s)%s", werr,
@@ -146,7 +163,7 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	bool one_channel = o->channel >= 0 && w.src_channels > 1;
 	if (!o->always_convert && plain && !one_channel && len <= o->max_upload) {
 		vm_wav_free(&w);
-		return as_it_is(rec, len, name, out);
+		return as_it_is(rec, len, name, true, out);
 	}
 
 	if (o->always_convert)
@@ -177,12 +194,7 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	out->data = out->owned;
 	out->converted = true;
 	out->content_type = "audio/wav";
-	char base[120];
-	base_name(name, base, sizeof base);
-	char *dot = strrchr(base, '.');
-	if (dot && dot != base)
-		*dot = '\0';
-	snprintf(out->filename, sizeof out->filename, "%s.wav", base);
+	named(name, ".wav", out->filename, sizeof out->filename);
 	return WH_AUDIO_OK;
 }
 

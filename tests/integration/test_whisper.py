@@ -173,6 +173,17 @@ def test_telephone_pcm_goes_as_it_is(world):
     assert "the recording as it is" in res.err
 
 
+def test_a_wav_is_named_wav(world):
+    """Servers go by the extension: a WAV whose path has none is sent as .wav."""
+    res, rec = world.run(world.ini(ext="rec"), lambda p: speech.make_8k(speech.VOICEMAIL, p),
+                         ext="rec")
+    assert res.code == 0, res
+    [up] = world.fake.received
+    assert up.filename == f"{CID}.wav" and up.content_type == "audio/wav"
+    with open(world.recording("rec"), "rb") as f:
+        assert up.audio == f.read()
+
+
 def test_mulaw_is_converted_to_16k_mono(world):
     res, rec = world.run(world.ini(), lambda p: speech.make_8k_ulaw(speech.VOICEMAIL, p))
     assert res.code == 0, res
