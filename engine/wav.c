@@ -493,3 +493,66 @@ int vm_wav_probe(const unsigned char *head, size_t len, uint64_t file_size, vm_w
 	out->claimed_duration = truncated ? (double)(w.claimed / f.block * spb) / f.rate : out->duration;
 	return VM_WAV_OK;
 }
+
+/* ---- one channel (owner: whisper) ----------------------------------
+ * Amazon Connect records the caller on the left channel and the other side
+ * (prompts, an agent) on the right: a transcriber that wants the caller
+ * alone decodes that channel instead of the mixdown.  Kept apart from the
+ * decoder above so that both can change without touching each other. */
+
+static int16_t *pick_channel(const unsigned char *p, size_t frames, const struct wav_fmt *f,
+                             unsigned ch)
+{
+	int16_t *out = malloc((frames ? frames : 1) * sizeof *out);
+	if (!out)
+		return NULL;
+	p += (size_t)ch * (f->bits / 8);
+	for (size_t i = 0; i < frames; i++, p += f->block)
+		out[i] = clamp16(sample_at(p, f));
+	return out;
+}
+
+int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, int channel,
+                          vm_wav *out, char *err, size_t errsz)
+{
+	struct wav_fmt f = {0};
+	struct wav_data w = {0};
+	if (channel < 0)
+		return vm_wav_decode_rate(data, len, rate, out, err, errsz);
+	memset(out, 0, sizeof *out);
+	if (err && errsz)
+		err[0] = '\0';
+	int rc = parse(data, data ? len : 0, &f, &w, err, errsz);
+	if (rc != VM_WAV_OK)
+		return rc;
+	/* A mono file's one channel is the one asked for, whatever its number. */
+	if (f.channels == 1)
+		return vm_wav_decode_rate(data, len, rate, out, err, errsz);
+	if ((unsigned)channel >= f.channels)
+		return fail(VM_WAV_UNSUPPORTED, err, errsz, "channel %d asked of a %u-channel file",
+		            channel + 1, f.channels);
+	size_t frames = w.len / f.block;
+	int16_t *one = pick_channel(data + w.off, frames, &f, (unsigned)channel);
+	if (!one)
+		return fail(VM_WAV_NOMEM, err, errsz, "out of memory for %zu samples", frames);
+	out->samples = one;
+	out->nsamples = frames;
+	out->rate = f.rate;
+	if (rate && rate != f.rate) {
+		out->samples = wav_resample(one, frames, f.rate, rate, &out->nsamples);
+		free(one);
+		if (!out->samples)
+			return fail(VM_WAV_NOMEM, err, errsz, "out of memory resampling %zu samples",
+			            frames);
+		out->rate = rate;
+	}
+	out->src_rate = f.rate;
+	out->src_channels = f.channels;
+	out->src_bits = f.bits;
+	out->src_format = f.format;
+	out->duration = (double)frames / f.rate;
+	out->truncated = w.truncated;
+	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) / f.rate
+	                                    : out->duration;
+	return VM_WAV_OK;
+}

@@ -6,6 +6,8 @@
  */
 #include "aws/http.h"
 
+#include <vmpipe/vmpipe.h>
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -325,4 +327,12 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 			 *errbuf ? errbuf : curl_easy_strerror(rc));
 	resp->status = 0;
 	return -1;
+}
+
+/* ---- CA bundle for plugins (owner: whisper) ---- */
+
+const char *vm_ca_bundle(void)
+{
+	pthread_once(&init_once, global_init);
+	return ca_file;
 }

@@ -435,6 +435,32 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
 
 /* ---- end of plain HTTPS GET ---- */
 
+/* ---- One channel of a WAV (engine/wav.c; owner: whisper) ---- */
+
+/*
+ * As vm_wav_decode_rate(), but only channel `channel` (0 = the first, left;
+ * 1 = the second, right) instead of the mixdown of all; -1 mixes all down.
+ * A mono file's one channel is used whatever `channel` says (a PBX records
+ * mono, Amazon Connect stereo with the caller on the left); a channel the
+ * file does not have is VM_WAV_UNSUPPORTED.
+ */
+int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, int channel,
+                          vm_wav *out, char *err, size_t errsz);
+
+/* ---- end of one channel ---- */
+
+/* ---- CA bundle (engine/aws/http.c; owner: whisper) ---- */
+
+/*
+ * The CA bundle the engine's own HTTPS uses (AWS_CA_BUNDLE, else the first
+ * of Debian's, Amazon Linux's and Alpine's bundles that exists), for a
+ * plugin that drives libcurl itself: CURLOPT_CAINFO.  NULL when none was
+ * found (libcurl's built-in default then applies).  Static string.
+ */
+const char *vm_ca_bundle(void);
+
+/* ---- end of CA bundle ---- */
+
 #ifdef __cplusplus
 }
 #endif
