@@ -50,11 +50,15 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
 TEST_PLUGIN_SO  := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/test-plugins/%.so)
 
-.PHONY: all deps run check check-unit check-integration bench install clean lambda pkgs-ok
+.PHONY: all deps deps-test run check check-unit check-integration bench install clean lambda pkgs-ok
 all: $(BUILD)/vmpipe $(PLUGIN_SO)
 
 deps:
 	@sh scripts/deps.sh
+
+# What the tests and benchmarks need besides.
+deps-test:
+	@sh scripts/deps.sh --test
 
 # Before the first compile: say what is missing instead of failing on a header.
 pkgs-ok:
@@ -106,12 +110,12 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
-check: deps
+check: deps-test
 	@$(MAKE) --no-print-directory all tests-build
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@sh tests/run.sh
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh $(BUILD)
 

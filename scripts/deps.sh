@@ -1,12 +1,20 @@
 #!/bin/sh
 # Install the Debian packages (and pinned npm test packages) vmpipe needs.
 # Idempotent: quiet and fast when everything is present. Called by the Makefile.
+#
+#   scripts/deps.sh          what building and `make run` need
+#   scripts/deps.sh --test   that, and what the tests and benchmarks need
+#                            (`make check`, `make bench`)
 set -eu
 
-PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libinih-dev
+BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libinih-dev
 libjansson-dev libexpat1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
-libcmocka-dev python3-pytest python3-botocore python3-aiosmtpd flite sox
-valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip libgsm1-dev"
+libgsm1-dev python3"
+TEST_PKGS="libcmocka-dev python3-pytest python3-botocore python3-aiosmtpd flite sox
+valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip"
+
+PKGS=$BUILD_PKGS
+[ "${1:-}" = "--test" ] && PKGS="$BUILD_PKGS $TEST_PKGS"
 
 missing=""
 for p in $PKGS; do
@@ -24,12 +32,20 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-command -v npm >/dev/null || { echo "deps: npm not found (needed for tests: s3rver)" >&2; }
+[ "${1:-}" = "--test" ] || exit 0
 
 # npm test dependencies, pinned by tests/package-lock.json
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -f "$here/tests/package.json" ] && [ ! -d "$here/tests/node_modules/s3rver" ]; then
+	command -v npm >/dev/null || { echo "deps: npm not found (the tests need it for s3rver)" >&2; exit 1; }
 	echo "deps: npm ci (tests/)" >&2
-	(cd "$here/tests" && npm ci --silent --no-audit --no-fund >/dev/null)
+	log=$(mktemp)
+	if ! (cd "$here/tests" && npm ci --no-audit --no-fund >"$log" 2>&1); then
+		echo "deps: npm ci failed in tests/:" >&2
+		tail -20 "$log" >&2
+		rm -f "$log"
+		exit 1
+	fi
+	rm -f "$log"
 fi
 exit 0
