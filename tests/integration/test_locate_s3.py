@@ -11,7 +11,6 @@ import email.policy
 import json
 import subprocess
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -130,10 +129,11 @@ def test_s3_event_needs_no_search(tmp_path, s3rver):
                        "s3": {"bucket": {"name": BUCKET},
                               "object": {"key": key.replace(":", "%3A"), "size": len(WAV)}}}]}
     ini, out = pipeline(tmp_path, initial_delay="10s")
-    t0 = time.time()
     r = run(tmp_path, ini, ev, s3_env(tmp_path, s3rver))
     assert r.code == 0, r
-    assert time.time() - t0 < 5, "an S3 event must not wait for the initial delay"
+    # One locate call and one notify call: the initial delay (a retry-after
+    # first) was not waited for.
+    assert r.json()["attempts"] == 2, "an S3 event must not wait for the initial delay"
     rc = r.json()["recording"]
     assert rc["uri"] == f"s3://{BUCKET}/{key}"
     assert rc["content_type"] == "audio/wav"  # S3 said octet-stream; the key says .wav
@@ -214,11 +214,8 @@ def test_initial_contact_id_preferred(tmp_path, s3rver):
 def test_never_appears_exit_66_names_prefixes(tmp_path, s3rver):
     initial = "00000000-aaaa-bbbb-cccc-000000000003"
     ini, out = pipeline(tmp_path, wait="1500ms")
-    t0 = time.time()
     r = run(tmp_path, ini, connect_event(CID, initial_id=initial), s3_env(tmp_path, s3rver))
-    took = time.time() - t0
     assert r.code == 66, r
-    assert 1.4 < took < 10, took
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y/%m/%d")
     for cid in (initial, CID):
         want = f"s3://{BUCKET}/connect/acme/CallRecordings/ivr/{day}/{cid}_*"
