@@ -34,8 +34,14 @@ int write_all(int fd, const void *data, size_t len);
 /* fsync() the directory holding `path`, so a create or rename there is durable.
  * 0, or -1 with errno. */
 int fsync_parent(const char *path);
-/* Write `data` to `path` atomically: temp file in the same directory, fsync,
- * rename, fsync of the directory.  0, or -1 with errno. */
+/* Write `data` to `path` atomically: a temporary file ".<name>.tmp-<random>"
+ * in the same directory, created exclusively without following links, fsync,
+ * rename, fsync of the directory.  Afterwards (at most every 10 minutes per
+ * directory and process) temporary files older than 15 minutes that killed
+ * writers left there are removed.  0, or -1 with errno. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* Remove the temporary files of write_file_atomic() in `dir` older than 15
+ * minutes.  The number removed, or -1 with errno when `dir` cannot be read. */
+int sweep_stale_temps(const char *dir);
 
 #endif

@@ -153,7 +153,10 @@ int vm_file_uri_path(const char *uri, char *buf, size_t size);
 /*
  * Write `data` to `path` so that a reader sees the old file or the whole new
  * one, never a part, and it survives a crash: a temporary file in the same
- * directory, fsync, rename, fsync of the directory.  0, or -1 with errno.
+ * directory (".<name>.tmp-<random>", created exclusively, never through a
+ * symbolic link), fsync, rename, fsync of the directory.  Temporary files
+ * older than 15 minutes that killed writers left in that directory are
+ * removed on the way.  0, or -1 with errno.
  */
 int vm_write_file_atomic(const char *path, const void *data, size_t len);
 
