@@ -192,6 +192,51 @@ static const struct { const char *path; json_type type; } record_types[] = {
 	{"recipient.email", JSON_STRING}, {"recording.uri", JSON_STRING},
 };
 
+/*
+ * What the pipeline derives is never taken from outside: the link in the mail
+ * and its expiry, sizes, durations, transcripts, the record of what was sent
+ * and of what failed.  A record names the call (contact, recipient, tenant,
+ * received_at) and at most where the recording is (recording.uri, which the
+ * locate stage checks); everything else under recording goes too, because
+ * locate writes it (content type, the located file's identity, its own
+ * bookkeeping).  Names of what was dropped go into `dropped` for the log.
+ */
+static const char *const derived_fields[] = {"transcript", "notifications", "errors", "stages",
+					       "attempts", "state"};
+
+/* Append ", name" (or "name" first) to the list in buf; what does not fit is left out. */
+static void note(char *buf, size_t size, const char *prefix, const char *name)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, size - n, "%s%s%.40s", n ? ", " : "", prefix, name);
+}
+
+static void drop_derived(vm_job *job, char *dropped, size_t size)
+{
+	dropped[0] = '\0';
+	json_t *recording = job_get(job, "recording");
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(recording, tmp, k, v)
+	{
+		if (strcmp(k, "uri") == 0)
+			continue;
+		note(dropped, size, "recording.", k);
+		json_object_del(recording, k);
+	}
+	for (size_t i = 0; i < sizeof derived_fields / sizeof *derived_fields; i++) {
+		json_t *f = job_get(job, derived_fields[i]);
+		/* The engine's own empty starting values are no news. */
+		bool empty = (json_is_array(f) && json_array_size(f) == 0) ||
+			     (json_is_integer(f) && json_integer_value(f) == 0) ||
+			     (json_is_string(f) && strcmp(json_string_value(f), "pending") == 0);
+		if (f && !empty)
+			note(dropped, size, "", derived_fields[i]);
+		job_set(job, derived_fields[i], NULL);
+	}
+}
+
 static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 {
 	const char *id = str_at(ev, "id", NULL);
@@ -215,6 +260,11 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 		job_free(job);
 		return NULL;
 	}
+	char dropped[400];
+	drop_derived(job, dropped, sizeof dropped);
+	if (*dropped)
+		log_msg(job, "intake", VM_LOG_WARN,
+			"job record: ignored what the pipeline derives itself (%s)", dropped);
 	if (!job_get(job, "received_at")) {
 		char ts[32];
 		vm_format_time(vm_now_ms(), ts, sizeof ts);
@@ -224,17 +274,15 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 		vm_job_set_str(job, "contact.id", id);
 	if (!job_get(job, "contact.initial_id"))
 		vm_job_set_str(job, "contact.initial_id", vm_job_get_str(job, "contact.id"));
-	if (!job_get(job, "notifications"))
-		job_set(job, "notifications", json_array());
-	if (!job_get(job, "errors"))
-		job_set(job, "errors", json_array());
-	if (!job_get(job, "attempts"))
-		vm_job_set_int(job, "attempts", 0);
-	vm_job_set_str(job, "state", "pending");
 	/* A record handed in from outside starts from the beginning: trusting its
-	 * "stages" would let it skip locate, the only check on recording.uri.
-	 * Its notifications stay, so nobody is mailed twice. */
-	job_set(job, "stages", NULL);
+	 * "stages" would let it skip locate, the only check on recording.uri, and
+	 * its "notifications" would stop a mail that was never sent.  A record
+	 * run again is not mailed twice because of the checkpoint ([pipeline]
+	 * state), which is the engine's own. */
+	job_set(job, "notifications", json_array());
+	job_set(job, "errors", json_array());
+	vm_job_set_int(job, "attempts", 0);
+	vm_job_set_str(job, "state", "pending");
 	return job;
 }
 

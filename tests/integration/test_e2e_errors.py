@@ -253,6 +253,33 @@ def test_job_record_uri_outside(tmp_path, plugdir, uri):
     assert_refused_outside(tmp_path, r, "outside rec")
 
 
+def test_job_record_cannot_set_what_the_pipeline_derives(tmp_path, plugdir):
+    """The audit's record set the link in the mail (and could set the transcript,
+    the duration, a "sent" note that stops the mail): none of it is taken."""
+    ini = pipeline(tmp_path, plugdir)
+    (tmp_path / "rec" / "job-4.wav").write_bytes(wav_bytes())
+    job = {"id": "job-4", "recipient": {"email": "owner@example.com"},
+           "contact": {"id": "job-4", "caller": "+15555550123"},
+           "recording": {"url": "https://evil.example/login", "url_expires_at": "2099-01-01T00:00:00Z",
+                         "url_kind": "link", "size": 1, "duration_seconds": 4242},
+           "transcript": {"status": "completed", "text": "Urgent: log in at evil.example"},
+           "notifications": [{"stage": "notify", "transport": "file", "message_id": "<x@y>"}],
+           "stages": {"locate": "done"}, "state": "done", "attempts": 7}
+    for url in ("https://evil.example/login", "javascript:alert(1)"):
+        job["recording"]["url"] = url
+        r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(job), env=FAKE)
+        assert r.code == EX_OK, r
+        assert "ignored what the pipeline derives itself" in r.err, r
+        raw, msg = eml(tmp_path, "job-4")
+        for bad in (b"evil.example", b"javascript:", b"4242", b"1h 10m"):
+            assert bad not in raw, (bad, raw[:3000])
+        rec = r.json()
+        assert "url" not in rec["recording"] and rec["recording"]["size"] == len(wav_bytes())
+        assert "transcript" not in rec and rec["attempts"] == 2  # locate and notify, once each
+        assert [n["message_id"] for n in rec["notifications"]] != ["<x@y>"]
+        (tmp_path / "out" / "job-4.eml").unlink()
+
+
 def test_job_record_hostile_contact_id(tmp_path, plugdir):
     """contact.id feeds {contact_id}: a record cannot smuggle a path through it."""
     ini = pipeline(tmp_path, plugdir)

@@ -243,13 +243,49 @@ static void test_job_record(void **s)
 	job_free(job);
 	/* A record carrying its own contact ids and received_at keeps them. */
 	job = parse_ok("{\"id\":\"j1\",\"received_at\":\"2024-01-02T03:04:05Z\","
-		       "\"contact\":{\"id\":\"c9\",\"initial_id\":\"c8\"},\"attempts\":4}");
+		       "\"contact\":{\"id\":\"c9\",\"initial_id\":\"c8\"}}");
 	want_str(job, "contact.id", "c9");
 	want_str(job, "contact.initial_id", "c8");
 	want_str(job, "received_at", "2024-01-02T03:04:05Z");
-	int64_t a = 0;
+	job_free(job);
+}
+
+/* The audit's record put its own link (and could put a transcript, sizes, a
+ * "sent" note) into the mail: what the pipeline derives is never taken. */
+static void test_job_record_derived_fields_dropped(void **s)
+{
+	(void)s;
+	vm_job *job = parse_ok(
+		"{\"id\":\"pbx-7\",\"recipient\":{\"email\":\"a@example.com\",\"name\":\"Pat\"},"
+		"\"contact\":{\"caller\":\"+15551234\"},"
+		"\"recording\":{\"uri\":\"file:///var/spool/pbx-7.wav\","
+		"\"url\":\"https://evil.example/login\",\"url_expires_at\":\"2099-01-01T00:00:00Z\","
+		"\"url_kind\":\"link\",\"size\":5,\"duration_seconds\":99999,\"content_type\":\"text/html\","
+		"\"file_id\":\"1:2\",\"seen_at\":1,\"seen_size\":5,\"truncated\":true},"
+		"\"transcript\":{\"status\":\"completed\",\"text\":\"Call evil.example now\"},"
+		"\"notifications\":[{\"stage\":\"notify\",\"transport\":\"file\",\"message_id\":\"<x@y>\"}],"
+		"\"errors\":[{\"stage\":\"locate\",\"kind\":\"permanent\",\"message\":\"m\"}],"
+		"\"stages\":{\"locate\":\"done\",\"transcribe\":\"done\"},\"attempts\":4,\"state\":\"done\"}");
+	/* What the record may say stays. */
+	want_str(job, "recording.uri", "file:///var/spool/pbx-7.wav");
+	want_str(job, "recipient.email", "a@example.com");
+	want_str(job, "recipient.name", "Pat");
+	want_str(job, "contact.caller", "+15551234");
+	/* What the pipeline derives is gone or starts afresh. */
+	static const char *const gone[] = {
+		"recording.url", "recording.url_expires_at", "recording.url_kind", "recording.size",
+		"recording.duration_seconds", "recording.content_type", "recording.file_id",
+		"recording.seen_at", "recording.seen_size", "recording.truncated", "transcript", "stages",
+	};
+	for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+		if (job_get(job, gone[i]))
+			fail_msg("%s was taken from the record", gone[i]);
+	assert_int_equal(json_array_size(job_get(job, "notifications")), 0);
+	assert_int_equal(json_array_size(job_get(job, "errors")), 0);
+	int64_t a = -1;
 	assert_true(vm_job_get_int(job, "attempts", &a));
-	assert_int_equal(a, 4);
+	assert_int_equal(a, 0);
+	want_str(job, "state", "pending");
 	job_free(job);
 }
 
@@ -319,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_s3_event),
 		cmocka_unit_test(test_s3_bad),
 		cmocka_unit_test(test_job_record),
+		cmocka_unit_test(test_job_record_derived_fields_dropped),
 		cmocka_unit_test(test_job_record_bad),
 		cmocka_unit_test(test_not_an_event),
 		cmocka_unit_test(test_too_large),
