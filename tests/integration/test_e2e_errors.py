@@ -94,7 +94,7 @@ def test_malformed_event_json(tmp_path, plugdir):
     ('{"Details": {"ContactData": {"ContactId": "../../etc/passwd"}}}',
      "Details.ContactData.ContactId is not a plain id"),
     ('{"Details": {"ContactData": {}}}', "no Details.ContactData.ContactId string"),
-    ('{"id": "j1", "recipient": {"email": 5}}', "job record field 'recipient.email' has the wrong type"),
+    ('{"id": "j1", "recipient": {"email": 5}}', "job record field 'recipient.email' must be a string (got a number)"),
     ('{"Records": [{"eventName": "ObjectRemoved:Delete"}]}', "not an ObjectCreated event"),
 ])
 def test_bad_events(tmp_path, plugdir, event, why):
@@ -113,6 +113,42 @@ def test_event_too_large(tmp_path, plugdir):
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(ev))
     assert r.code == EX_DATAERR, r
     assert "larger than 1 MiB" in r.err, r
+
+
+def _big_caller():
+    ev = connect_event(caller="+1" + "5" * 1000000)  # the audit's 1 MB caller id
+    return ev, "Details.ContactData.CustomerEndpoint.Address is 1000002 bytes; at most 128 (a caller id)"
+
+
+def _many_recipients():
+    ev = connect_event(recipient=", ".join(f"u{i}@example.com" for i in range(3000)))
+    return ev, "Details.ContactData.Attributes.emailRecipient names 3000 addresses; at most 50"
+
+
+def _numeric_recipient():
+    ev = connect_event()
+    ev["Details"]["ContactData"]["Attributes"]["emailRecipient"] = 15555550123
+    return ev, "Details.ContactData.Attributes.emailRecipient must be a string (got a number)"
+
+
+def _record_name():
+    return ({"id": "j-1", "recipient": {"email": "a@example.com", "name": "N" * 5000}},
+            "job record field 'recipient.name' is 5000 bytes; at most 256 (a name)")
+
+
+@pytest.mark.parametrize("make", [_big_caller, _many_recipients, _numeric_recipient, _record_name],
+                         ids=["1MB-caller", "3000-recipients", "numeric-recipient", "record-name"])
+def test_event_fields_are_bounded(tmp_path, plugdir, make):
+    """What an event carries is bounded by what it can be, and a wrong type is
+    refused naming the field: nothing runs, nothing is mailed."""
+    ini = pipeline(tmp_path, plugdir)
+    (tmp_path / "rec" / f"{CID}.wav").write_bytes(wav_bytes())
+    ev, why = make()
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(ev), env=FAKE)
+    assert r.code == EX_DATAERR, r
+    assert why in r.err, r
+    assert r.out == "", r
+    assert not list((tmp_path / "out").glob("*.eml")) if (tmp_path / "out").exists() else True
 
 
 def test_event_file_missing(tmp_path, plugdir):
@@ -286,10 +322,9 @@ def test_job_record_hostile_contact_id(tmp_path, plugdir):
     (tmp_path / "secret.wav").write_bytes(wav_bytes())
     job = {"id": "job-2", "contact": {"id": "../secret"}, "recipient": {"email": "o@example.com"}}
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(job), env=FAKE)
-    assert r.code == EX_NOINPUT, r
-    assert "value for {contact_id} is missing or not a plain file name" in r.err, r
-    raw, msg = eml(tmp_path, "job-2")
-    assert not list(msg.iter_attachments())
+    assert r.code == EX_DATAERR, r  # contact ids are plain ids, checked at intake
+    assert "job record field 'contact.id' is not a plain id" in r.err, r
+    assert not (tmp_path / "out" / "job-2.eml").exists()
 
 
 def test_job_record_s3_uri_for_locate_file(tmp_path, plugdir):
