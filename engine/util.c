@@ -176,13 +176,19 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	int rc = read_fd(fd, max, data, len);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int read_fd(int fd, size_t max, char **data, size_t *len)
+{
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
+	if (fstat(fd, &st) != 0)
 		return -1;
-	}
 	if (S_ISDIR(st.st_mode)) {
-		close(fd);
 		errno = EISDIR;
 		return -1;
 	}
@@ -192,7 +198,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	char *buf = malloc(cap + 1);
 	for (;;) {
 		if (!buf) {
-			close(fd);
 			errno = ENOMEM;
 			return -1;
 		}
@@ -202,7 +207,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 		if (r < 0) {
 			int e = errno;
 			free(buf);
-			close(fd);
 			errno = e;
 			return -1;
 		}
@@ -211,7 +215,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 		n += (size_t)r;
 		if (n > max) {
 			free(buf);
-			close(fd);
 			errno = EFBIG;
 			return -1;
 		}
@@ -223,7 +226,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 			buf = nb;
 		}
 	}
-	close(fd);
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;

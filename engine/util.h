@@ -29,6 +29,8 @@ int parse_s3_uri(const char *uri, char *bucket, size_t size, const char **key);
 
 /* Read a whole file (at most `max` bytes).  0, or -1 with errno (EFBIG when larger). */
 int read_file(const char *path, size_t max, char **data, size_t *len);
+/* The same from an open descriptor, to its end (the caller closes it). */
+int read_fd(int fd, size_t max, char **data, size_t *len);
 /* write() all of `data`, going on after EINTR and short writes.  0, or -1 with errno. */
 int write_all(int fd, const void *data, size_t len);
 /* fsync() the directory holding `path`, so a create or rename there is durable.

@@ -136,8 +136,23 @@ typedef struct vm_buf {
  * More than `max_bytes` is a permanent failure (the limit is named).  Returns
  * VM_DONE with `out` filled, or the status of vm_fail() on error (not found,
  * unreadable: VM_PERMANENT; network faults: VM_TRANSIENT).
+ * A file:// URI is opened once, never through a final symbolic link, must be
+ * a regular file, and is read through that descriptor; when it is the job's
+ * recording.uri and the locate stage recorded the file it found
+ * (vm_recording_file_id), another file there now, or that file changed, is
+ * refused (VM_PERMANENT, naming the path).
  */
 vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out);
+
+/*
+ * A locate stage that found a local recording calls this with the file open
+ * (O_NOFOLLOW; checked to be the regular file it means): it records
+ * recording.file_id (device, inode, size, modification time), so that
+ * vm_fetch() later reads that file as it was found and no other, even if the
+ * path is swapped in between.  0, or -1 with errno (EINVAL: not a regular
+ * file).
+ */
+int vm_recording_file_id(vm_job *job, int fd);
 
 /*
  * The audio MIME type of a recording's file name or key, from its extension

@@ -5,14 +5,19 @@
  * {id}) under `dir`.  The plugin asks to be called again until the file exists
  * and its size has stopped changing for `settle`, and gives up after `wait`.
  * Any path that resolves outside `dir` (.., symlinks) is refused.  A job
- * record that already carries a file:// URI is checked the same way.
+ * record that already carries a file:// URI is checked the same way.  The
+ * file found is opened without following a link and its identity recorded
+ * (vm_recording_file_id), so the stages after this one read that very file:
+ * swapping the path for a link to another file in between gets nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <vmpipe/vmpipe.h>
 
@@ -118,6 +123,42 @@ static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *
 	return vm_retry(job, lf->poll_ms);
 }
 
+/*
+ * Open `real` (resolved from `path` and found inside dir) without following a
+ * link, and make sure the open file is what the resolved path still names:
+ * the path was resolved before the open, and a directory on the way could
+ * have been swapped for a link in between.  *fd >= 0 with *st filled when it
+ * is the regular file to use; otherwise *fd is -1 and the status says what
+ * to do (ask again, or refuse).
+ */
+static vm_status open_checked(const struct locate_file *lf, vm_job *job, const char *path,
+			      const char *real, int *fd, struct stat *st)
+{
+	*fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (*fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return not_yet(lf, job, real);
+		if (errno == ELOOP)
+			return vm_fail(job, VM_PERMANENT, "recording %s became a symbolic link: refused", real);
+		return vm_fail(job, VM_TRANSIENT, "cannot open %s: %s", real, strerror(errno));
+	}
+	char again[PATH_MAX];
+	struct stat named;
+	vm_status s = VM_DONE;
+	if (fstat(*fd, st) != 0)
+		s = vm_fail(job, VM_TRANSIENT, "cannot stat %s: %s", real, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		s = vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
+	else if (!realpath(path, again) || strcmp(again, real) != 0 || stat(again, &named) != 0 ||
+		 named.st_dev != st->st_dev || named.st_ino != st->st_ino)
+		s = not_yet(lf, job, real); /* it changed while we looked: look again */
+	else
+		return VM_DONE;
+	close(*fd);
+	*fd = -1;
+	return s;
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct locate_file *lf = state;
@@ -148,10 +189,10 @@ static vm_status run(const void *state, vm_job *job)
 	if (!inside(lf->root, real))
 		return vm_fail(job, VM_PERMANENT, "recording path %s resolves outside %s: refused", path, lf->dir);
 	struct stat st;
-	if (stat(real, &st) != 0)
-		return not_yet(lf, job, real);
-	if (!S_ISREG(st.st_mode))
-		return vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
+	int fd = -1;
+	vm_status s = open_checked(lf, job, path, real, &fd, &st);
+	if (fd < 0)
+		return s;
 
 	/* Still being written?  Wait until the size holds for `settle`. */
 	int64_t now = vm_now_ms(), seen_size = -1, seen_at = 0;
@@ -160,12 +201,20 @@ static vm_status run(const void *state, vm_job *job)
 	if (seen_size != (int64_t)st.st_size || seen_at == 0) {
 		vm_job_set_int(job, "recording.seen_size", (int64_t)st.st_size);
 		vm_job_set_int(job, "recording.seen_at", now);
-		if (lf->settle_ms > 0)
+		if (lf->settle_ms > 0) {
+			close(fd);
 			return vm_retry(job, lf->settle_ms);
+		}
 	} else if (now - seen_at < lf->settle_ms) {
+		close(fd);
 		return vm_retry(job, lf->settle_ms - (now - seen_at));
 	}
 
+	/* The file that readers (vm_fetch) must find there, and no other. */
+	int rc = vm_recording_file_id(job, fd);
+	close(fd);
+	if (rc != 0)
+		return vm_fail(job, VM_TRANSIENT, "cannot identify recording %s: %s", real, strerror(errno));
 	char furi[PATH_MAX * 3 + 8];
 	file_uri(real, furi, sizeof furi);
 	vm_job_set_str(job, "recording.uri", furi);

@@ -4,6 +4,7 @@ recording paths that try to leave the spool, a recording still being
 written, notifier failures.  Each test asserts the exit status and that
 the message names the cause; where the owner must still hear of the call,
 it checks the .eml."""
+import base64
 import email
 import email.policy
 import io
@@ -325,6 +326,89 @@ def test_job_record_hostile_contact_id(tmp_path, plugdir):
     assert r.code == EX_DATAERR, r  # contact ids are plain ids, checked at intake
     assert "job record field 'contact.id' is not a plain id" in r.err, r
     assert not (tmp_path / "out" / "job-2.eml").exists()
+
+
+SECRET = b"root:x:0:0:SECRET-NOT-A-RECORDING\n"
+
+
+def assert_secret_not_mailed(raw, msg):
+    assert not list(msg.iter_attachments()), [p.get_content_type() for p in msg.iter_attachments()]
+    assert b"SECRET-NOT-A-RECORDING" not in raw and base64.b64encode(SECRET)[:24] not in raw
+
+
+def test_recording_swapped_for_a_link_after_locate(tmp_path, plugdir):
+    """The audit: rec/c1.wav replaced by a symlink to another readable file
+    between locate and the read, attach = yes, mailed that file.  Now the
+    read opens without following the link and checks it is the located file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    rec = tmp_path / "rec" / f"{CID}.wav"
+    ini = pipeline(tmp_path, plugdir, notify="attach = yes\n",
+                   transcribe=f"plugin = test-swap\npath = {rec}\ntarget = {secret}\n")
+    rec.write_bytes(wav_bytes())
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r  # the owner still hears of the call
+    assert os.path.islink(rec), "the test plugin did not swap the file"
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
+    located = os.path.join(os.path.realpath(tmp_path / "rec"), f"{CID}.wav")
+    assert f"recording {located} is a symbolic link: refused" in r.err, r
+    assert "file_id" in r.json()["recording"]
+
+
+def stopped_after_locate(tmp_path, plugdir):
+    """A run with checkpoints that locates rec/CID.wav and then stops (the
+    transcriber and notifier fail for good): the next run resumes after locate.
+    Returns the [pipeline] + [locate] text both runs share."""
+    (tmp_path / "rec").mkdir(exist_ok=True)
+    (tmp_path / "rec" / f"{CID}.wav").write_bytes(wav_bytes())
+    head = f"[pipeline]\nplugin_dir = {plugdir}\ntimeout = 10m\nstate = state\n" \
+           "[locate]\nplugin = locate-file\ndir = rec\nsettle = 0\n"
+    ini = write(tmp_path / "pipeline.ini", head +
+                "[transcribe]\nplugin = test-flaky-transcribe\nmode = permanent\ntimes = -1\n"
+                "[notify]\nplugin = test-flaky\nmode = permanent\ntimes = -1\n")
+    first = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert first.code == EX_UNAVAILABLE, first
+    assert first.json()["stages"]["locate"] == "done", first
+    return head
+
+
+def test_recording_replaced_by_another_file_after_locate(tmp_path, plugdir):
+    """Not a link but another file renamed over the recording between locate
+    and the read (here: between a run and its resumption)."""
+    head = stopped_after_locate(tmp_path, plugdir)
+    new = tmp_path / "rec" / "new.wav"
+    new.write_bytes(SECRET)
+    os.rename(new, tmp_path / "rec" / f"{CID}.wav")
+    ini = write(tmp_path / "pipeline.ini", head + "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r
+    assert "resuming from its checkpoint" in r.err, r
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
+    assert "is not the file the locate stage found (replaced or changed since): refused" in r.err, r
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/pocketsphinx/model/en-us"),
+                    reason="the PocketSphinx en-us model is not installed")
+def test_sphinx_reads_only_the_located_recording(tmp_path, plugdir):
+    """transcribe-sphinx reads through the host's fetch: a job resumed after
+    the recording was swapped for a link transcribes nothing of the target."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    head = stopped_after_locate(tmp_path, plugdir)
+    rec = tmp_path / "rec" / f"{CID}.wav"
+    os.unlink(rec)
+    os.symlink(secret, rec)
+    ini = write(tmp_path / "pipeline.ini", head + "[transcribe]\nplugin = transcribe-sphinx\n"
+                "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r
+    rec_json = r.json()
+    assert rec_json["transcript"]["status"] == "failed", rec_json
+    assert any("is a symbolic link: refused" in m for m in error_messages(rec_json, "transcribe")), rec_json
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
 
 
 def test_job_record_s3_uri_for_locate_file(tmp_path, plugdir):
