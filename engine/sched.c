@@ -29,6 +29,7 @@ static enum stage_end run_stage(const struct pipeline *p, vm_stage *st, vm_job *
 	int transient = 0;
 	char last_msg[512] = "";
 	job->stage = st->name;
+	job->deadline_ms = deadline; /* vm_job_deadline_ms(): long work inside run() stops there */
 	log_msg(job, NULL, VM_LOG_DEBUG, "starting (%s)", pl->name);
 	for (;;) {
 		job_reset_outcome(job);

@@ -121,6 +121,13 @@ vm_status vm_fail(vm_job *job, vm_status kind, const char *fmt, ...) VM_PRINTF(3
 /* Wall-clock milliseconds since the epoch from the engine's clock (tests may
  * replace it).  Plugins use this, never time(). */
 int64_t vm_now_ms(void);
+/*
+ * When the running stage must be done (vm_now_ms() time; 0: no deadline).
+ * Work a plugin does inside one run() call that can take long (decoding,
+ * recognition) looks at it and stops, returning VM_TRANSIENT: the engine then
+ * ends the stage as timed out.
+ */
+int64_t vm_job_deadline_ms(const vm_job *job);
 /* Format `ms` as "2024-12-11T15:30:05Z" into buf (at least 32 bytes). */
 void vm_format_time(int64_t ms, char *buf, size_t size);
 
@@ -274,7 +281,12 @@ enum {
 	VM_WAV_UNSUPPORTED = -2, /* a WAV, but a codec or layout we do not decode */
 	VM_WAV_CORRUPT = -3,     /* header chunks inconsistent or cut before the audio */
 	VM_WAV_NOMEM = -4,
+	VM_WAV_TOO_LONG = -5,    /* longer than the limit, or more memory than a decode may take */
+	VM_WAV_DEADLINE = -6,    /* the deadline passed while decoding (vm_wav_decode_limits) */
 };
+
+/* No decode delivers more than this much audio (one hour), whatever it asks. */
+#define VM_WAV_MAX_SECONDS 3600.0
 
 /*
  * Decode `data` (a whole .wav file) into `out`: mono at VM_WAV_RATE.
@@ -288,6 +300,16 @@ int vm_wav_decode(const unsigned char *data, size_t len, vm_wav *out, char *err,
 /* The same at `rate` Hz; rate 0 keeps the file's own rate. */
 int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
                        char *err, size_t errsz);
+/*
+ * The same, bounded: audio longer than `max_seconds` (0, or more than
+ * VM_WAV_MAX_SECONDS: that cap) is refused with VM_WAV_TOO_LONG before
+ * anything is allocated, and the decode stops with VM_WAV_DEADLINE once
+ * vm_now_ms() reaches `deadline_ms` (0: none; pass vm_job_deadline_ms()).
+ * Sample rates from 4000 to 192000 Hz are decoded (others: VM_WAV_UNSUPPORTED).
+ * vm_wav_decode() and vm_wav_decode_rate() apply VM_WAV_MAX_SECONDS.
+ */
+int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, double max_seconds,
+                         int64_t deadline_ms, vm_wav *out, char *err, size_t errsz);
 /* Free out->samples and zero the struct; NULL and zeroed structs are fine. */
 void vm_wav_free(vm_wav *wav);
 
