@@ -6,7 +6,7 @@
 #define VMPIPE_PLUGIN_LOADER_H
 
 #include <stdio.h>
-#include <vmpipe/plugin.h>
+#include <vmpipe/vmpipe.h>
 
 #include "config.h"
 
@@ -27,6 +27,8 @@ struct vm_stage {
 	void *state;
 	bool inited;
 	char *error;                /* from vm_stage_error() */
+	const vm_mail_opts *mail;   /* a mail notifier's options, set by vm_mail_init(): its
+				     * recipient rules, which intake checks (intake.h) */
 };
 
 /* Load `name`.so from `dir`.  NULL with the reason in `err`. */

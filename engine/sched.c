@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "intake.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
@@ -110,6 +111,10 @@ int sched_run(const struct pipeline *p, vm_job *job, int64_t hard_deadline_ms)
 	}
 	bool no_recording = false, notified_all = true, any_notifier = false;
 	vm_status notify_kind = VM_DONE;
+	char refused[512];
+	int refused_rc = intake_check(p, job, refused, sizeof refused); /* before anything is paid for */
+	if (refused_rc)
+		return refused_rc;
 
 	for (size_t i = 0; i < p->n_stages; i++) {
 		vm_stage *st = p->stages[i];

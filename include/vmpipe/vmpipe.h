@@ -223,14 +223,31 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	{"attach", VM_OPT_ENUM, "no", false, offsetof(T, F.attach),                         \
 	 "attach the audio: no, yes, or smaller-than attach_max", "no|yes|smaller-than"},   \
 	{"attach_max", VM_OPT_SIZE, "10M", false, offsetof(T, F.attach_max),                \
-	 "largest recording attached", NULL}
+	 "largest recording attached", NULL},                                               \
+	{"allowed_recipient_domains", VM_OPT_STRING, NULL, false, VM_OPT_NOSTORE,           \
+	 "comma list of domains (*.example.com: subdomains) recipients must be in; "       \
+	 "empty: any", NULL}
 
 /*
  * Load the templates named in `opts` (relative to the pipeline file) or the
- * built-in ones.  Returns 0, or -1 after vm_stage_error().
+ * built-in ones, and the recipient allow-list (allowed_recipient_domains,
+ * read from the stage: it is not stored in vm_mail_opts, whose layout stays
+ * as plugins built against older headers know it); configured to, cc and
+ * bcc outside it are an error here.  The engine keeps the stage's rules and
+ * checks each job's recipients against them before any stage runs.
+ * Returns 0, or -1 after vm_stage_error().
  */
 int vm_mail_init(vm_stage *stage, vm_mail_opts *opts);
 void vm_mail_fini(vm_mail_opts *opts);
+
+/*
+ * Call after vm_mail_init() in a notifier that sends the message (SMTP, SES),
+ * not one that files it: a job with no recipient at all (none in the event,
+ * no `to`) cannot be notified.  vm_mail_build() then fails it (VM_PERMANENT,
+ * "no recipient: …"), and the engine refuses such a job before any stage runs
+ * when no other notifier could take it (nothing located, nothing transcribed).
+ */
+void vm_mail_require_recipient(vm_mail_opts *opts);
 
 typedef struct vm_mail {
 	char *data;        /* the RFC 5322 message, CRLF line ends */
@@ -245,9 +262,12 @@ typedef struct vm_mail {
  * variables ({{caller}}, {{recipient_name}}, {{duration}}, {{transcript}},
  * {{url}}, … see vmpipe-pipeline(5)), text + HTML alternatives, the audio
  * attached when asked and small enough.  VM_DONE with `out` filled, or a
- * vm_fail() status.  A job with no recipient still gets a message (without a
- * To header; out->rcpt is then empty): a transport that needs recipients
- * fails, one that files the message (notify-file) still keeps it.
+ * vm_fail() status.  A recipient outside allowed_recipient_domains fails it
+ * (VM_PERMANENT, "recipient x is outside allowed_recipient_domains (…):
+ * nothing sent"), before anything is rendered or fetched.  A job with no
+ * recipient still gets a message (without a To header; out->rcpt is then
+ * empty) unless vm_mail_require_recipient() was called: a notifier that
+ * files the message (notify-file) still keeps it.
  */
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out);
 void vm_mail_free(vm_mail *mail);

@@ -243,15 +243,25 @@ def test_recording_never_appears(world):
 # ------------------------------------------------------------------ refusals
 
 def test_recipient_outside_allow_list_is_refused(world):
+    """The audit: notify-ses would refuse the recipient, yet the recording was
+    found and a whole Transcribe job run (and paid for) first.  Now the job
+    fails at intake with notify-ses's own message: no S3, no Transcribe."""
     key = connect_key(utcnow() - datetime.timedelta(seconds=10))
-    world.upload_later(key, 3)
+    world.s3.put(BUCKET, key, world.audio, "audio/wav")
     world.script(key, duration=0.2)
+    world.s3.log.clear()
     r = world.run(connect_event(CID, recipient="boss@example.com, mallory@evil.example.net"))
     assert r.code == 69, r
-    assert ("recipient mallory@evil.example.net is outside allowed_recipient_domains "
-            "(example.com): nothing sent") in r.err
+    msg = ("recipient mallory@evil.example.net is outside allowed_recipient_domains "
+           "(example.com): nothing sent")
+    assert msg in r.err
+    assert world.tr.requests() == [] and world.tr.jobs == {}  # nothing transcribed
+    assert world.s3.requests() == []                           # nothing located
     assert world.ses.sends() == [] and world.ses.messages == []
-    assert r.json()["notifications"] == []
+    rec = r.json()
+    assert rec["notifications"] == [] and rec["state"] == "failed"
+    assert [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]] == [("notify", "permanent", msg)]
+    assert rec["stages"] == {"notify": "failed"}
 
 
 # ------------------------------------------------------------------ once only

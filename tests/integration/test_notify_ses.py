@@ -244,6 +244,43 @@ def test_recipient_outside_allow_list_is_refused(setup, rcpt):
     assert any("outside allowed_recipient_domains" in e["message"] for e in rec["errors"])
 
 
+def test_refused_recipient_costs_nothing_and_says_the_same(setup):
+    """What notify-ses would refuse is refused before any stage runs, with the
+    message, errors entry and exit status notify-ses gives when it runs."""
+    p = setup.pipeline("allowed_recipient_domains = example.com")
+    bad = setup.record(recipient={"email": "attacker@evil.example"})
+    r = setup.run(p, bad)
+    assert r.code == 69, r
+    rec = r.json()
+    assert "locate" not in rec.get("stages", {}) and "test" not in rec, rec  # nothing ran
+    assert rec["stages"] == {"notify": "failed"} and rec["state"] == "failed"
+    assert setup.ses.sends() == []
+    early = [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]]
+    assert early == [("notify", "permanent", "recipient attacker@evil.example is outside "
+                      "allowed_recipient_domains (example.com): nothing sent")], early
+    # With a second notifier that can take the job, it runs; notify-ses then
+    # refuses at its turn, and says exactly what intake said.
+    p = setup.pipeline("allowed_recipient_domains = example.com")
+    with open(p, "a") as f:
+        f.write(f"\n[notify.archive]\nplugin = notify-file\ndir = {setup.tmp / 'archive'}\n")
+    r = setup.run(p, bad)
+    assert r.code == 69, r
+    rec = r.json()
+    assert rec["stages"]["locate"] == "done" and rec["stages"]["notify.archive"] == "done", rec
+    late = [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]]
+    assert late == early, (late, early)
+
+
+def test_no_recipient_is_refused_before_any_stage(setup):
+    r = setup.run(setup.pipeline(), setup.record(recipient={}))
+    assert r.code == 69, r
+    rec = r.json()
+    assert [(e["stage"], e["message"]) for e in rec["errors"]] == [
+        ("notify", "no recipient: the event names none (recipient.email) and no 'to' is configured")]
+    assert rec["stages"] == {"notify": "failed"}
+    assert setup.ses.sends() == []
+
+
 def test_allow_list_subdomains_and_case(setup):
     p = setup.pipeline("allowed_recipient_domains = Example.COM, *.example.org")
     r = setup.run(p, setup.record(recipient={"email": "A@EXAMPLE.com, b@sales.example.org"}))

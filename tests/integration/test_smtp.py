@@ -342,7 +342,30 @@ def test_no_recipient_is_permanent(setup, server):
     p = setup.pipeline(smtp_opts(server))
     r = run(p, setup.event(recipient=None), env=FAKE)
     assert r.code == 69, r
-    assert "no recipient" in r.json()["errors"][0]["message"]
+    rec = r.json()
+    assert "no recipient" in rec["errors"][0]["message"]
+    assert rec["stages"] == {"notify": "failed"}  # refused before locate ran
+    assert server.messages == []
+
+
+def test_allow_list_is_shared_by_every_mail_notifier(setup, server):
+    """allowed_recipient_domains is one of the shared mail options: notify-smtp
+    refuses what is outside it, at intake, with nothing sent."""
+    p = setup.pipeline(smtp_opts(server, "allowed_recipient_domains = example.org"))
+    r = run(p, setup.event(recipient="owner@example.com"), env=FAKE)
+    assert r.code == 69, r
+    assert ("recipient owner@example.com is outside allowed_recipient_domains (example.org): "
+            "nothing sent") in r.err
+    assert server.messages == [] and server.auth_attempts == []
+    r = run(p, setup.event(recipient="owner@example.org"), env=FAKE)
+    assert r.code == 0, r
+    assert len(server.messages) == 1
+    # A configured recipient outside the list is a configuration error.
+    p = setup.pipeline(smtp_opts(server, "allowed_recipient_domains = example.org",
+                                 "bcc = audit@example.com"))
+    r = run_vmpipe("check", "-c", p, env={"SMTP_TEST_PASSWORD": PASSWORD})
+    assert r.code == 78, r
+    assert "option 'bcc': audit@example.com is outside allowed_recipient_domains (example.org)" in r.err
 
 
 # ------------------------------------------------------------------ secrets
