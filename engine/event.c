@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "event_limits.h"
 #include "log.h"
 #include "util.h"
 
@@ -46,6 +47,39 @@ static void set_region_from_arn(vm_job *job, const char *arn)
 	vm_job_set_str(job, "contact.region", region);
 }
 
+/* The fields of a Connect event the engine takes, and what each may be. */
+static const struct connect_field {
+	const char *a, *b; /* Details.ContactData.a(.b) */
+	const char *field; /* for messages */
+	enum ev_kind kind;
+} connect_fields[] = {
+	{"InstanceARN", NULL, "Details.ContactData.InstanceARN", EV_ARN},
+	{"CustomerEndpoint", "Address", "Details.ContactData.CustomerEndpoint.Address", EV_CALLER},
+	{"SystemEndpoint", "Address", "Details.ContactData.SystemEndpoint.Address", EV_CALLER},
+	{"Attributes", "emailRecipient", "Details.ContactData.Attributes.emailRecipient", EV_RECIPIENTS},
+	{"Attributes", "RecipientName", "Details.ContactData.Attributes.RecipientName", EV_NAME},
+	{"Attributes", "tenant", "Details.ContactData.Attributes.tenant", EV_TENANT},
+	{"Attributes", NULL, "Details.ContactData.Attributes", EV_ATTRIBUTES}, /* the rest, as a whole */
+};
+
+/* cd.a(.b) into *v (NULL when absent or null); -1 when cd.a is there but
+ * not an object to look b up in. */
+static int connect_value(json_t *cd, const struct connect_field *f, json_t **v, char *err,
+			 size_t errsize)
+{
+	json_t *a = json_object_get(cd, f->a);
+	if (!f->b || !a || json_is_null(a)) {
+		*v = f->b ? NULL : a;
+		return 0;
+	}
+	if (!json_is_object(a)) {
+		snprintf(err, errsize, "Details.ContactData.%s must be an object", f->a);
+		return -1;
+	}
+	*v = json_object_get(a, f->b);
+	return 0;
+}
+
 static vm_job *from_connect(json_t *ev, char *err, size_t errsize)
 {
 	json_t *cd = json_object_get(json_object_get(ev, "Details"), "ContactData");
@@ -69,9 +103,17 @@ static vm_job *from_connect(json_t *ev, char *err, size_t errsize)
 		return NULL;
 	}
 	json_t *attrs = json_object_get(cd, "Attributes");
+	if (json_is_null(attrs))
+		attrs = NULL;
 	if (attrs && !json_is_object(attrs)) {
 		snprintf(err, errsize, "Details.ContactData.Attributes must be an object");
 		return NULL;
+	}
+	for (size_t i = 0; i < sizeof connect_fields / sizeof *connect_fields; i++) {
+		const struct connect_field *f = &connect_fields[i];
+		json_t *v = NULL;
+		if (connect_value(cd, f, &v, err, errsize) != 0 || ev_check(f->kind, v, f->field, err, errsize) != 0)
+			return NULL;
 	}
 	vm_job *job = job_new(id);
 	if (!job)
@@ -86,15 +128,7 @@ static vm_job *from_connect(json_t *ev, char *err, size_t errsize)
 	set_if(job, "contact.dialed", str_at(cd, "SystemEndpoint", "Address"));
 	set_if(job, "recipient.email", str_at(attrs, "emailRecipient", NULL));
 	set_if(job, "recipient.name", str_at(attrs, "RecipientName", NULL));
-	const char *tenant = str_at(attrs, "tenant", NULL);
-	if (tenant && *tenant) {
-		if (!is_plain_name(tenant, 64)) {
-			snprintf(err, errsize, "contact attribute 'tenant' is not a plain name");
-			job_free(job);
-			return NULL;
-		}
-		vm_job_set_str(job, "tenant", tenant);
-	}
+	set_if(job, "tenant", str_at(attrs, "tenant", NULL)); /* a plain name: checked above */
 	/* Keep the string attributes: plugins read e.g. a language code from them. */
 	if (attrs) {
 		json_t *keep = json_object();
@@ -129,6 +163,14 @@ static vm_job *from_s3(json_t *ev, char *err, size_t errsize)
 		snprintf(err, errsize, "S3 notification lacks s3.bucket.name or s3.object.key");
 		return NULL;
 	}
+	/* S3's rules, with the legacy names (capitals, '_') a us-east-1 bucket may have. */
+	size_t bl = strlen(bucket);
+	if (bl > 63 || strspn(bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != bl) {
+		snprintf(err, errsize, "Records[0].s3.bucket.name is not an S3 bucket name (at most 63 of a-z 0-9 . - _)");
+		return NULL;
+	}
+	if (ev_check(EV_REGION, json_object_get(r, "awsRegion"), "Records[0].awsRegion", err, errsize) != 0)
+		return NULL;
 	/* S3 event keys are URL-encoded with '+' for spaces.  Every '%' must start
 	 * two hex digits (S3 writes a literal '%' as %25), never %00: a key cut at
 	 * a NUL or read through sscanf's sign/space leniency is another key. */
@@ -188,9 +230,64 @@ static vm_job *from_s3(json_t *ev, char *err, size_t errsize)
 static const struct { const char *path; json_type type; } record_types[] = {
 	{"contact", JSON_OBJECT}, {"recipient", JSON_OBJECT}, {"recording", JSON_OBJECT},
 	{"transcript", JSON_OBJECT}, {"notifications", JSON_ARRAY}, {"errors", JSON_ARRAY},
-	{"stages", JSON_OBJECT}, {"tenant", JSON_STRING}, {"contact.caller", JSON_STRING},
-	{"recipient.email", JSON_STRING}, {"recording.uri", JSON_STRING},
+	{"stages", JSON_OBJECT},
 };
+
+/* The fields a job record may set, and what each may be. */
+static const struct { const char *path; enum ev_kind kind; } record_fields[] = {
+	{"tenant", EV_TENANT}, {"received_at", EV_TIME},
+	{"contact.id", EV_ID}, {"contact.initial_id", EV_ID},
+	{"contact.instance_arn", EV_ARN}, {"contact.region", EV_REGION},
+	{"contact.caller", EV_CALLER}, {"contact.dialed", EV_CALLER},
+	{"contact.attributes", EV_ATTRIBUTES},
+	{"recipient.email", EV_RECIPIENTS}, {"recipient.name", EV_NAME},
+	{"recording.uri", EV_URI},
+};
+
+/*
+ * What the pipeline derives is never taken from outside: the link in the mail
+ * and its expiry, sizes, durations, transcripts, the record of what was sent
+ * and of what failed.  A record names the call (contact, recipient, tenant,
+ * received_at) and at most where the recording is (recording.uri, which the
+ * locate stage checks); everything else under recording goes too, because
+ * locate writes it (content type, the located file's identity, its own
+ * bookkeeping).  Names of what was dropped go into `dropped` for the log.
+ */
+static const char *const derived_fields[] = {"transcript", "notifications", "errors", "stages",
+					       "attempts", "state", "timeout_at", "suspended_until", "claim"};
+
+/* Append ", name" (or "name" first) to the list in buf; what does not fit is left out. */
+static void note(char *buf, size_t size, const char *prefix, const char *name)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, size - n, "%s%s%.40s", n ? ", " : "", prefix, name);
+}
+
+static void drop_derived(vm_job *job, char *dropped, size_t size)
+{
+	dropped[0] = '\0';
+	json_t *recording = job_get(job, "recording");
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(recording, tmp, k, v)
+	{
+		if (strcmp(k, "uri") == 0)
+			continue;
+		note(dropped, size, "recording.", k);
+		json_object_del(recording, k);
+	}
+	for (size_t i = 0; i < sizeof derived_fields / sizeof *derived_fields; i++) {
+		json_t *f = job_get(job, derived_fields[i]);
+		/* The engine's own empty starting values are no news. */
+		bool empty = (json_is_array(f) && json_array_size(f) == 0) ||
+			     (json_is_integer(f) && json_integer_value(f) == 0) ||
+			     (json_is_string(f) && strcmp(json_string_value(f), "pending") == 0);
+		if (f && !empty)
+			note(dropped, size, "", derived_fields[i]);
+		job_set(job, derived_fields[i], NULL);
+	}
+}
 
 static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 {
@@ -209,12 +306,24 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 			return NULL;
 		}
 	}
-	const char *tenant = vm_job_get_str(job, "tenant");
-	if (tenant && !is_plain_name(tenant, 64)) {
-		snprintf(err, errsize, "job record 'tenant' is not a plain name");
-		job_free(job);
-		return NULL;
+	for (size_t i = 0; i < sizeof record_fields / sizeof *record_fields; i++) {
+		char field[64];
+		snprintf(field, sizeof field, "job record field '%s'", record_fields[i].path);
+		json_t *v = job_get(job, record_fields[i].path);
+		/* A record is written by a program: null is a mistake, not "unset". */
+		if (json_is_null(v))
+			snprintf(err, errsize, "%s must be %s (got null)", field,
+				 record_fields[i].kind == EV_ATTRIBUTES ? "an object" : "a string");
+		if (json_is_null(v) || ev_check(record_fields[i].kind, v, field, err, errsize) != 0) {
+			job_free(job);
+			return NULL;
+		}
 	}
+	char dropped[400];
+	drop_derived(job, dropped, sizeof dropped);
+	if (*dropped)
+		log_msg(job, "intake", VM_LOG_WARN,
+			"job record: ignored what the pipeline derives itself (%s)", dropped);
 	if (!job_get(job, "received_at")) {
 		char ts[32];
 		vm_format_time(vm_now_ms(), ts, sizeof ts);
@@ -224,17 +333,15 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 		vm_job_set_str(job, "contact.id", id);
 	if (!job_get(job, "contact.initial_id"))
 		vm_job_set_str(job, "contact.initial_id", vm_job_get_str(job, "contact.id"));
-	if (!job_get(job, "notifications"))
-		job_set(job, "notifications", json_array());
-	if (!job_get(job, "errors"))
-		job_set(job, "errors", json_array());
-	if (!job_get(job, "attempts"))
-		vm_job_set_int(job, "attempts", 0);
-	vm_job_set_str(job, "state", "pending");
 	/* A record handed in from outside starts from the beginning: trusting its
-	 * "stages" would let it skip locate, the only check on recording.uri.
-	 * Its notifications stay, so nobody is mailed twice. */
-	job_set(job, "stages", NULL);
+	 * "stages" would let it skip locate, the only check on recording.uri, and
+	 * its "notifications" would stop a mail that was never sent.  A record
+	 * run again is not mailed twice because of the checkpoint ([pipeline]
+	 * state), which is the engine's own. */
+	job_set(job, "notifications", json_array());
+	job_set(job, "errors", json_array());
+	vm_job_set_int(job, "attempts", 0);
+	vm_job_set_str(job, "state", "pending");
 	return job;
 }
 

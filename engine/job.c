@@ -309,3 +309,8 @@ vm_status vm_fail(vm_job *job, vm_status kind, const char *fmt, ...)
 	job->fail_kind = kind;
 	return kind;
 }
+
+int64_t vm_job_deadline_ms(const vm_job *job)
+{
+	return job ? job->deadline_ms : 0;
+}

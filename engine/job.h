@@ -15,7 +15,8 @@ struct vm_job {
 	int64_t retry_ms;       /* set by vm_retry() */
 	char *fail_msg;         /* set by vm_fail(); owned */
 	vm_status fail_kind;
-	int64_t deadline_ms;    /* absolute time the running stage must end by (0: none) */
+	int64_t deadline_ms;    /* when the running stage must end (clock ms); 0: none.
+				 * Set by the scheduler before it calls a stage. */
 	bool maybe_sent;        /* the running notify stage was "sending" in a checkpoint */
 };
 

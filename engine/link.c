@@ -156,24 +156,70 @@ static void b64url(const unsigned char *in, size_t n, char *out)
 	out[j] = '\0';
 }
 
-/* base64url(HMAC-SHA256(secret, message)) into out[SIG_B64_LEN + 1]; 0 or -1. */
+/* Append the netstring "LEN:s," of [s, s+n) to buf at *o; -1 when it does not fit. */
+static int netstring(char *buf, size_t size, size_t *o, const char *s, size_t n)
+{
+	int w = snprintf(buf + *o, size - *o, "%zu:", n);
+	if (w < 0 || (size_t)w + n + 1 >= size - *o)
+		return -1;
+	*o += (size_t)w;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	buf[(*o)++] = ',';
+	buf[*o] = '\0';
+	return 0;
+}
+
+/*
+ * base64url(HMAC-SHA256(secret, message)) into out[SIG_B64_LEN + 1]; 0 or -1.
+ * The message is four netstrings (version tag, bucket, key, expiry): each
+ * field carries its length, so no byte in a bucket or key can move a field
+ * boundary, as "\n" could in v1's "vmpipe-link-v1\nB\nK\nEXP".
+ */
 static int sign(const unsigned char *secret, size_t slen, const char *bucket, const char *key,
 		int64_t exp, char *out)
 {
-	char *msg;
-	int n = asprintf(&msg, "vmpipe-link-v1\n%s\n%s\n%lld", bucket, key, (long long)exp);
-	if (n < 0)
+	char num[24], *msg;
+	size_t size = strlen(bucket) + strlen(key) + 128, n = 0;
+	snprintf(num, sizeof num, "%lld", (long long)exp);
+	if (!(msg = malloc(size)))
 		return -1;
+	if (netstring(msg, size, &n, LINK_VERSION_TAG, strlen(LINK_VERSION_TAG)) != 0 ||
+	    netstring(msg, size, &n, bucket, strlen(bucket)) != 0 ||
+	    netstring(msg, size, &n, key, strlen(key)) != 0 ||
+	    netstring(msg, size, &n, num, strlen(num)) != 0) {
+		free(msg);
+		return -1;
+	}
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	unsigned char *r = HMAC(EVP_sha256(), secret, (int)slen, (const unsigned char *)msg,
-				(size_t)n, mac, &maclen);
+	unsigned char *r = HMAC(EVP_sha256(), secret, (int)slen, (const unsigned char *)msg, n, mac,
+				&maclen);
 	free(msg);
 	if (!r || maclen != 32)
 		return -1;
 	b64url(mac, maclen, out);
 	OPENSSL_cleanse(mac, sizeof mac);
 	return 0;
+}
+
+/* No control characters (C0, DEL): they have no place in a bucket or key a
+ * link names, and a decoded one is someone testing the parser. */
+static bool printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* A canonical positive decimal: digits only, no sign, space or leading zero. */
+static bool canonical_number(const char *s, int64_t *v)
+{
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 18 || s[n] != '\0' || s[0] == '0')
+		return false;
+	return parse_int(s, v) == 0 && *v > 0;
 }
 
 /* Percent-encode everything but RFC 3986 unreserved characters. */
@@ -196,13 +242,14 @@ static char *pct_encode(const char *s)
 char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
 		int64_t expires_at_s)
 {
-	if (!c || !c->enabled || !bucket || !*bucket || !key || !*key)
+	if (!c || !c->enabled || !bucket || !*bucket || !key || !*key || !printable(bucket) ||
+	    !printable(key) || expires_at_s <= 0)
 		return NULL;
 	char sig[SIG_B64_LEN + 1];
 	if (sign(c->secret, c->secret_len, bucket, key, expires_at_s, sig) != 0)
 		return NULL;
 	char *eb = pct_encode(bucket), *ek = pct_encode(key), *url = NULL;
-	if (eb && ek && asprintf(&url, "%s" LINK_PATH "?bucket=%s&key=%s&expires=%lld&sig=%s",
+	if (eb && ek && asprintf(&url, "%s" LINK_PATH "?v=" LINK_VERSION "&bucket=%s&key=%s&expires=%lld&sig=%s",
 				 c->base_url, eb, ek, (long long)expires_at_s, sig) < 0)
 		url = NULL;
 	free(eb);
@@ -242,11 +289,11 @@ static char *pct_decode(const char *s, size_t n)
 	return out;
 }
 
-enum { P_BUCKET, P_KEY, P_EXPIRES, P_SIG, P_N };
+enum { P_VERSION, P_BUCKET, P_KEY, P_EXPIRES, P_SIG, P_N };
 
 static enum link_verdict parse_query(const char *q, char *v[P_N])
 {
-	static const char *const names[P_N] = {"bucket", "key", "expires", "sig"};
+	static const char *const names[P_N] = {"v", "bucket", "key", "expires", "sig"};
 	while (q && *q) {
 		const char *amp = strchr(q, '&');
 		size_t len = amp ? (size_t)(amp - q) : strlen(q);
@@ -259,13 +306,13 @@ static enum link_verdict parse_query(const char *q, char *v[P_N])
 				if (v[i]) /* a repeated parameter: someone is playing games */
 					return LINK_MALFORMED;
 				v[i] = pct_decode(eq + 1, len - nl - 1);
-				if (!v[i] || !*v[i])
+				if (!v[i] || !*v[i] || !printable(v[i]))
 					return LINK_MALFORMED;
 			}
 		}
 		q = amp ? amp + 1 : NULL;
 	}
-	for (int i = 0; i < P_N; i++)
+	for (int i = P_BUCKET; i < P_N; i++)
 		if (!v[i])
 			return LINK_MALFORMED;
 	return LINK_OK;
@@ -291,7 +338,12 @@ enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, i
 	char *v[P_N] = {0};
 	enum link_verdict verdict = parse_query(raw_query, v);
 	int64_t exp = 0;
-	if (verdict == LINK_OK && (parse_int(v[P_EXPIRES], &exp) != 0 || exp <= 0))
+	if (verdict == LINK_OK && !canonical_number(v[P_EXPIRES], &exp))
+		verdict = LINK_MALFORMED;
+	/* v1 links (no "v") signed an ambiguous message: refused, and said so. */
+	if (verdict == LINK_OK && !v[P_VERSION])
+		verdict = LINK_OLD;
+	if (verdict == LINK_OK && strcmp(v[P_VERSION], LINK_VERSION) != 0)
 		verdict = LINK_MALFORMED;
 	if (verdict == LINK_OK && (!c || !c->enabled))
 		verdict = LINK_FORGED;

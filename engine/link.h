@@ -6,9 +6,14 @@
  * mail carries instead an HMAC-SHA256-signed link to the function's own
  * Lambda Function URL:
  *
- *   {VMPIPE_LINK_BASE_URL}/voicemail?bucket=B&key=K&expires=EPOCH_S&sig=SIG
+ *   {VMPIPE_LINK_BASE_URL}/voicemail?v=2&bucket=B&key=K&expires=EPOCH_S&sig=SIG
  *
- * SIG = base64url(HMAC-SHA256(secret, "vmpipe-link-v1\n" B "\n" K "\n" EPOCH_S)).
+ * SIG = base64url(HMAC-SHA256(secret, N("vmpipe-link-v2") N(B) N(K) N(EPOCH_S)))
+ * where N(s) is the netstring LEN ":" s "," (LEN: decimal byte count), so a
+ * byte of B or K can never move a field boundary.  EPOCH_S is accepted only
+ * in canonical form (digits, no sign, no leading zero); decoded B and K hold
+ * no control characters.  Links of v1 (no "v"; a "\n"-joined message) are
+ * refused as LINK_OLD.
  * On click (link_click.h) the function verifies it and redirects to a fresh
  * presigned URL valid for minutes.
  *
@@ -32,6 +37,8 @@
 /* Longest link lifetime accepted (S3's own cap for presigned URLs is 7 days). */
 #define LINK_MAX_LIFETIME_S (366LL * 24 * 3600)
 #define LINK_PATH "/voicemail"
+#define LINK_VERSION "2"
+#define LINK_VERSION_TAG "vmpipe-link-v2"
 
 struct link_cfg {
 	bool enabled;
@@ -68,9 +75,11 @@ char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
 
 enum link_verdict {
 	LINK_OK = 0,
-	LINK_MALFORMED, /* not a link: parameters missing, repeated or undecodable */
+	LINK_MALFORMED, /* not a link: parameters missing, repeated, undecodable, a
+			 * control character, an expiry not in canonical form */
 	LINK_FORGED,    /* the signature does not match (any key) */
 	LINK_EXPIRED,   /* genuine, but past its expiry */
+	LINK_OLD,       /* a v1 link (no "v" parameter): no longer accepted */
 };
 
 /*

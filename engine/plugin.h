@@ -6,7 +6,7 @@
 #define VMPIPE_PLUGIN_LOADER_H
 
 #include <stdio.h>
-#include <vmpipe/plugin.h>
+#include <vmpipe/vmpipe.h>
 
 #include "config.h"
 
@@ -28,6 +28,8 @@ struct vm_stage {
 	bool inited;
 	char *error;                /* from vm_stage_error() */
 	int max_in_flight;          /* jobs in this stage at once (0: no bound); the scheduler's */
+	const vm_mail_opts *mail;   /* a mail notifier's options, set by vm_mail_init(): its
+				     * recipient rules, which intake checks (intake.h) */
 };
 
 /*

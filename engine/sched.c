@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "intake.h"
+#include "intake.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
@@ -48,6 +50,7 @@ struct sjob {
 	int transient;
 	char *last_msg;       /* of the current stage's last failure; owned */
 	vm_status last_kind;
+	bool checked;         /* intake_check() ran */
 	bool no_recording, notified_all, any_notifier, abandoned, lost;
 	vm_status notify_kind;
 	int rc;
@@ -164,6 +167,19 @@ static void step(struct sjob *sj, const struct sched_opts *o)
 	vm_job *job = sj->job;
 	const struct pipeline *p = sj->p;
 	sj->left = NULL;
+	if (!sj->checked) {
+		/* What intake can tell already (a recipient no notifier may mail)
+		 * fails the job before anything is located, transcribed or paid for. */
+		char why[512];
+		sj->checked = true;
+		int rc = intake_check(p, job, why, sizeof why);
+		if (rc) {
+			sj->rc = rc;
+			save(sj);
+			sj->next = NEXT_END;
+			return;
+		}
+	}
 	for (;;) {
 		if (sj->abandoned) {
 			sj->next = NEXT_END;

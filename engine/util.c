@@ -1,13 +1,16 @@
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,13 +176,19 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	int rc = read_fd(fd, max, data, len);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int read_fd(int fd, size_t max, char **data, size_t *len)
+{
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
+	if (fstat(fd, &st) != 0)
 		return -1;
-	}
 	if (S_ISDIR(st.st_mode)) {
-		close(fd);
 		errno = EISDIR;
 		return -1;
 	}
@@ -189,7 +198,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	char *buf = malloc(cap + 1);
 	for (;;) {
 		if (!buf) {
-			close(fd);
 			errno = ENOMEM;
 			return -1;
 		}
@@ -199,7 +207,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 		if (r < 0) {
 			int e = errno;
 			free(buf);
-			close(fd);
 			errno = e;
 			return -1;
 		}
@@ -208,7 +215,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 		n += (size_t)r;
 		if (n > max) {
 			free(buf);
-			close(fd);
 			errno = EFBIG;
 			return -1;
 		}
@@ -220,7 +226,6 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 			buf = nb;
 		}
 	}
-	close(fd);
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
@@ -264,16 +269,116 @@ int fsync_parent(const char *path)
 	return r;
 }
 
+/*
+ * Temporary files of write_file_atomic(): ".<name>.tmp-<16 hex digits>" in
+ * the directory of <name>.  The name is unpredictable and created with
+ * O_EXCL|O_NOFOLLOW, so a link planted in the directory is never followed.
+ */
+#define TEMP_TAG ".tmp-"
+#define TEMP_RAND_HEX 16
+/* A temporary file this old is a killed writer's: no write takes minutes. */
+#define TEMP_STALE_S (15 * 60)
+/* How often one process sweeps the same directory. */
+#define SWEEP_EVERY_S (10 * 60)
+
+static bool is_temp_name(const char *n)
+{
+	size_t len = strlen(n), tag = strlen(TEMP_TAG);
+	if (n[0] != '.' || len < 1 + 1 + tag + TEMP_RAND_HEX)
+		return false;
+	const char *r = n + len - TEMP_RAND_HEX;
+	if (strncmp(r - tag, TEMP_TAG, tag) != 0)
+		return false;
+	return strspn(r, "0123456789abcdef") == TEMP_RAND_HEX;
+}
+
+/* Directories swept lately (by a hash of the path): a daemon writes the same
+ * few directories thousands of times, and one listing per interval is enough. */
+static struct {
+	uint64_t dir;
+	time_t at;
+} swept[16];
+static pthread_mutex_t swept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool sweep_due(const char *dir, time_t now)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	size_t oldest = 0;
+	bool due = true;
+	pthread_mutex_lock(&swept_lock);
+	for (size_t i = 0; i < sizeof swept / sizeof *swept; i++) {
+		if (swept[i].dir == h) {
+			due = now - swept[i].at >= SWEEP_EVERY_S || now < swept[i].at;
+			oldest = i;
+			break;
+		}
+		if (swept[i].at < swept[oldest].at)
+			oldest = i;
+	}
+	if (due) {
+		swept[oldest].dir = h;
+		swept[oldest].at = now;
+	}
+	pthread_mutex_unlock(&swept_lock);
+	return due;
+}
+
+int sweep_stale_temps(const char *dir)
+{
+	time_t now = time(NULL);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (!is_temp_name(e->d_name) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < TEMP_STALE_S)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len)
 {
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dn = slash ? (size_t)(slash - path) : 0;
+	if (!*base || dn >= sizeof dir) {
+		errno = *base ? ENAMETOOLONG : EISDIR;
 		return -1;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (dn == 0)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)dn, path);
+	int fd = -1;
+	for (int attempt = 0; fd < 0 && attempt < 8; attempt++) {
+		unsigned char rnd[TEMP_RAND_HEX / 2];
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			return -1;
+		int n = snprintf(tmp, sizeof tmp, "%s/.%s" TEMP_TAG, dir, base);
+		if (n < 0 || (size_t)n + TEMP_RAND_HEX >= sizeof tmp) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		for (size_t i = 0; i < sizeof rnd; i++)
+			n += snprintf(tmp + n, sizeof tmp - (size_t)n, "%02x", rnd[i]);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+		if (fd < 0 && errno != EEXIST)
+			return -1;
+	}
 	if (fd < 0)
-		return -1;
+		return -1; /* EEXIST eight times: someone is planting names */
 	if (write_all(fd, data, len) != 0 || fsync(fd) != 0)
 		goto fail;
 	if (close(fd) != 0) {
@@ -285,6 +390,9 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 		goto fail;
 	/* Make the rename itself durable. */
 	fsync_parent(path);
+	/* A run killed between open and rename left its temporary file. */
+	if (sweep_due(dir, time(NULL)))
+		sweep_stale_temps(dir);
 	return 0;
 fail:;
 	int e = errno;

@@ -33,13 +33,21 @@ int parse_s3_uri(const char *uri, char *bucket, size_t size, const char **key);
 
 /* Read a whole file (at most `max` bytes).  0, or -1 with errno (EFBIG when larger). */
 int read_file(const char *path, size_t max, char **data, size_t *len);
+/* The same from an open descriptor, to its end (the caller closes it). */
+int read_fd(int fd, size_t max, char **data, size_t *len);
 /* write() all of `data`, going on after EINTR and short writes.  0, or -1 with errno. */
 int write_all(int fd, const void *data, size_t len);
 /* fsync() the directory holding `path`, so a create or rename there is durable.
  * 0, or -1 with errno. */
 int fsync_parent(const char *path);
-/* Write `data` to `path` atomically: temp file in the same directory, fsync,
- * rename, fsync of the directory.  0, or -1 with errno. */
+/* Write `data` to `path` atomically: a temporary file ".<name>.tmp-<random>"
+ * in the same directory, created exclusively without following links, fsync,
+ * rename, fsync of the directory.  Afterwards (at most every 10 minutes per
+ * directory and process) temporary files older than 15 minutes that killed
+ * writers left there are removed.  0, or -1 with errno. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* Remove the temporary files of write_file_atomic() in `dir` older than 15
+ * minutes.  The number removed, or -1 with errno when `dir` cannot be read. */
+int sweep_stale_temps(const char *dir);
 
 #endif

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "util.h" /* format_duration() */
+
 enum {
 	FMT_PCM = 1,
 	FMT_FLOAT = 3,
@@ -24,9 +27,17 @@ enum {
 	FMT_MULAW = 7,
 	FMT_EXTENSIBLE = 0xFFFE,
 	MAX_CHANNELS = 8,
-	MIN_RATE = 1000,
-	MAX_RATE = 384000,
+	/* Below 4 kHz nothing is speech any model understands, and a low rate
+	 * only amplifies: 1 kHz 8-bit upsampled to 16 kHz is 32 bytes out per
+	 * byte in.  Above 192 kHz is no recorder's rate. */
+	MIN_RATE = 4000,
+	MAX_RATE = 192000,
 };
+
+/* The deadline is looked at every this many samples (a few ms of work). */
+#define CHECK_EVERY 65536
+/* What one decode may allocate (mono at the file's rate, the output, the filter). */
+#define DECODE_MEM_MAX (256u << 20)
 
 struct wav_fmt {
 	unsigned format, channels, rate, block, bits;
@@ -253,14 +264,27 @@ static int16_t clamp16(double v)
 	return (int16_t)lrint(v);
 }
 
-/* Average the channels of each frame into one 16-bit sample. */
-static int16_t *mixdown(const unsigned char *p, size_t frames, const struct wav_fmt *f)
+/* Has the clock reached `deadline_ms` (0: no deadline)? */
+static bool past(int64_t deadline_ms)
+{
+	return deadline_ms > 0 && clock_now_ms() >= deadline_ms;
+}
+
+/* Average the channels of each frame into one 16-bit sample.  NULL when out
+ * of memory or (*stopped) the deadline passed. */
+static int16_t *mixdown(const unsigned char *p, size_t frames, const struct wav_fmt *f,
+                        int64_t deadline_ms, bool *stopped)
 {
 	int16_t *out = malloc((frames ? frames : 1) * sizeof *out);
 	if (!out)
 		return NULL;
 	unsigned width = f->bits / 8;
 	for (size_t i = 0; i < frames; i++) {
+		if (i % CHECK_EVERY == CHECK_EVERY - 1 && past(deadline_ms)) {
+			free(out);
+			*stopped = true;
+			return NULL;
+		}
 		double sum = 0;
 		for (unsigned c = 0; c < f->channels; c++, p += width)
 			sum += sample_at(p, f);
@@ -322,7 +346,24 @@ static float *kernel(unsigned phases, int k, double rho, double half)
 	return tab;
 }
 
+static int16_t *resample_until(const int16_t *in, size_t n, unsigned from, unsigned to,
+                               size_t *outn, int64_t deadline_ms, bool *stopped);
+
 int16_t *wav_resample(const int16_t *in, size_t n, unsigned from, unsigned to, size_t *outn)
+{
+	bool stopped = false;
+	return resample_until(in, n, from, to, outn, 0, &stopped);
+}
+
+/* Output samples of resampling n from `from` to `to` Hz. */
+static size_t resampled_len(size_t n, unsigned from, unsigned to)
+{
+	unsigned g = gcd(from, to);
+	return (size_t)((uint64_t)n * (to / g) / (from / g));
+}
+
+static int16_t *resample_until(const int16_t *in, size_t n, unsigned from, unsigned to,
+                               size_t *outn, int64_t deadline_ms, bool *stopped)
 {
 	*outn = 0;
 	if (!from || !to)
@@ -348,6 +389,12 @@ int16_t *wav_resample(const int16_t *in, size_t n, unsigned from, unsigned to, s
 		return NULL;
 	}
 	for (size_t i = 0; i < m; i++) {
+		if (i % CHECK_EVERY == CHECK_EVERY - 1 && past(deadline_ms)) {
+			free(tab);
+			free(out);
+			*stopped = true;
+			return NULL;
+		}
 		uint64_t num = (uint64_t)i * down;
 		size_t ip = (size_t)(num / up);
 		unsigned p = (unsigned)((num % up) * phases / up);
@@ -370,8 +417,31 @@ int16_t *wav_resample(const int16_t *in, size_t n, unsigned from, unsigned to, s
 
 /* ------------------------------------------------------------ host API */
 
-int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
-                       char *err, size_t errsz)
+/*
+ * Before anything is allocated: the audio must fit `max_seconds`, and what
+ * decoding it takes (mono at the file's rate, the output) DECODE_MEM_MAX.
+ */
+static int check_size(const struct wav_fmt *f, size_t frames, unsigned rate, double max_seconds,
+                      char *err, size_t errsz)
+{
+	double seconds = (double)frames / f->rate;
+	if (seconds > max_seconds) {
+		char have[32], limit[32];
+		format_duration(seconds, have, sizeof have);
+		format_duration(max_seconds, limit, sizeof limit);
+		return fail(VM_WAV_TOO_LONG, err, errsz, "%s of audio; at most %s is decoded", have,
+		            limit);
+	}
+	size_t m = rate && rate != f->rate ? resampled_len(frames, f->rate, rate) : 0;
+	double bytes = ((double)frames + (double)m) * sizeof(int16_t);
+	if (bytes > DECODE_MEM_MAX)
+		return fail(VM_WAV_TOO_LONG, err, errsz, "decoding would take %.0f MiB; at most %u",
+		            bytes / (1 << 20), DECODE_MEM_MAX >> 20);
+	return VM_WAV_OK;
+}
+
+int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, double max_seconds,
+                         int64_t deadline_ms, vm_wav *out, char *err, size_t errsz)
 {
 	struct wav_fmt f = {0};
 	struct wav_data w = {0};
@@ -380,32 +450,39 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 		err[0] = '\0';
 	if (!data)
 		len = 0;
+	if (!(max_seconds > 0) || max_seconds > VM_WAV_MAX_SECONDS)
+		max_seconds = VM_WAV_MAX_SECONDS;
 	/* GSM 6.10 (gsm.c): a raw .gsm file has no header; a WAV49 block holds
 	 * 320 samples.  `spb`: samples per block of the file. */
 	bool raw_gsm = len >= 4 && memcmp(data, "RIFF", 4) != 0 && gsm_raw_probe(data, len);
-	size_t spb = 1, frames;
-	int16_t *mono;
+	int rc;
 	if (raw_gsm) {
 		f = (struct wav_fmt){GSM_WAV_FORMAT, 1, GSM_RATE, GSM_RAW_FRAME, 0, true};
 		w = (struct wav_data){0, len, (uint32_t)(len < UINT32_MAX ? len : UINT32_MAX), false};
-	} else {
-		int rc = parse(data, len, &f, &w, err, errsz);
-		if (rc != VM_WAV_OK)
-			return rc;
+	} else if ((rc = parse(data, len, &f, &w, err, errsz)) != VM_WAV_OK) {
+		return rc;
 	}
-	if (f.format == GSM_WAV_FORMAT) {
-		spb = raw_gsm ? GSM_RAW_SAMPLES : GSM_WAV_SAMPLES;
+	size_t spb = f.format == GSM_WAV_FORMAT ? (raw_gsm ? GSM_RAW_SAMPLES : GSM_WAV_SAMPLES) : 1;
+	size_t frames = w.len / f.block * spb;
+	if ((rc = check_size(&f, frames, rate, max_seconds, err, errsz)) != VM_WAV_OK)
+		return rc;
+	bool stopped = past(deadline_ms);
+	int16_t *mono = NULL;
+	if (!stopped && f.format == GSM_WAV_FORMAT)
 		mono = gsm_decode_all(data + w.off, w.len, !raw_gsm, &frames);
-	} else {
-		frames = w.len / f.block;
-		mono = mixdown(data + w.off, frames, &f);
-	}
+	else if (!stopped)
+		mono = mixdown(data + w.off, frames, &f, deadline_ms, &stopped);
+	if (stopped)
+		return fail(VM_WAV_DEADLINE, err, errsz, "the job's deadline passed while decoding");
 	if (!mono)
 		return fail(VM_WAV_NOMEM, err, errsz, "out of memory for %zu samples", frames);
 	if (rate && rate != f.rate) {
 		size_t m;
-		int16_t *res = wav_resample(mono, frames, f.rate, rate, &m);
+		int16_t *res = resample_until(mono, frames, f.rate, rate, &m, deadline_ms, &stopped);
 		free(mono);
+		if (stopped)
+			return fail(VM_WAV_DEADLINE, err, errsz,
+			            "the job's deadline passed while resampling");
 		if (!res)
 			return fail(VM_WAV_NOMEM, err, errsz, "out of memory resampling %zu samples",
 			            frames);
@@ -426,6 +503,12 @@ int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_
 	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) * spb / f.rate
 	                                    : out->duration;
 	return VM_WAV_OK;
+}
+
+int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
+                       char *err, size_t errsz)
+{
+	return vm_wav_decode_limits(data, len, rate, VM_WAV_MAX_SECONDS, 0, out, err, errsz);
 }
 
 int vm_wav_decode(const unsigned char *data, size_t len, vm_wav *out, char *err, size_t errsz)

@@ -14,11 +14,13 @@
 
 #include "job.h"
 #include "mail/address.h"
+#include "mail/allow.h"
 #include "mail/default_templates.h"
 #include "mail/encode.h"
 #include "mail/mime.h"
 #include "mail/template.h"
 #include "mail/vars.h"
+#include "plugin.h" /* struct vm_stage */
 #include "util.h"
 
 #define DEFAULT_FROM "Voicemail <voicemail@localhost>"
@@ -27,6 +29,8 @@
 struct mail_priv {
 	tpl *subject, *text, *html;
 	mail_addrs from, to, cc, bcc, reply_to;
+	mail_domains allowed; /* allowed_recipient_domains; empty: anyone */
+	bool need_rcpt;       /* vm_mail_require_recipient(): a sender, not a filer */
 };
 
 static void priv_free(struct mail_priv *p)
@@ -41,6 +45,7 @@ static void priv_free(struct mail_priv *p)
 	addr_list_free(&p->cc);
 	addr_list_free(&p->bcc);
 	addr_list_free(&p->reply_to);
+	mail_domains_free(&p->allowed);
 	free(p);
 }
 
@@ -126,14 +131,58 @@ fail:
 	return -1;
 }
 
+int mail_setup_allowed(vm_mail_opts *opts, const char *domains, char *err, size_t errsize)
+{
+	struct mail_priv *p = opts->priv;
+	char why[300];
+	if (!p) {
+		snprintf(err, errsize, "mail options not loaded");
+		return -1;
+	}
+	mail_domains_free(&p->allowed);
+	if (mail_domains_parse(domains, &p->allowed, why, sizeof why) != 0) {
+		snprintf(err, errsize, "option 'allowed_recipient_domains': %s", why);
+		return -1;
+	}
+	/* Configured recipients must pass too: fail at load, not per call. */
+	const struct {
+		const char *option;
+		const mail_addrs *list;
+	} configured[] = {{"to", &p->to}, {"cc", &p->cc}, {"bcc", &p->bcc}};
+	for (size_t i = 0; i < sizeof configured / sizeof *configured; i++) {
+		for (size_t j = 0; j < configured[i].list->n; j++) {
+			const char *a = configured[i].list->v[j].addr;
+			if (mail_domain_allowed(&p->allowed, a))
+				continue;
+			mail_domains_join(&p->allowed, why, sizeof why);
+			snprintf(err, errsize, "option '%s': %s is outside allowed_recipient_domains (%s)",
+				 configured[i].option, a, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int vm_mail_init(vm_stage *stage, vm_mail_opts *opts)
 {
 	char err[512];
-	if (mail_setup(vm_stage_config_dir(stage), opts, err, sizeof err) < 0) {
+	if (mail_setup(vm_stage_config_dir(stage), opts, err, sizeof err) < 0 ||
+	    mail_setup_allowed(opts, vm_stage_option(stage, "allowed_recipient_domains"), err,
+			       sizeof err) < 0) {
+		vm_mail_fini(opts);
 		vm_stage_error(stage, "%s", err);
 		return -1;
 	}
+	/* The engine checks the recipients at intake against these rules. */
+	stage->mail = opts;
 	return 0;
+}
+
+void vm_mail_require_recipient(vm_mail_opts *opts)
+{
+	struct mail_priv *p = opts ? opts->priv : NULL;
+	if (p)
+		p->need_rcpt = true;
 }
 
 void vm_mail_fini(vm_mail_opts *opts)
@@ -187,26 +236,77 @@ static char **envelope_rcpt(const mail_addrs *const *lists, size_t nlists)
 	return r;
 }
 
-/* The To list of this job: recipient.email (and recipient.name), else `to`. */
-static vm_status job_recipients(vm_job *job, const struct mail_priv *p, mail_addrs *to)
+/* The To list of this job: recipient.email (and recipient.name), else `to`.
+ * 0, -1 with the reason in err (a bad address: permanent), -2 out of memory. */
+static int job_recipients(const vm_job *job, const struct mail_priv *p, mail_addrs *to, char *err,
+			  size_t errsize)
 {
 	const char *email = vm_job_get_str(job, "recipient.email");
 	if (!email || !*email) {
 		for (size_t i = 0; i < p->to.n; i++)
 			if (addr_push(to, p->to.v[i].name, p->to.v[i].addr) < 0)
-				return vm_fail(job, VM_TRANSIENT, "out of memory");
-		return VM_DONE;
+				return -2;
+		return 0;
 	}
-	char err[256];
-	if (addr_parse_list(email, to, "recipient", err, sizeof err) < 0)
-		return vm_fail(job, VM_PERMANENT, "%s", err);
+	if (addr_parse_list(email, to, "recipient", err, errsize) < 0)
+		return -1;
 	const char *name = vm_job_get_str(job, "recipient.name");
 	if (name && *name && to->n == 1 && !to->v[0].name) {
 		to->v[0].name = text_clean(name, strlen(name), CLEAN_HEADER);
 		if (!to->v[0].name)
-			return vm_fail(job, VM_TRANSIENT, "out of memory");
+			return -2;
 	}
-	return VM_DONE;
+	return 0;
+}
+
+/*
+ * The notifier's recipient rules on the envelope list: one is needed (when
+ * the notifier sends), and every one inside allowed_recipient_domains, all or
+ * nothing, so no one is mailed half a list.  0, or -1 with why in err.
+ */
+static int rules_refuse(const struct mail_priv *p, char *const *rcpt, char *err, size_t errsize)
+{
+	if (p->need_rcpt && !rcpt[0]) {
+		snprintf(err, errsize, "no recipient: the event names none (recipient.email) and no 'to' "
+				       "is configured");
+		return -1;
+	}
+	for (size_t i = 0; rcpt[i]; i++) {
+		if (mail_domain_allowed(&p->allowed, rcpt[i]))
+			continue;
+		char allowed[300];
+		mail_domains_join(&p->allowed, allowed, sizeof allowed);
+		snprintf(err, errsize, "recipient %s is outside allowed_recipient_domains (%s): nothing sent",
+			 rcpt[i], allowed);
+		return -1;
+	}
+	return 0;
+}
+
+static void rcpt_free(char **r)
+{
+	for (size_t i = 0; r && r[i]; i++)
+		free(r[i]);
+	free(r);
+}
+
+int mail_check_recipients(const vm_job *job, const vm_mail_opts *opts, char *err, size_t errsize)
+{
+	const struct mail_priv *p = opts ? opts->priv : NULL;
+	if (!p)
+		return 0;
+	mail_addrs to = {0};
+	int rc = job_recipients(job, p, &to, err, errsize);
+	if (rc == 0) {
+		const mail_addrs *lists[] = {&to, &p->cc, &p->bcc};
+		char **rcpt = envelope_rcpt(lists, 3);
+		rc = rcpt ? rules_refuse(p, rcpt, err, errsize) : -2;
+		rcpt_free(rcpt);
+	}
+	addr_list_free(&to);
+	if (rc == -2)
+		snprintf(err, errsize, "out of memory");
+	return rc;
 }
 
 /* "a@x, b@y" for {{recipient_email}}. */
@@ -318,9 +418,23 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 	vm_buf audio = {0};
 	char fname[128];
 
-	if ((st = job_recipients(job, p, &to)) != VM_DONE)
+	char why[512];
+	int rr = job_recipients(job, p, &to, why, sizeof why);
+	if (rr == -2)
+		goto oom;
+	if (rr == -1) {
+		st = vm_fail(job, VM_PERMANENT, "%s", why);
 		goto out;
-	/* First the attachment: the body says whether the recording is in it. */
+	}
+	/* Refused recipients cost nothing more: no template, no attachment. */
+	const mail_addrs *lists[] = {&to, &p->cc, &p->bcc};
+	if (!(out->rcpt = envelope_rcpt(lists, 3)))
+		goto oom;
+	if (rules_refuse(p, out->rcpt, why, sizeof why) != 0) {
+		st = vm_fail(job, VM_PERMANENT, "%s", why);
+		goto out;
+	}
+	/* Then the attachment: the body says whether the recording is in it. */
 	enum mail_attach_outcome attached = fetch_attachment(job, opts, &audio);
 	if (!(rcpt_list = join_addrs(&to)) ||
 	    mail_vars_build(job, rcpt_list, to.n ? to.v[0].addr : NULL, &vars) < 0 ||
@@ -345,9 +459,6 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 	vm_job_notification_key(job, key, sizeof key);
 	if (!(out->message_id = mime_message_id(key, p->from.v[0].addr)) ||
 	    !(out->envelope_from = strdup(p->from.v[0].addr)))
-		goto oom;
-	const mail_addrs *lists[] = {&to, &p->cc, &p->bcc};
-	if (!(out->rcpt = envelope_rcpt(lists, 3)))
 		goto oom;
 	mime_msg m = {
 		.from = &p->from,

@@ -21,4 +21,20 @@
  */
 int mail_setup(const char *config_dir, vm_mail_opts *opts, char *err, size_t errsize);
 
+/*
+ * After mail_setup(): the allow-list `domains` (the allowed_recipient_domains
+ * option; NULL or empty: anyone), against which the configured to, cc and
+ * bcc are checked at once.  0, or -1 with the message in err.
+ */
+int mail_setup_allowed(vm_mail_opts *opts, const char *domains, char *err, size_t errsize);
+
+/*
+ * What vm_mail_build() would refuse about the recipients of `job` under the
+ * rules of `opts` (allow-list, vm_mail_require_recipient()), without
+ * building anything: 0 when they pass; -1 with the very message
+ * vm_mail_build() would fail with (VM_PERMANENT) in err; -2 out of memory.
+ * The engine asks this at intake, before any stage runs.
+ */
+int mail_check_recipients(const vm_job *job, const vm_mail_opts *opts, char *err, size_t errsize);
+
 #endif

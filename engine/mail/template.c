@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mail/encode.h"
 #include "mail/mbuf.h"
@@ -18,6 +19,7 @@ struct node {
 	size_t off, len; /* N_TEXT: the text in src */
 	size_t var;      /* N_VAR, N_SECTION, N_INVERTED, N_END */
 	size_t end;      /* sections: index of their N_END */
+	bool url;        /* N_VAR (HTML): starts the value of a URL attribute */
 };
 
 struct tpl {
@@ -86,17 +88,132 @@ static void set_err(char *err, size_t errsize, const tpl *t, size_t off, const c
 	snprintf(err, errsize, "line %zu: %s", line_of(t->src, off), msg);
 }
 
+/* ------------------------------------------------- HTML attribute context */
+
+/* Attributes whose value a mail client follows or loads as a URL. */
+static const char *const url_attrs[] = {
+	"href", "src", "action", "formaction", "background", "cite", "poster", "longdesc",
+	"usemap", "xlink:href", "data", "codebase", "manifest", "icon", "srcset", "ping",
+	"lowsrc", "dynsrc",
+};
+
+static bool is_url_attr(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof url_attrs / sizeof *url_attrs; i++)
+		if (strlen(url_attrs[i]) == n && strncasecmp(url_attrs[i], name, n) == 0)
+			return true;
+	return false;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+	       c == '_' || c == '-';
+}
+
+/*
+ * Where the parser is in an HTML template's markup, fed with the template's
+ * own text (never with values, nor with section and comment tags): inside a
+ * tag or not, inside a quoted attribute value, which attribute, and whether
+ * anything but spaces came in that value yet.
+ */
+struct html_ctx {
+	bool in_tag, name_char, value_fresh;
+	bool in_comment; /* <!-- … -->: quotes there are prose */
+	int dashes;
+	char quote;
+	char attr[16];
+	size_t attr_len; /* longer names are truncated: no URL attribute is */
+};
+
+static void html_feed(struct html_ctx *h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (h->in_comment) {
+			if (c == '>' && h->dashes >= 2)
+				h->in_comment = false;
+			h->dashes = c == '-' ? h->dashes + 1 : 0;
+		} else if (!h->in_tag) {
+			if (c == '<' && n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
+				*h = (struct html_ctx){.in_comment = true};
+				i += 3;
+			} else if (c == '<') {
+				*h = (struct html_ctx){.in_tag = true};
+			}
+		} else if (h->quote) {
+			if (c == h->quote)
+				h->quote = 0;
+			else if (!is_space(c))
+				h->value_fresh = false;
+		} else if (c == '>') {
+			h->in_tag = false;
+		} else if (c == '"' || c == '\'') {
+			h->quote = c;
+			h->value_fresh = true;
+			h->name_char = false;
+		} else if (is_name_char(c)) {
+			if (!h->name_char)
+				h->attr_len = 0;
+			if (h->attr_len < sizeof h->attr)
+				h->attr[h->attr_len] = c;
+			h->attr_len++;
+			h->name_char = true;
+		} else {
+			h->name_char = false;
+		}
+	}
+}
+
+enum var_place { IN_TEXT, IN_VALUE, IN_URL_START, IN_TAG };
+
+/*
+ * Where a variable lands: in text, in a quoted attribute value (IN_URL_START:
+ * as the first thing of a URL attribute's value, so it decides the scheme),
+ * or elsewhere inside a tag, where no escaping makes a value safe
+ * (`<a {{x}}>`, `href={{x}}`).
+ */
+static enum var_place html_place(struct html_ctx *h)
+{
+	if (!h->in_tag)
+		return IN_TEXT;
+	if (!h->quote)
+		return IN_TAG;
+	bool start = h->value_fresh && h->attr_len <= sizeof h->attr &&
+		     is_url_attr(h->attr, h->attr_len);
+	h->value_fresh = false; /* what follows the value is not its start */
+	return start ? IN_URL_START : IN_VALUE;
+}
+
+/*
+ * A URL a mail may link to: https:// or http://, or file:/ (the local
+ * pipelines' recordings).  Anything else (javascript:, data:, vbscript:, a
+ * scheme a mail client hands to some program) is dropped from the attribute.
+ */
+static bool safe_url(const char *v)
+{
+	return strncasecmp(v, "https://", 8) == 0 || strncasecmp(v, "http://", 7) == 0 ||
+	       strncasecmp(v, "file:/", 6) == 0;
+}
+
 static bool parse_tags(tpl *t, const char *const *names, size_t nnames, char *err,
 		       size_t errsize)
 {
 	const char *s = t->src;
 	size_t stack[NEST_MAX], depth = 0;
 	size_t pos = 0;
+	struct html_ctx html = {0};
 	for (;;) {
 		const char *open = strstr(s + pos, "{{");
 		size_t tb = open ? (size_t)(open - s) : strlen(s);
-		if (tb > pos && push(t, (struct node){N_TEXT, pos, tb - pos, 0, 0}) < 0)
+		if (tb > pos && push(t, (struct node){N_TEXT, pos, tb - pos, 0, 0, false}) < 0)
 			goto oom;
+		html_feed(&html, s + pos, tb > pos ? tb - pos : 0);
 		if (!open)
 			break;
 		const char *close = strstr(open + 2, "}}");
@@ -135,7 +252,13 @@ static bool parse_tags(tpl *t, const char *const *names, size_t nnames, char *er
 			return false;
 		}
 		if (!sigil) {
-			if (push(t, (struct node){N_VAR, 0, 0, var, 0}) < 0)
+			enum var_place place = t->mode == TPL_HTML ? html_place(&html) : IN_TEXT;
+			if (place == IN_TAG) {
+				set_err(err, errsize, t, tb,
+					"{{%s}} inside a tag must be in a quoted attribute value", name);
+				return false;
+			}
+			if (push(t, (struct node){N_VAR, 0, 0, var, 0, place == IN_URL_START}) < 0)
 				goto oom;
 			pos = te;
 			continue;
@@ -147,7 +270,7 @@ static bool parse_tags(tpl *t, const char *const *names, size_t nnames, char *er
 				return false;
 			}
 			t->nodes[stack[--depth]].end = t->n;
-			if (push(t, (struct node){N_END, 0, 0, var, 0}) < 0)
+			if (push(t, (struct node){N_END, 0, 0, var, 0, false}) < 0)
 				goto oom;
 			continue;
 		}
@@ -157,7 +280,7 @@ static bool parse_tags(tpl *t, const char *const *names, size_t nnames, char *er
 		}
 		stack[depth++] = t->n;
 		enum node_kind k = sigil == '#' ? N_SECTION : N_INVERTED;
-		if (push(t, (struct node){k, 0, 0, var, 0}) < 0)
+		if (push(t, (struct node){k, 0, 0, var, 0, false}) < 0)
 			goto oom;
 	}
 	if (depth) {
@@ -214,7 +337,7 @@ char *tpl_render(const tpl *t, const char *const *values, size_t *len)
 			mbuf_add(&out, t->src + nd->off, nd->len);
 			break;
 		case N_VAR:
-			if (empty)
+			if (empty || (nd->url && !safe_url(v)))
 				break;
 			if (t->mode == TPL_HTML)
 				html_escape(&out, v);

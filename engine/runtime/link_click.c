@@ -101,6 +101,11 @@ static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_
 			v == LINK_FORGED ? "forged" : "malformed");
 		r = page(403, "Link not valid",
 			 "This voicemail link is not valid. Open it exactly as it appears in the e-mail.");
+	} else if (v == LINK_OLD) {
+		log_msg(NULL, "link", VM_LOG_INFO, "refused a link of the old format (v1)");
+		r = page(403, "Link no longer valid",
+			 "This voicemail link was made in an older format that is no longer accepted. "
+			 "Ask the sender for the recording if you still need it.");
 	} else if (v == LINK_EXPIRED) {
 		char when[32], text[200];
 		vm_format_time(exp * 1000, when, sizeof when);

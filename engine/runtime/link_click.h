@@ -7,6 +7,7 @@
  *   valid link, object gone   404 "no longer available" page
  *   expired                   403 "expired" page
  *   forged / malformed        403 "not valid" page
+ *   old format (v1)           403 "no longer valid" page
  *   another path or method    404 / 405
  *   S3 could not be asked     503 (the click can be retried)
  */

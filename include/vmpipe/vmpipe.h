@@ -139,6 +139,13 @@ vm_status vm_fail(vm_job *job, vm_status kind, const char *fmt, ...) VM_PRINTF(3
 /* Wall-clock milliseconds since the epoch from the engine's clock (tests may
  * replace it).  Plugins use this, never time(). */
 int64_t vm_now_ms(void);
+/*
+ * When the running stage must be done (vm_now_ms() time; 0: no deadline).
+ * Work a plugin does inside one run() call that can take long (decoding,
+ * recognition) looks at it and stops, returning VM_TRANSIENT: the engine then
+ * ends the stage as timed out.
+ */
+int64_t vm_job_deadline_ms(const vm_job *job);
 /* Format `ms` as "2024-12-11T15:30:05Z" into buf (at least 32 bytes). */
 void vm_format_time(int64_t ms, char *buf, size_t size);
 
@@ -154,8 +161,23 @@ typedef struct vm_buf {
  * More than `max_bytes` is a permanent failure (the limit is named).  Returns
  * VM_DONE with `out` filled, or the status of vm_fail() on error (not found,
  * unreadable: VM_PERMANENT; network faults: VM_TRANSIENT).
+ * A file:// URI is opened once, never through a final symbolic link, must be
+ * a regular file, and is read through that descriptor; when it is the job's
+ * recording.uri and the locate stage recorded the file it found
+ * (vm_recording_file_id), another file there now, or that file changed, is
+ * refused (VM_PERMANENT, naming the path).
  */
 vm_status vm_fetch(vm_job *job, const char *uri, size_t max_bytes, vm_buf *out);
+
+/*
+ * A locate stage that found a local recording calls this with the file open
+ * (O_NOFOLLOW; checked to be the regular file it means): it records
+ * recording.file_id (device, inode, size, modification time), so that
+ * vm_fetch() later reads that file as it was found and no other, even if the
+ * path is swapped in between.  0, or -1 with errno (EINVAL: not a regular
+ * file).
+ */
+int vm_recording_file_id(vm_job *job, int fd);
 
 /*
  * The audio MIME type of a recording's file name or key, from its extension
@@ -171,7 +193,10 @@ int vm_file_uri_path(const char *uri, char *buf, size_t size);
 /*
  * Write `data` to `path` so that a reader sees the old file or the whole new
  * one, never a part, and it survives a crash: a temporary file in the same
- * directory, fsync, rename, fsync of the directory.  0, or -1 with errno.
+ * directory (".<name>.tmp-<random>", created exclusively, never through a
+ * symbolic link), fsync, rename, fsync of the directory.  Temporary files
+ * older than 15 minutes that killed writers left in that directory are
+ * removed on the way.  0, or -1 with errno.
  */
 int vm_write_file_atomic(const char *path, const void *data, size_t len);
 
@@ -216,14 +241,31 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	{"attach", VM_OPT_ENUM, "no", false, offsetof(T, F.attach),                         \
 	 "attach the audio: no, yes, or smaller-than attach_max", "no|yes|smaller-than"},   \
 	{"attach_max", VM_OPT_SIZE, "10M", false, offsetof(T, F.attach_max),                \
-	 "largest recording attached", NULL}
+	 "largest recording attached", NULL},                                               \
+	{"allowed_recipient_domains", VM_OPT_STRING, NULL, false, VM_OPT_NOSTORE,           \
+	 "comma list of domains (*.example.com: subdomains) recipients must be in; "       \
+	 "empty: any", NULL}
 
 /*
  * Load the templates named in `opts` (relative to the pipeline file) or the
- * built-in ones.  Returns 0, or -1 after vm_stage_error().
+ * built-in ones, and the recipient allow-list (allowed_recipient_domains,
+ * read from the stage: it is not stored in vm_mail_opts, whose layout stays
+ * as plugins built against older headers know it); configured to, cc and
+ * bcc outside it are an error here.  The engine keeps the stage's rules and
+ * checks each job's recipients against them before any stage runs.
+ * Returns 0, or -1 after vm_stage_error().
  */
 int vm_mail_init(vm_stage *stage, vm_mail_opts *opts);
 void vm_mail_fini(vm_mail_opts *opts);
+
+/*
+ * Call after vm_mail_init() in a notifier that sends the message (SMTP, SES),
+ * not one that files it: a job with no recipient at all (none in the event,
+ * no `to`) cannot be notified.  vm_mail_build() then fails it (VM_PERMANENT,
+ * "no recipient: …"), and the engine refuses such a job before any stage runs
+ * when no other notifier could take it (nothing located, nothing transcribed).
+ */
+void vm_mail_require_recipient(vm_mail_opts *opts);
 
 typedef struct vm_mail {
 	char *data;        /* the RFC 5322 message, CRLF line ends */
@@ -238,9 +280,12 @@ typedef struct vm_mail {
  * variables ({{caller}}, {{recipient_name}}, {{duration}}, {{transcript}},
  * {{url}}, … see vmpipe-pipeline(5)), text + HTML alternatives, the audio
  * attached when asked and small enough.  VM_DONE with `out` filled, or a
- * vm_fail() status.  A job with no recipient still gets a message (without a
- * To header; out->rcpt is then empty): a transport that needs recipients
- * fails, one that files the message (notify-file) still keeps it.
+ * vm_fail() status.  A recipient outside allowed_recipient_domains fails it
+ * (VM_PERMANENT, "recipient x is outside allowed_recipient_domains (…):
+ * nothing sent"), before anything is rendered or fetched.  A job with no
+ * recipient still gets a message (without a To header; out->rcpt is then
+ * empty) unless vm_mail_require_recipient() was called: a notifier that
+ * files the message (notify-file) still keeps it.
  */
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out);
 void vm_mail_free(vm_mail *mail);
@@ -274,7 +319,12 @@ enum {
 	VM_WAV_UNSUPPORTED = -2, /* a WAV, but a codec or layout we do not decode */
 	VM_WAV_CORRUPT = -3,     /* header chunks inconsistent or cut before the audio */
 	VM_WAV_NOMEM = -4,
+	VM_WAV_TOO_LONG = -5,    /* longer than the limit, or more memory than a decode may take */
+	VM_WAV_DEADLINE = -6,    /* the deadline passed while decoding (vm_wav_decode_limits) */
 };
+
+/* No decode delivers more than this much audio (one hour), whatever it asks. */
+#define VM_WAV_MAX_SECONDS 3600.0
 
 /*
  * Decode `data` (a whole .wav file) into `out`: mono at VM_WAV_RATE.
@@ -290,6 +340,16 @@ int vm_wav_decode(const unsigned char *data, size_t len, vm_wav *out, char *err,
 /* The same at `rate` Hz; rate 0 keeps the file's own rate. */
 int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
                        char *err, size_t errsz);
+/*
+ * The same, bounded: audio longer than `max_seconds` (0, or more than
+ * VM_WAV_MAX_SECONDS: that cap) is refused with VM_WAV_TOO_LONG before
+ * anything is allocated, and the decode stops with VM_WAV_DEADLINE once
+ * vm_now_ms() reaches `deadline_ms` (0: none; pass vm_job_deadline_ms()).
+ * Sample rates from 4000 to 192000 Hz are decoded (others: VM_WAV_UNSUPPORTED).
+ * vm_wav_decode() and vm_wav_decode_rate() apply VM_WAV_MAX_SECONDS.
+ */
+int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, double max_seconds,
+                         int64_t deadline_ms, vm_wav *out, char *err, size_t errsz);
 /* Free out->samples and zero the struct; NULL and zeroed structs are fine. */
 void vm_wav_free(vm_wav *wav);
 

@@ -6,15 +6,20 @@
  * and has stopped changing for `settle` (a file last modified longer ago is
  * taken at once), and gives up after `wait`.
  * Any path that resolves outside `dir` (.., symlinks) is refused.  A job
- * record that already carries a file:// URI is checked the same way.  A .wav
- * recording's duration comes from its header (recording.duration_seconds).
+ * record that already carries a file:// URI is checked the same way.  The
+ * file found is opened without following a link and its identity recorded
+ * (vm_recording_file_id), so the stages after this one read that very file:
+ * swapping the path for a link to another file in between gets nothing.
+ * A .wav recording's duration comes from its header (recording.duration_seconds).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <vmpipe/vmpipe.h>
 
@@ -129,23 +134,18 @@ static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *
  * when no transcriber runs or it fails.  Only the header is read, never the
  * samples.  A file that is not a WAV we can read just has no duration.
  */
-static void probe_duration(vm_job *job, const char *path, int64_t size)
+static void probe_duration(vm_job *job, int fd, const char *path, int64_t size)
 {
 	unsigned char *head = malloc(WAV_HEAD_MAX);
 	if (!head)
 		return;
-	FILE *fp = fopen(path, "rb");
-	int e = fp ? 0 : errno;
-	size_t n = fp ? fread(head, 1, WAV_HEAD_MAX, fp) : 0;
-	if (fp && ferror(fp))
-		e = EIO;
-	if (fp)
-		fclose(fp);
+	/* Through the descriptor located: the very file, whatever the path says now. */
+	ssize_t n = pread(fd, head, WAV_HEAD_MAX, 0);
 	vm_wav wav;
 	char err[256];
-	if (e) {
-		vm_log(job, VM_LOG_WARN, "duration unknown: cannot read %s: %s", path, strerror(e));
-	} else if (vm_wav_probe(head, n, (uint64_t)size, &wav, err, sizeof err) == VM_WAV_OK) {
+	if (n < 0) {
+		vm_log(job, VM_LOG_WARN, "duration unknown: cannot read %s: %s", path, strerror(errno));
+	} else if (vm_wav_probe(head, (size_t)n, (uint64_t)size, &wav, err, sizeof err) == VM_WAV_OK) {
 		vm_job_set_num(job, "recording.duration_seconds", wav.duration);
 		vm_log(job, VM_LOG_DEBUG, "%u Hz, %u channel(s), %.2f s%s", wav.src_rate,
 		       wav.src_channels, wav.duration, wav.truncated ? " (cut short)" : "");
@@ -153,6 +153,42 @@ static void probe_duration(vm_job *job, const char *path, int64_t size)
 		vm_log(job, VM_LOG_INFO, "duration unknown: %s: %s", path, err);
 	}
 	free(head);
+}
+
+/*
+ * Open `real` (resolved from `path` and found inside dir) without following a
+ * link, and make sure the open file is what the resolved path still names:
+ * the path was resolved before the open, and a directory on the way could
+ * have been swapped for a link in between.  *fd >= 0 with *st filled when it
+ * is the regular file to use; otherwise *fd is -1 and the status says what
+ * to do (ask again, or refuse).
+ */
+static vm_status open_checked(const struct locate_file *lf, vm_job *job, const char *path,
+			      const char *real, int *fd, struct stat *st)
+{
+	*fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (*fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return not_yet(lf, job, real);
+		if (errno == ELOOP)
+			return vm_fail(job, VM_PERMANENT, "recording %s became a symbolic link: refused", real);
+		return vm_fail(job, VM_TRANSIENT, "cannot open %s: %s", real, strerror(errno));
+	}
+	char again[PATH_MAX];
+	struct stat named;
+	vm_status s = VM_DONE;
+	if (fstat(*fd, st) != 0)
+		s = vm_fail(job, VM_TRANSIENT, "cannot stat %s: %s", real, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		s = vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
+	else if (!realpath(path, again) || strcmp(again, real) != 0 || stat(again, &named) != 0 ||
+		 named.st_dev != st->st_dev || named.st_ino != st->st_ino)
+		s = not_yet(lf, job, real); /* it changed while we looked: look again */
+	else
+		return VM_DONE;
+	close(*fd);
+	*fd = -1;
+	return s;
 }
 
 static vm_status run(const void *state, vm_job *job)
@@ -185,10 +221,10 @@ static vm_status run(const void *state, vm_job *job)
 	if (!inside(lf->root, real))
 		return vm_fail(job, VM_PERMANENT, "recording path %s resolves outside %s: refused", path, lf->dir);
 	struct stat st;
-	if (stat(real, &st) != 0)
-		return not_yet(lf, job, real);
-	if (!S_ISREG(st.st_mode))
-		return vm_fail(job, VM_PERMANENT, "recording %s is not a regular file", real);
+	int fd = -1;
+	vm_status s = open_checked(lf, job, path, real, &fd, &st);
+	if (fd < 0)
+		return s;
 
 	/* Still being written?  A file last modified `settle` ago or earlier has
 	 * finished (every write moves mtime): take it at once.  Otherwise wait
@@ -203,19 +239,28 @@ static vm_status run(const void *state, vm_job *job)
 	} else if (seen_size != (int64_t)st.st_size || seen_at == 0) {
 		vm_job_set_int(job, "recording.seen_size", (int64_t)st.st_size);
 		vm_job_set_int(job, "recording.seen_at", now);
-		return vm_retry(job, lf->settle_ms);
+		if (lf->settle_ms > 0) {
+			close(fd);
+			return vm_retry(job, lf->settle_ms);
+		}
 	} else if (now - seen_at < lf->settle_ms) {
+		close(fd);
 		return vm_retry(job, lf->settle_ms - (now - seen_at));
 	}
 
+	/* The file that readers (vm_fetch) must find there, and no other. */
+	int rc = vm_recording_file_id(job, fd);
+	const char *type = vm_audio_type(real);
+	if (rc == 0 && type && strcmp(type, "audio/wav") == 0)
+		probe_duration(job, fd, real, (int64_t)st.st_size);
+	close(fd);
+	if (rc != 0)
+		return vm_fail(job, VM_TRANSIENT, "cannot identify recording %s: %s", real, strerror(errno));
 	char furi[PATH_MAX * 3 + 8];
 	file_uri(real, furi, sizeof furi);
 	vm_job_set_str(job, "recording.uri", furi);
 	vm_job_set_int(job, "recording.size", (int64_t)st.st_size);
-	const char *type = vm_audio_type(real);
 	vm_job_set_str(job, "recording.content_type", type ? type : "application/octet-stream");
-	if (type && strcmp(type, "audio/wav") == 0)
-		probe_duration(job, real, (int64_t)st.st_size);
 	vm_job_set_str(job, "recording.seen_size", NULL);
 	vm_job_set_str(job, "recording.seen_at", NULL);
 	vm_job_set_str(job, "recording.search_started_at", NULL);

@@ -5,7 +5,8 @@
  * Content.Raw, so SES and SMTP deliver the same bytes.  Recipients come from
  * the event (recipient.email, a comma-separated list is several) or `to`;
  * every one must be in allowed_recipient_domains when that is set, else
- * nothing is sent.  The SES MessageId goes into the job record's
+ * nothing is sent (the shared mail options hold that list: the engine checks
+ * it, and that there is a recipient at all, before any stage runs).  The SES MessageId goes into the job record's
  * notifications, and a job that already carries one for this stage is not
  * mailed again.  Throttling and 5xx answers are transient (the engine backs
  * off and retries); everything SES refuses for good is permanent, with what
@@ -25,13 +26,11 @@
 struct notify_ses {
 	const char *region;
 	const char *configuration_set;
-	const char *allowed_recipient_domains;
 	bool tags;
 	const char *extra_tags;
 	const char *from_arn;
 	vm_mail_opts mail;
 	/* Filled by init, read-only afterwards. */
-	struct ses_list domains; /* allow-list; empty: anyone */
 	struct ses_list cc, bcc; /* bare addresses of the cc/bcc options */
 	char *extra_buf;         /* extra_tags split in place */
 	struct ses_tag extra[EXTRA_TAGS_MAX];
@@ -80,29 +79,6 @@ static int parse_extra_tags(vm_stage *stage, struct notify_ses *ns)
 	return 0;
 }
 
-/* Configured recipients must pass the allow-list too: fail at load, not per call. */
-static int check_configured(vm_stage *stage, const struct notify_ses *ns, const char *option,
-			    const char *value)
-{
-	struct ses_list l;
-	if (ses_bare_addrs(value, &l) != 0) {
-		vm_stage_error(stage, "out of memory");
-		return -1;
-	}
-	int rc = 0;
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		if (!ses_domain_allowed(&ns->domains, l.v[i])) {
-			char allowed[300];
-			ses_list_join(&ns->domains, allowed, sizeof allowed);
-			vm_stage_error(stage, "option '%s': %s is outside allowed_recipient_domains (%s)",
-				       option, l.v[i], allowed);
-			rc = -1;
-		}
-	}
-	ses_list_free(&l);
-	return rc;
-}
-
 /* SES configuration set names: letters, digits, '_' and '-', at most 64. */
 static bool config_set_name_ok(const char *s)
 {
@@ -115,7 +91,6 @@ static void fini(void *state);
 /* The engine calls fini() only after a successful init(): undo a partial one here. */
 static int setup(vm_stage *stage, struct notify_ses *ns)
 {
-	char err[300];
 	if (ns->configuration_set && *ns->configuration_set &&
 	    !config_set_name_ok(ns->configuration_set)) {
 		vm_stage_error(stage, "option 'configuration_set': '%s' is not a configuration set name "
@@ -127,21 +102,19 @@ static int setup(vm_stage *stage, struct notify_ses *ns)
 				      "(arn:aws:ses:REGION:ACCOUNT:identity/DOMAIN)", ns->from_arn);
 		return -1;
 	}
-	if (ses_domains_parse(ns->allowed_recipient_domains, &ns->domains, err, sizeof err) != 0) {
-		vm_stage_error(stage, "option 'allowed_recipient_domains': %s", err);
-		return -1;
-	}
 	if (parse_extra_tags(stage, ns) != 0)
-		return -1;
-	if (check_configured(stage, ns, "to", ns->mail.to) != 0 ||
-	    check_configured(stage, ns, "cc", ns->mail.cc) != 0 ||
-	    check_configured(stage, ns, "bcc", ns->mail.bcc) != 0)
 		return -1;
 	if (ses_bare_addrs(ns->mail.cc, &ns->cc) != 0 || ses_bare_addrs(ns->mail.bcc, &ns->bcc) != 0) {
 		vm_stage_error(stage, "out of memory");
 		return -1;
 	}
-	if (ns->domains.n == 0)
+	/* The allow-list (and the configured to/cc/bcc against it) is the mail
+	 * module's: vm_mail_init() refuses what is outside it. */
+	if (vm_mail_init(stage, &ns->mail) != 0)
+		return -1;
+	vm_mail_require_recipient(&ns->mail);
+	const char *allowed = vm_stage_option(stage, "allowed_recipient_domains");
+	if (!allowed || strspn(allowed, " \t,") == strlen(allowed))
 		vm_log(NULL, VM_LOG_WARN,
 		       "[%s] allowed_recipient_domains is empty: the event's recipient attribute may "
 		       "name any address", vm_stage_name(stage));
@@ -149,7 +122,7 @@ static int setup(vm_stage *stage, struct notify_ses *ns)
 		vm_log(NULL, VM_LOG_INFO,
 		       "[%s] configuration set %s: if it tracks clicks, SES rewrites the audio link",
 		       vm_stage_name(stage), ns->configuration_set);
-	return vm_mail_init(stage, &ns->mail);
+	return 0;
 }
 
 static int init(vm_stage *stage, void *state)
@@ -164,7 +137,6 @@ static void fini(void *state)
 {
 	struct notify_ses *ns = state;
 	vm_mail_fini(&ns->mail);
-	ses_list_free(&ns->domains);
 	ses_list_free(&ns->cc);
 	ses_list_free(&ns->bcc);
 	free(ns->extra_buf);
@@ -180,22 +152,6 @@ static void join(char *const *v, char *out, size_t size)
 	while (v && v[l.n])
 		l.n++;
 	ses_list_join(&l, out, size);
-}
-
-/* Every recipient inside the allow-list, or a permanent failure naming the
- * first one outside it: all or nothing, so no one is mailed half a list. */
-static vm_status check_allowed(vm_job *job, const struct notify_ses *ns, char *const *rcpt)
-{
-	for (size_t i = 0; rcpt[i]; i++) {
-		if (ses_domain_allowed(&ns->domains, rcpt[i]))
-			continue;
-		char allowed[300];
-		ses_list_join(&ns->domains, allowed, sizeof allowed);
-		return vm_fail(job, VM_PERMANENT,
-			       "recipient %s is outside allowed_recipient_domains (%s): nothing sent",
-			       rcpt[i], allowed);
-	}
-	return VM_DONE;
 }
 
 /* SES's documented SendEmail errors and what to do about them. */
@@ -349,12 +305,8 @@ static vm_status run(const void *state, vm_job *job)
 		n++;
 	join(mail.rcpt, rcpts, sizeof rcpts);
 	size_t b64 = ses_b64_len(mail.len);
-	if (n == 0)
-		st = vm_fail(job, VM_PERMANENT, "no recipient: the event names none "
-						"(recipient.email) and no 'to' is configured");
-	else if (check_allowed(job, ns, mail.rcpt) != VM_DONE)
-		st = VM_PERMANENT;
-	else if (n > SES_MAX_RECIPIENTS)
+	/* vm_mail_build() refused a job without recipients or outside the allow-list. */
+	if (n > SES_MAX_RECIPIENTS)
 		st = vm_fail(job, VM_PERMANENT, "%zu recipients: SES takes at most %d per message", n,
 			     SES_MAX_RECIPIENTS);
 	else if (b64 > SES_MAX_MESSAGE_B64)
@@ -373,8 +325,6 @@ static const vm_option options[] = {
 	 "SES region (default: AWS_REGION, the profile, else the Connect instance's region)", NULL},
 	{"configuration_set", VM_OPT_STRING, NULL, false, O(configuration_set),
 	 "SES configuration set (off by default: click tracking would rewrite the audio link)", NULL},
-	{"allowed_recipient_domains", VM_OPT_STRING, NULL, false, O(allowed_recipient_domains),
-	 "comma list of domains (*.example.com: subdomains) recipients must be in; empty: any", NULL},
 	{"tags", VM_OPT_BOOL, "yes", false, O(tags),
 	 "tag each message with contact_id and tenant (for SES event publishing)", NULL},
 	{"extra_tags", VM_OPT_STRING, NULL, false, O(extra_tags),

@@ -170,7 +170,10 @@ static int init(vm_stage *stage, void *state)
 		.connect_timeout_ms = ns->connect_timeout_ms,
 		.timeout_ms = ns->timeout_ms,
 	};
-	return vm_mail_init(stage, &ns->mail);
+	if (vm_mail_init(stage, &ns->mail) != 0)
+		return -1;
+	vm_mail_require_recipient(&ns->mail); /* a mail with nobody to send it to cannot go */
+	return 0;
 }
 
 /* "a@x, b@y" (at most `size` bytes) for log lines. */
@@ -215,14 +218,10 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_WARN, "an earlier attempt was cut off while sending; SMTP cannot be asked "
 		       "whether it delivered, so this may be a second copy (same Message-ID)");
 	vm_mail mail;
+	/* Refuses a job without recipients, or one outside allowed_recipient_domains. */
 	vm_status s = vm_mail_build(job, &ns->mail, &mail);
 	if (s != VM_DONE)
 		return s;
-	if (!mail.rcpt || !mail.rcpt[0]) {
-		vm_mail_free(&mail);
-		return vm_fail(job, VM_PERMANENT, "no recipient: the event names none "
-						  "(recipient.email) and no 'to' is configured");
-	}
 	char rcpts[400];
 	join(mail.rcpt, rcpts, sizeof rcpts);
 	const char *from = ns->envelope_from ? ns->envelope_from : mail.envelope_from;

@@ -14,6 +14,15 @@
 
 enum { MAX_ARGS = 64 };
 
+/*
+ * Long audio is recognised in segments of about SEGMENT_S seconds, each one
+ * utterance, so that the job's deadline is looked at between them: one
+ * PocketSphinx call cannot be interrupted, and a long one would outlive any
+ * timeout.  A voicemail shorter than SEGMENT_S + SEGMENT_SLACK_S is one
+ * utterance, as before (batch CMN over all of it).
+ */
+enum { SEGMENT_S = 30, SEGMENT_SLACK_S = 5, CUT_LOOK_S = 3 };
+
 struct sphinx_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -218,22 +227,88 @@ static int recognise(ps_decoder_t *ps, double frate, const int16_t *s, size_t n,
 	return 0;
 }
 
-int sphinx_pool_decode(sphinx_pool *p, const int16_t *samples, size_t n, sphinx_result *out,
-                       char *err, size_t errsz)
+/*
+ * Where the segment starting at `from` ends: SEGMENT_S later, moved back to
+ * the quietest 10 ms of the CUT_LOOK_S before that, so a word is rarely cut;
+ * the whole rest when little is left after it.
+ */
+static size_t segment_end(const int16_t *s, size_t n, size_t from, unsigned rate)
+{
+	size_t len = (size_t)SEGMENT_S * rate, win = rate / 100, look = (size_t)CUT_LOOK_S * rate;
+	if (n - from <= len + (size_t)SEGMENT_SLACK_S * rate)
+		return n;
+	size_t end = from + len, best = end;
+	double best_e = -1;
+	for (size_t w = end - look; w + win <= end; w += win) {
+		double e = 0;
+		for (size_t i = w; i < w + win; i++)
+			e += (double)s[i] * s[i];
+		if (best_e < 0 || e < best_e) {
+			best_e = e;
+			best = w + win / 2;
+		}
+	}
+	return best;
+}
+
+/* Append the result of one segment that starts `offset` seconds in. */
+static int append(sphinx_result *out, const sphinx_result *seg, double offset)
+{
+	if (!*seg->text)
+		return 0;
+	size_t a = out->text ? strlen(out->text) : 0, b = strlen(seg->text);
+	char *t = realloc(out->text, a + b + 2);
+	if (!t)
+		return -1;
+	if (a)
+		t[a++] = ' ';
+	memcpy(t + a, seg->text, b + 1);
+	out->text = t;
+	out->words += seg->words;
+	if (seg->words)
+		out->speech_seconds = offset + seg->speech_seconds;
+	return 0;
+}
+
+int sphinx_pool_decode_until(sphinx_pool *p, const int16_t *samples, size_t n, int64_t deadline_ms,
+                             int64_t (*now_ms)(void), sphinx_result *out, char *err, size_t errsz)
 {
 	memset(out, 0, sizeof *out);
-	if (n == 0) {
-		out->text = strdup("");
-		if (!out->text)
-			snprintf(err, errsz, "out of memory");
-		return out->text ? 0 : -1;
+	if (!(out->text = strdup(""))) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
 	}
+	if (n == 0)
+		return 0;
 	unsigned i = borrow(p);
-	int rc = recognise(p->dec[i], p->frate, samples, n, out, err, errsz);
+	int rc = 0;
+	for (size_t from = 0; from < n && rc == 0;) {
+		if (deadline_ms > 0 && now_ms && now_ms() >= deadline_ms) {
+			snprintf(err, errsz, "stopped at the job's deadline after %.0fs of %.0fs of audio",
+			         (double)from / p->rate, (double)n / p->rate);
+			rc = SPHINX_DEADLINE;
+			break;
+		}
+		size_t end = segment_end(samples, n, from, p->rate);
+		sphinx_result seg = {0};
+		rc = recognise(p->dec[i], p->frate, samples + from, end - from, &seg, err, errsz);
+		if (rc == 0 && append(out, &seg, (double)from / p->rate) != 0) {
+			snprintf(err, errsz, "out of memory");
+			rc = -1;
+		}
+		sphinx_result_free(&seg);
+		from = end;
+	}
 	give_back(p, i);
 	if (rc != 0)
 		sphinx_result_free(out);
 	return rc;
+}
+
+int sphinx_pool_decode(sphinx_pool *p, const int16_t *samples, size_t n, sphinx_result *out,
+                       char *err, size_t errsz)
+{
+	return sphinx_pool_decode_until(p, samples, n, 0, NULL, out, err, errsz);
 }
 
 void sphinx_result_free(sphinx_result *res)

@@ -43,12 +43,25 @@ void sphinx_pool_free(sphinx_pool *pool);
 unsigned sphinx_pool_rate(const sphinx_pool *pool);
 
 /*
- * Recognise `n` samples (mono, at the pool's rate) as one utterance.
+ * Recognise `n` samples (mono, at the pool's rate): up to 35 s as one
+ * utterance, longer audio in segments of about 30 s cut at a quiet moment.
  * Returns 0 with `out` filled (free with sphinx_result_free), or -1 with err.
  * Safe to call from several threads.
  */
 int sphinx_pool_decode(sphinx_pool *pool, const int16_t *samples, size_t n,
                        sphinx_result *out, char *err, size_t errsz);
+
+/* Returned by sphinx_pool_decode_until() when the deadline passed. */
+#define SPHINX_DEADLINE (-2)
+
+/*
+ * The same, giving up between segments once now_ms() reaches deadline_ms
+ * (0 or now_ms NULL: no deadline): SPHINX_DEADLINE with err saying how far
+ * it got.
+ */
+int sphinx_pool_decode_until(sphinx_pool *pool, const int16_t *samples, size_t n,
+                             int64_t deadline_ms, int64_t (*now_ms)(void), sphinx_result *out,
+                             char *err, size_t errsz);
 void sphinx_result_free(sphinx_result *res);
 
 #endif

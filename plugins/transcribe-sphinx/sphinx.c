@@ -16,6 +16,10 @@
  * Fills transcript.{status, engine, language, text, preview, speech_seconds}
  * and recording.duration_seconds (plus recording.truncated when the file
  * was cut short).  Silence is a completed transcript with empty text.
+ *
+ * Work is bounded before it starts (max_bytes read, max_duration decoded:
+ * a 5 MB file cannot become hours of audio) and while it runs: decoding and
+ * recognition (in ~30 s segments) stop at the job's deadline.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,7 @@ struct sphinx {
 	const char *language;
 	int64_t preview_chars;
 	int64_t max_bytes;
+	int64_t max_duration_ms;
 	int64_t decoders;
 	const char *sphinx_args;
 	char model_dir[4096];  /* model resolved against the pipeline file; set by init */
@@ -62,6 +67,7 @@ static const char *wav_problem(int rc)
 	switch (rc) {
 	case VM_WAV_NOT_WAV: return "recording is not a WAV file";
 	case VM_WAV_UNSUPPORTED: return "recording is a WAV file in an unsupported format";
+	case VM_WAV_TOO_LONG: return "recording is too long to transcribe (option max_duration)";
 	default: return "recording is a damaged WAV file";
 	}
 }
@@ -105,11 +111,17 @@ static vm_status run(const void *state, vm_job *job)
 		return st;
 	}
 
+	/* Bounded: by max_duration before anything is decoded, by the job's
+	 * deadline while decoding and recognising (the engine then times out). */
+	int64_t deadline = vm_job_deadline_ms(job);
 	vm_wav wav;
-	int rc = vm_wav_decode(buf.data, buf.len, &wav, err, sizeof err);
+	int rc = vm_wav_decode_limits(buf.data, buf.len, VM_WAV_RATE, (double)sp->max_duration_ms / 1000.0,
+	                              deadline, &wav, err, sizeof err);
 	free(buf.data);
 	if (rc == VM_WAV_NOMEM)
 		return vm_fail(job, VM_TRANSIENT, "out of memory decoding the recording: %s", err);
+	if (rc == VM_WAV_DEADLINE)
+		return vm_fail(job, VM_TRANSIENT, "decoding the recording: %s", err);
 	if (rc != VM_WAV_OK) {
 		snprintf(msg, sizeof msg, "%s (%s)", wav_problem(rc), err);
 		return failed(job, msg);
@@ -123,8 +135,11 @@ static vm_status run(const void *state, vm_job *job)
 
 	double seconds = wav.duration;
 	sphinx_result res;
-	rc = sphinx_pool_decode(sp->pool, wav.samples, wav.nsamples, &res, err, sizeof err);
+	rc = sphinx_pool_decode_until(sp->pool, wav.samples, wav.nsamples, deadline, vm_now_ms, &res, err,
+	                              sizeof err);
 	vm_wav_free(&wav);
+	if (rc == SPHINX_DEADLINE)
+		return vm_fail(job, VM_TRANSIENT, "speech recognition %s", err);
 	if (rc != 0) {
 		snprintf(msg, sizeof msg, "speech recognition failed: %s", err);
 		return failed(job, msg);
@@ -148,6 +163,10 @@ static int init(vm_stage *stage, void *state)
 	}
 	if (sp->max_bytes <= 0) {
 		vm_stage_error(stage, "option 'max_bytes': must be more than 0");
+		return -1;
+	}
+	if (sp->max_duration_ms < 1000 || sp->max_duration_ms > (int64_t)(VM_WAV_MAX_SECONDS * 1000)) {
+		vm_stage_error(stage, "option 'max_duration': must be from 1s to 1h (the engine's cap)");
 		return -1;
 	}
 	if (sp->decoders < 1 || sp->decoders > 64) {
@@ -197,6 +216,8 @@ static const vm_option options[] = {
 	 "characters of the transcript kept in transcript.preview", NULL},
 	{"max_bytes", VM_OPT_SIZE, "50M", false, O(max_bytes),
 	 "largest recording read; a larger one fails the job", NULL},
+	{"max_duration", VM_OPT_DURATION, "15m", false, O(max_duration_ms),
+	 "longest recording transcribed (at most 1h); a longer one gets no transcript", NULL},
 	{"decoders", VM_OPT_INT, "1", false, O(decoders),
 	 "decoders loaded (each ~40 MB): how many recordings are recognised at once", NULL},
 	{"sphinx_args", VM_OPT_STRING, NULL, false, O(sphinx_args),

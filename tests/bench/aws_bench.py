@@ -31,10 +31,13 @@ import awsfake  # noqa: E402
 
 
 def build_tool(build):
-    objs = [o for o in glob.glob(os.path.join(build, "obj", "engine", "**", "*.o"),
-                                 recursive=True) if os.path.basename(o) != "main.o"]
-    if not objs:
-        sys.exit(f"aws_bench: no engine objects in {build}; build first")
+    # Named from the sources: objects of files that moved are never linked.
+    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
+                  glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
+    objs = [os.path.join(build, "obj", os.path.relpath(s, ROOT))[:-2] + ".o"
+            for s in srcs if os.path.basename(s) != "main.c"]
+    if not all(os.path.exists(o) for o in objs):
+        sys.exit(f"aws_bench: engine objects missing in {build}; build first")
     out = os.path.join(tempfile.mkdtemp(prefix="awsbench"), "aws_tool")
     libs = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
                            "jansson", "expat"], capture_output=True, text=True,

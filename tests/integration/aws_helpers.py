@@ -7,7 +7,6 @@
   * fakes from tests/fakes/awsfake.py and a real s3rver (npm, pinned in
     tests/package.json) on free loopback ports.
 """
-import glob
 import json
 import os
 import re
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, engine_objects
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 import awsfake  # noqa: E402
@@ -31,10 +30,9 @@ S3RVER_BIN = os.path.join(ROOT, "tests", "node_modules", ".bin", "s3rver")
 
 @pytest.fixture(scope="session")
 def aws_tool(tmp_path_factory):
-    objs = [o for o in glob.glob(os.path.join(BUILD, "obj", "engine", "**", "*.o"),
-                                 recursive=True)
-            if os.path.basename(o) != "main.o"]
-    assert objs, f"no engine objects in {BUILD}: build first (make BUILD=...)"
+    objs = engine_objects()
+    missing = [o for o in objs if not os.path.exists(o)]
+    assert not missing, f"engine objects missing in {BUILD}: build first (make BUILD=...): {missing[:3]}"
     out = str(tmp_path_factory.mktemp("awstool") / "aws_tool")
     flags = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
              "-Wstrict-prototypes", "-Wformat=2", "-Wno-format-nonliteral", "-O1", "-g",

@@ -243,33 +243,47 @@ def test_recording_never_appears(world):
 # ------------------------------------------------------------------ refusals
 
 def test_recipient_outside_allow_list_is_refused(world):
+    """The audit: notify-ses would refuse the recipient, yet the recording was
+    found and a whole Transcribe job run (and paid for) first.  Now the job
+    fails at intake with notify-ses's own message: no S3, no Transcribe."""
     key = connect_key(utcnow() - datetime.timedelta(seconds=10))
-    world.upload_later(key, 3)
+    world.s3.put(BUCKET, key, world.audio, "audio/wav")
     world.script(key, duration=0.2)
+    world.s3.log.clear()
     r = world.run(connect_event(CID, recipient="boss@example.com, mallory@evil.example.net"))
     assert r.code == 69, r
-    assert ("recipient mallory@evil.example.net is outside allowed_recipient_domains "
-            "(example.com): nothing sent") in r.err
+    msg = ("recipient mallory@evil.example.net is outside allowed_recipient_domains "
+           "(example.com): nothing sent")
+    assert msg in r.err
+    assert world.tr.requests() == [] and world.tr.jobs == {}  # nothing transcribed
+    assert world.s3.requests() == []                           # nothing located
     assert world.ses.sends() == [] and world.ses.messages == []
-    assert r.json()["notifications"] == []
+    rec = r.json()
+    assert rec["notifications"] == [] and rec["state"] == "failed"
+    assert [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]] == [("notify", "permanent", msg)]
+    assert rec["stages"] == {"notify": "failed"}
 
 
 # ------------------------------------------------------------------ once only
 
 def test_duplicate_invocation_mails_once(world):
-    """The first run's printed record fed back (a retry, a resumed job) does
-    not mail again, nor run a second transcription job."""
+    """With checkpoints on (VMPIPE_STATE), the same event again (Lambda's retry)
+    or the first run's printed record fed back does not mail again, nor run a
+    second transcription job.  The printed record alone proves nothing: a
+    record from outside never says what was sent."""
     key = connect_key(utcnow() - datetime.timedelta(seconds=10))
     world.upload_later(key, 2)
     world.script(key, duration=0.3)
-    first = world.run(connect_event(CID))
+    state = str(world.tmp / "state")
+    first = world.run(connect_event(CID), VMPIPE_STATE=state)
     assert first.code == 0, first
-    second = world.run(first.out, name="again.json")
-    assert second.code == 0, second
+    for again in (connect_event(CID), first.out):
+        second = world.run(again, name="again.json", VMPIPE_STATE=state)
+        assert second.code == 0, second
+        assert "already done (checkpoint)" in second.err
+        assert second.json()["notifications"] == first.json()["notifications"]
     assert len(world.ses.messages) == 1 and len(world.ses.sends()) == 1
-    assert len(world.tr.jobs) == 1  # a second start is a ConflictException: resumed
-    assert "already sent" in second.err
-    assert second.json()["notifications"] == first.json()["notifications"]
+    assert len(world.tr.jobs) == 1
 
 
 # ------------------------------------------------------------------ clocks and storms

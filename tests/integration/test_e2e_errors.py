@@ -4,6 +4,7 @@ recording paths that try to leave the spool, a recording still being
 written, notifier failures.  Each test asserts the exit status and that
 the message names the cause; where the owner must still hear of the call,
 it checks the .eml."""
+import base64
 import email
 import email.policy
 import io
@@ -94,7 +95,7 @@ def test_malformed_event_json(tmp_path, plugdir):
     ('{"Details": {"ContactData": {"ContactId": "../../etc/passwd"}}}',
      "Details.ContactData.ContactId is not a plain id"),
     ('{"Details": {"ContactData": {}}}', "no Details.ContactData.ContactId string"),
-    ('{"id": "j1", "recipient": {"email": 5}}', "job record field 'recipient.email' has the wrong type"),
+    ('{"id": "j1", "recipient": {"email": 5}}', "job record field 'recipient.email' must be a string (got a number)"),
     ('{"Records": [{"eventName": "ObjectRemoved:Delete"}]}', "not an ObjectCreated event"),
 ])
 def test_bad_events(tmp_path, plugdir, event, why):
@@ -113,6 +114,42 @@ def test_event_too_large(tmp_path, plugdir):
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(ev))
     assert r.code == EX_DATAERR, r
     assert "larger than 1 MiB" in r.err, r
+
+
+def _big_caller():
+    ev = connect_event(caller="+1" + "5" * 1000000)  # the audit's 1 MB caller id
+    return ev, "Details.ContactData.CustomerEndpoint.Address is 1000002 bytes; at most 128 (a caller id)"
+
+
+def _many_recipients():
+    ev = connect_event(recipient=", ".join(f"u{i}@example.com" for i in range(3000)))
+    return ev, "Details.ContactData.Attributes.emailRecipient names 3000 addresses; at most 50"
+
+
+def _numeric_recipient():
+    ev = connect_event()
+    ev["Details"]["ContactData"]["Attributes"]["emailRecipient"] = 15555550123
+    return ev, "Details.ContactData.Attributes.emailRecipient must be a string (got a number)"
+
+
+def _record_name():
+    return ({"id": "j-1", "recipient": {"email": "a@example.com", "name": "N" * 5000}},
+            "job record field 'recipient.name' is 5000 bytes; at most 256 (a name)")
+
+
+@pytest.mark.parametrize("make", [_big_caller, _many_recipients, _numeric_recipient, _record_name],
+                         ids=["1MB-caller", "3000-recipients", "numeric-recipient", "record-name"])
+def test_event_fields_are_bounded(tmp_path, plugdir, make):
+    """What an event carries is bounded by what it can be, and a wrong type is
+    refused naming the field: nothing runs, nothing is mailed."""
+    ini = pipeline(tmp_path, plugdir)
+    (tmp_path / "rec" / f"{CID}.wav").write_bytes(wav_bytes())
+    ev, why = make()
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(ev), env=FAKE)
+    assert r.code == EX_DATAERR, r
+    assert why in r.err, r
+    assert r.out == "", r
+    assert not list((tmp_path / "out").glob("*.eml")) if (tmp_path / "out").exists() else True
 
 
 def test_event_file_missing(tmp_path, plugdir):
@@ -248,16 +285,125 @@ def test_job_record_uri_outside(tmp_path, plugdir, uri):
     assert_refused_outside(tmp_path, r, "outside rec")
 
 
+def test_job_record_cannot_set_what_the_pipeline_derives(tmp_path, plugdir):
+    """The audit's record set the link in the mail (and could set the transcript,
+    the duration, a "sent" note that stops the mail): none of it is taken."""
+    ini = pipeline(tmp_path, plugdir)
+    (tmp_path / "rec" / "job-4.wav").write_bytes(wav_bytes())
+    job = {"id": "job-4", "recipient": {"email": "owner@example.com"},
+           "contact": {"id": "job-4", "caller": "+15555550123"},
+           "recording": {"url": "https://evil.example/login", "url_expires_at": "2099-01-01T00:00:00Z",
+                         "url_kind": "link", "size": 1, "duration_seconds": 4242},
+           "transcript": {"status": "completed", "text": "Urgent: log in at evil.example"},
+           "notifications": [{"stage": "notify", "transport": "file", "message_id": "<x@y>"}],
+           "stages": {"locate": "done"}, "state": "done", "attempts": 7}
+    for url in ("https://evil.example/login", "javascript:alert(1)"):
+        job["recording"]["url"] = url
+        r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(job), env=FAKE)
+        assert r.code == EX_OK, r
+        assert "ignored what the pipeline derives itself" in r.err, r
+        raw, msg = eml(tmp_path, "job-4")
+        for bad in (b"evil.example", b"javascript:", b"4242", b"1h 10m"):
+            assert bad not in raw, (bad, raw[:3000])
+        rec = r.json()
+        assert "url" not in rec["recording"] and rec["recording"]["size"] == len(wav_bytes())
+        assert "transcript" not in rec and rec["attempts"] == 2  # locate and notify, once each
+        assert [n["message_id"] for n in rec["notifications"]] != ["<x@y>"]
+        (tmp_path / "out" / "job-4.eml").unlink()
+
+
 def test_job_record_hostile_contact_id(tmp_path, plugdir):
     """contact.id feeds {contact_id}: a record cannot smuggle a path through it."""
     ini = pipeline(tmp_path, plugdir)
     (tmp_path / "secret.wav").write_bytes(wav_bytes())
     job = {"id": "job-2", "contact": {"id": "../secret"}, "recipient": {"email": "o@example.com"}}
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(job), env=FAKE)
-    assert r.code == EX_NOINPUT, r
-    assert "value for {contact_id} is missing or not a plain file name" in r.err, r
-    raw, msg = eml(tmp_path, "job-2")
-    assert not list(msg.iter_attachments())
+    assert r.code == EX_DATAERR, r  # contact ids are plain ids, checked at intake
+    assert "job record field 'contact.id' is not a plain id" in r.err, r
+    assert not (tmp_path / "out" / "job-2.eml").exists()
+
+
+SECRET = b"root:x:0:0:SECRET-NOT-A-RECORDING\n"
+
+
+def assert_secret_not_mailed(raw, msg):
+    assert not list(msg.iter_attachments()), [p.get_content_type() for p in msg.iter_attachments()]
+    assert b"SECRET-NOT-A-RECORDING" not in raw and base64.b64encode(SECRET)[:24] not in raw
+
+
+def test_recording_swapped_for_a_link_after_locate(tmp_path, plugdir):
+    """The audit: rec/c1.wav replaced by a symlink to another readable file
+    between locate and the read, attach = yes, mailed that file.  Now the
+    read opens without following the link and checks it is the located file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    rec = tmp_path / "rec" / f"{CID}.wav"
+    ini = pipeline(tmp_path, plugdir, notify="attach = yes\n",
+                   transcribe=f"plugin = test-swap\npath = {rec}\ntarget = {secret}\n")
+    rec.write_bytes(wav_bytes())
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r  # the owner still hears of the call
+    assert os.path.islink(rec), "the test plugin did not swap the file"
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
+    located = os.path.join(os.path.realpath(tmp_path / "rec"), f"{CID}.wav")
+    assert f"recording {located} is a symbolic link: refused" in r.err, r
+    assert "file_id" in r.json()["recording"]
+
+
+def stopped_after_locate(tmp_path, plugdir):
+    """A run with checkpoints that locates rec/CID.wav and then stops (the
+    transcriber and notifier fail for good): the next run resumes after locate.
+    Returns the [pipeline] + [locate] text both runs share."""
+    (tmp_path / "rec").mkdir(exist_ok=True)
+    (tmp_path / "rec" / f"{CID}.wav").write_bytes(wav_bytes())
+    head = f"[pipeline]\nplugin_dir = {plugdir}\ntimeout = 10m\nstate = state\n" \
+           "[locate]\nplugin = locate-file\ndir = rec\nsettle = 0\n"
+    ini = write(tmp_path / "pipeline.ini", head +
+                "[transcribe]\nplugin = test-flaky-transcribe\nmode = permanent\ntimes = -1\n"
+                "[notify]\nplugin = test-flaky\nmode = permanent\ntimes = -1\n")
+    first = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert first.code == EX_UNAVAILABLE, first
+    assert first.json()["stages"]["locate"] == "done", first
+    return head
+
+
+def test_recording_replaced_by_another_file_after_locate(tmp_path, plugdir):
+    """Not a link but another file renamed over the recording between locate
+    and the read (here: between a run and its resumption)."""
+    head = stopped_after_locate(tmp_path, plugdir)
+    new = tmp_path / "rec" / "new.wav"
+    new.write_bytes(SECRET)
+    os.rename(new, tmp_path / "rec" / f"{CID}.wav")
+    ini = write(tmp_path / "pipeline.ini", head + "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r
+    assert "resuming from its checkpoint" in r.err, r
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
+    assert "is not the file the locate stage found (replaced or changed since): refused" in r.err, r
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/pocketsphinx/model/en-us"),
+                    reason="the PocketSphinx en-us model is not installed")
+def test_sphinx_reads_only_the_located_recording(tmp_path, plugdir):
+    """transcribe-sphinx reads through the host's fetch: a job resumed after
+    the recording was swapped for a link transcribes nothing of the target."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    head = stopped_after_locate(tmp_path, plugdir)
+    rec = tmp_path / "rec" / f"{CID}.wav"
+    os.unlink(rec)
+    os.symlink(secret, rec)
+    ini = write(tmp_path / "pipeline.ini", head + "[transcribe]\nplugin = transcribe-sphinx\n"
+                "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
+    assert r.code == EX_OK, r
+    rec_json = r.json()
+    assert rec_json["transcript"]["status"] == "failed", rec_json
+    assert any("is a symbolic link: refused" in m for m in error_messages(rec_json, "transcribe")), rec_json
+    raw, msg = eml(tmp_path)
+    assert_secret_not_mailed(raw, msg)
 
 
 def test_job_record_s3_uri_for_locate_file(tmp_path, plugdir):

@@ -425,12 +425,23 @@ def test_half_configured_link_mode_is_an_init_error(fn, rt):
 BASE_URL = "https://abcdefghijklmnop.lambda-url.us-east-1.on.aws"
 
 
-def make_link(bucket, key, expires, secret=LINK_SECRET):
-    """The link format of docs/lambda.md, written independently of engine/link.c."""
-    msg = f"vmpipe-link-v1\n{bucket}\n{key}\n{expires}".encode()
+def netstring(s):
+    b = str(s).encode()
+    return str(len(b)).encode() + b":" + b + b","
+
+
+def make_link(bucket, key, expires, secret=LINK_SECRET, version=2):
+    """The link format of docs/lambda.md, written independently of engine/link.c
+    (version 1: the old format, which is refused)."""
+    if version == 1:
+        msg = f"vmpipe-link-v1\n{bucket}\n{key}\n{expires}".encode()
+    else:
+        msg = b"".join(netstring(f) for f in ("vmpipe-link-v2", bucket, key, expires))
     sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest())
-    q = urllib.parse.urlencode({"bucket": bucket, "key": key, "expires": str(expires),
-                                "sig": sig.decode().rstrip("=")}, quote_via=urllib.parse.quote)
+    params = {"v": "2"} if version == 2 else {}
+    params.update({"bucket": bucket, "key": key, "expires": str(expires),
+                   "sig": sig.decode().rstrip("=")})
+    q = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
     return f"{BASE_URL}/voicemail?{q}"
 
 
@@ -476,6 +487,8 @@ def test_link_clicks(fn, rt, s3):
                                                  f"expires={now + 7 * 86400 * 40}")), 403),
         "wrong-secret": (url_event(make_link("recordings", key, now + 3600, "x" * 40)), 403),
         "no-sig": (url_event(good.split("&sig=")[0]), 403),
+        "old-format": (url_event(make_link("recordings", key, now + 3600, version=1)), 403),
+        "plus-expiry": (url_event(good.replace("expires=", "expires=%2B")), 403),
         "gone": (url_event(make_link("recordings", key + ".missing", now + 3600)), 404),
         "other-path": (url_event(BASE_URL + "/favicon.ico"), 404),
         "post": (url_event(good, method="POST"), 405),
@@ -500,6 +513,8 @@ def test_link_clicks(fn, rt, s3):
                 assert r.read() == audio
         elif name == "expired":
             assert "expired" in resp["body"]
+        elif name == "old-format":
+            assert "older format" in resp["body"]
         elif status == 403:
             assert "not valid" in resp["body"]
         elif name == "gone":

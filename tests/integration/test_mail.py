@@ -8,7 +8,6 @@ import email
 import email.header
 import email.policy
 import email.utils
-import glob
 import json
 import os
 import re
@@ -16,17 +15,14 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, engine_objects
 
 PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
 SAN = os.path.basename(BUILD).endswith("san")
 
 
 def _objects():
-    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
-                  glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
-    srcs = [s for s in srcs if os.path.basename(s) != "main.c"]
-    return [os.path.join(BUILD, "obj", os.path.relpath(s, ROOT))[:-2] + ".o" for s in srcs]
+    return engine_objects()
 
 
 @pytest.fixture(scope="session")
@@ -210,6 +206,25 @@ def test_html_escaping(build_mail):
     text = r.text()
     assert "<script>alert('x')</script> & \"co\"" in text
     assert "<b>bold</b> & more" in text
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JAVASCRIPT:alert(document.cookie)",
+                                 "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+                                 "vbscript:msgbox(1)", "ms-settings:privacy"])
+def test_href_only_web_or_file_urls(build_mail, url):
+    """Whatever recording.url holds, the HTML part links only to https:, http:
+    or file: (the audit's record put javascript: into <a href>)."""
+    r = build_mail(job(recording={"url": url}))
+    assert r.code == 0, r.err
+    html = r.html()
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs == [""], hrefs
+    assert url.split(":")[0] + ":" not in html.split("</title>", 1)[1].split("Listen to")[0]
+    # The text part shows it as inert text, as it shows any value.
+    assert url in r.text()
+    # A file: URL (the local pipelines' recordings) stays a link.
+    r = build_mail(job(recording={"url": None, "uri": "file:///var/spool/vm/c1.wav"}))
+    assert re.findall(r'href="([^"]*)"', r.html()) == ["file:///var/spool/vm/c1.wav"]
 
 
 NAMES = [

@@ -82,29 +82,40 @@ def ses():
     fake.stop()
 
 
+TRANSCRIPT = "Please call me back about <b>it</b>."
+
+
 class Setup:
-    def __init__(self, tmp, ses):
+    def __init__(self, tmp, ses, plugdir):
         self.tmp = tmp
         self.ses = ses
+        self.plugdir = plugdir
         self.rec_dir = tmp / "rec"
         self.rec_dir.mkdir()
         self.contact = "c0ffee00-1111-2222-3333-444455556666"
         (self.rec_dir / f"{self.contact}.wav").write_bytes(wav_bytes())
 
-    def pipeline(self, *ses_lines, timeout="2m", sender=SENDER):
+    def pipeline(self, *ses_lines, timeout="2m", sender=SENDER, pipeline_opts=""):
+        """locate-file, a transcriber that answers TRANSCRIPT (the test plugin),
+        notify-ses with `ses_lines`."""
         lines = "\n".join(ses_lines)
         return write(self.tmp / "pipeline.ini", f"""[pipeline]
-plugin_dir = {PLUGIN_DIR}
+plugin_dir = {self.plugdir}
 timeout = {timeout}
 notify_grace = 0s
 retry_base = 1s
 retry_cap = 10s
+{pipeline_opts}
 
 [locate]
 plugin = locate-file
 dir = {self.rec_dir}
 pattern = {{initial_contact_id}}.wav
 wait = 5s
+
+[transcribe]
+plugin = test-flaky-transcribe
+text = {TRANSCRIPT}
 
 [notify]
 plugin = notify-ses
@@ -115,8 +126,7 @@ from = {sender}
     def record(self, name="record.json", **fields):
         rec = {"id": self.contact,
                "contact": {"id": self.contact, "caller": "+15555550123"},
-               "recipient": {"email": "owner@example.com", "name": "Pat Owner"},
-               "transcript": {"status": "completed", "text": "Please call me back about <b>it</b>."}}
+               "recipient": {"email": "owner@example.com", "name": "Pat Owner"}}
         rec.update(fields)
         return write(self.tmp / name, json.dumps(rec))
 
@@ -126,8 +136,8 @@ from = {sender}
 
 
 @pytest.fixture
-def setup(tmp_path, ses):
-    return Setup(tmp_path, ses)
+def setup(tmp_path, ses, plugdir):
+    return Setup(tmp_path, ses, plugdir)
 
 
 # ---------------------------------------------------------------- delivery
@@ -234,6 +244,43 @@ def test_recipient_outside_allow_list_is_refused(setup, rcpt):
     assert any("outside allowed_recipient_domains" in e["message"] for e in rec["errors"])
 
 
+def test_refused_recipient_costs_nothing_and_says_the_same(setup):
+    """What notify-ses would refuse is refused before any stage runs, with the
+    message, errors entry and exit status notify-ses gives when it runs."""
+    p = setup.pipeline("allowed_recipient_domains = example.com")
+    bad = setup.record(recipient={"email": "attacker@evil.example"})
+    r = setup.run(p, bad)
+    assert r.code == 69, r
+    rec = r.json()
+    assert "locate" not in rec.get("stages", {}) and "test" not in rec, rec  # nothing ran
+    assert rec["stages"] == {"notify": "failed"} and rec["state"] == "failed"
+    assert setup.ses.sends() == []
+    early = [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]]
+    assert early == [("notify", "permanent", "recipient attacker@evil.example is outside "
+                      "allowed_recipient_domains (example.com): nothing sent")], early
+    # With a second notifier that can take the job, it runs; notify-ses then
+    # refuses at its turn, and says exactly what intake said.
+    p = setup.pipeline("allowed_recipient_domains = example.com")
+    with open(p, "a") as f:
+        f.write(f"\n[notify.archive]\nplugin = notify-file\ndir = {setup.tmp / 'archive'}\n")
+    r = setup.run(p, bad)
+    assert r.code == 69, r
+    rec = r.json()
+    assert rec["stages"]["locate"] == "done" and rec["stages"]["notify.archive"] == "done", rec
+    late = [(e["stage"], e["kind"], e["message"]) for e in rec["errors"]]
+    assert late == early, (late, early)
+
+
+def test_no_recipient_is_refused_before_any_stage(setup):
+    r = setup.run(setup.pipeline(), setup.record(recipient={}))
+    assert r.code == 69, r
+    rec = r.json()
+    assert [(e["stage"], e["message"]) for e in rec["errors"]] == [
+        ("notify", "no recipient: the event names none (recipient.email) and no 'to' is configured")]
+    assert rec["stages"] == {"notify": "failed"}
+    assert setup.ses.sends() == []
+
+
 def test_allow_list_subdomains_and_case(setup):
     p = setup.pipeline("allowed_recipient_domains = Example.COM, *.example.org")
     r = setup.run(p, setup.record(recipient={"email": "A@EXAMPLE.com, b@sales.example.org"}))
@@ -250,15 +297,34 @@ def test_empty_allow_list_warns_at_load(setup):
 # ---------------------------------------------------------------- idempotency
 
 def test_same_job_record_twice_mails_once(setup):
-    p = setup.pipeline()
+    """With checkpoints on, a record run twice (or its printed result fed back)
+    is mailed once; the record's own "notifications" are never trusted."""
+    p = setup.pipeline(pipeline_opts=f"state = {setup.tmp / 'state'}")
     first = setup.run(p, setup.record())
     assert first.code == 0, first
-    again = write(setup.tmp / "again.json", first.out)
-    second = setup.run(p, again)
-    assert second.code == 0, second
+    for again in (setup.record(name="same.json"), write(setup.tmp / "again.json", first.out)):
+        second = setup.run(p, again)
+        assert second.code == 0, second
+        assert "already done (checkpoint)" in second.err
+        assert second.json()["notifications"] == first.json()["notifications"]
     assert len(setup.ses.messages) == 1 and len(setup.ses.sends()) == 1
-    assert "already sent" in second.err
-    assert second.json()["notifications"] == first.json()["notifications"]
+
+
+def test_resumed_job_already_sent_is_not_mailed_again(setup):
+    """A checkpoint that says this stage sent (a run killed after SendEmail,
+    before it saved "done"): notify-ses does not send again."""
+    p = setup.pipeline(pipeline_opts=f"state = {setup.tmp / 'state'}")
+    rec = {"id": setup.contact, "contact": {"id": setup.contact, "caller": "+15555550123"},
+           "recipient": {"email": "owner@example.com"}, "state": "failed",
+           "stages": {"locate": "done"}, "attempts": 2, "errors": [],
+           "recording": {"uri": "file://" + str(setup.rec_dir / f"{setup.contact}.wav")},
+           "notifications": [{"stage": "notify", "transport": "ses", "message_id": "0100-earlier",
+                              "sent_at": "2024-01-01T00:00:00Z"}]}
+    write(setup.tmp / "state" / f"{setup.contact}.json", json.dumps(rec))
+    r = setup.run(p, setup.record())
+    assert r.code == 0, r
+    assert setup.ses.sends() == []
+    assert "already sent (SES MessageId 0100-earlier)" in r.err
 
 
 # ---------------------------------------------------------------- failures
@@ -426,11 +492,11 @@ def test_fake_checks_signatures(ses):
     assert ses.messages == []
 
 
-def test_sandbox_refuses_unverified_recipients(tmp_path):
+def test_sandbox_refuses_unverified_recipients(tmp_path, plugdir):
     fake = ses_fake.SESFake([(AKID, SECRET, None)], verified=["example.com", "pat@example.org"],
                             sandbox=True).start()
     try:
-        s = Setup(tmp_path, fake)
+        s = Setup(tmp_path, fake, plugdir)
         r = s.run(s.pipeline(), s.record(recipient={"email": "someone@example.net"}))
         assert r.code == 69, r
         assert "someone@example.net" in r.err and "sandbox" in r.err

@@ -40,15 +40,20 @@ def wav_bytes(seconds=0.5, rate=8000):
 class Setup:
     """A recordings dir with one voicemail, a pipeline file, an event."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, plugdir):
         self.tmp = tmp_path
+        self.plugdir = plugdir
         self.rec_dir = tmp_path / "rec"
         self.rec_dir.mkdir()
         self.contact = "c0ffee00-1111-2222-3333-444455556666"
         self.audio = wav_bytes()
         (self.rec_dir / f"{self.contact}.wav").write_bytes(self.audio)
 
-    def pipeline(self, smtp_lines, extra="", pipeline_opts=""):
+    def pipeline(self, smtp_lines, extra="", pipeline_opts="", transcript=None):
+        """locate-file, then (with `transcript`) a transcriber that answers it
+        (the test plugin; "\\n" for a line break), then notify-smtp."""
+        if transcript is not None:
+            pipeline_opts += f"\nplugin_dir = {self.plugdir}"
         text = f"""[pipeline]
 timeout = 2m
 retry_base = 1s
@@ -60,7 +65,10 @@ plugin = locate-file
 dir = {self.rec_dir}
 pattern = {{initial_contact_id}}.wav
 wait = 10s
-
+"""
+        if transcript is not None:
+            text += f"[transcribe]\nplugin = test-flaky-transcribe\ntext = {transcript}\n"
+        text += f"""
 [notify]
 plugin = notify-smtp
 {smtp_lines}
@@ -106,8 +114,8 @@ def part(msg, ctype):
 
 
 @pytest.fixture
-def setup(tmp_path):
-    return Setup(tmp_path)
+def setup(tmp_path, plugdir):
+    return Setup(tmp_path, plugdir)
 
 
 @pytest.fixture
@@ -122,8 +130,8 @@ def server(tmp_path):
 @pytest.mark.valgrind
 @pytest.mark.parametrize("mech", ["plain", "login"])
 def test_starttls_auth_delivers_message_part_by_part(setup, server, mech):
-    p = setup.pipeline(smtp_opts(server, f"auth = {mech}"))
-    r = run(p, setup.record(transcript={"status": "completed", "text": "Please call me back."}))
+    p = setup.pipeline(smtp_opts(server, f"auth = {mech}"), transcript="Please call me back.")
+    r = run(p, setup.record())
     assert r.code == 0, r
     assert len(server.messages) == 1
     m = server.messages[0]
@@ -165,12 +173,13 @@ def normalise(raw):
 def test_sends_the_mail_module_message_byte_for_byte(setup, server, tmp_path):
     """The server stores exactly what notify-file files for the same job."""
     out = tmp_path / "outbox"
-    p = setup.pipeline(smtp_opts(server),
-                       extra=f"[notify.file]\nplugin = notify-file\ndir = {out}\n"
-                             "from = Voicemail <voicemail@example.net>\n")
     # A transcript with lines starting with '.', which SMTP must dot-stuff.
     text = "first line\n.\n..two dots\n.leading dot"
-    r = run(p, setup.record(transcript={"status": "completed", "text": text}))
+    p = setup.pipeline(smtp_opts(server),
+                       extra=f"[notify.file]\nplugin = notify-file\ndir = {out}\n"
+                             "from = Voicemail <voicemail@example.net>\n",
+                       transcript=text.replace("\n", "\\n"))
+    r = run(p, setup.record())
     assert r.code == 0, r
     eml = (out / f"{setup.contact}.eml").read_bytes()
     got = server.messages[0].data
@@ -333,7 +342,30 @@ def test_no_recipient_is_permanent(setup, server):
     p = setup.pipeline(smtp_opts(server))
     r = run(p, setup.event(recipient=None), env=FAKE)
     assert r.code == 69, r
-    assert "no recipient" in r.json()["errors"][0]["message"]
+    rec = r.json()
+    assert "no recipient" in rec["errors"][0]["message"]
+    assert rec["stages"] == {"notify": "failed"}  # refused before locate ran
+    assert server.messages == []
+
+
+def test_allow_list_is_shared_by_every_mail_notifier(setup, server):
+    """allowed_recipient_domains is one of the shared mail options: notify-smtp
+    refuses what is outside it, at intake, with nothing sent."""
+    p = setup.pipeline(smtp_opts(server, "allowed_recipient_domains = example.org"))
+    r = run(p, setup.event(recipient="owner@example.com"), env=FAKE)
+    assert r.code == 69, r
+    assert ("recipient owner@example.com is outside allowed_recipient_domains (example.org): "
+            "nothing sent") in r.err
+    assert server.messages == [] and server.auth_attempts == []
+    r = run(p, setup.event(recipient="owner@example.org"), env=FAKE)
+    assert r.code == 0, r
+    assert len(server.messages) == 1
+    # A configured recipient outside the list is a configuration error.
+    p = setup.pipeline(smtp_opts(server, "allowed_recipient_domains = example.org",
+                                 "bcc = audit@example.com"))
+    r = run_vmpipe("check", "-c", p, env={"SMTP_TEST_PASSWORD": PASSWORD})
+    assert r.code == 78, r
+    assert "option 'bcc': audit@example.com is outside allowed_recipient_domains (example.org)" in r.err
 
 
 # ------------------------------------------------------------------ secrets
@@ -394,28 +426,46 @@ def test_attach_smaller_than(setup, server, limit, attached):
 # -------------------------------------------------------------- idempotency
 
 def test_a_job_already_notified_is_not_mailed_again(setup, server):
-    p = setup.pipeline(smtp_opts(server))
-    r = run(p, setup.record(notifications=[{"stage": "notify", "transport": "smtp",
-                                             "message_id": "<earlier@example.net>",
-                                             "sent_at": "2024-01-01T00:00:00Z"}]))
+    """A checkpoint whose notifications name this stage (a run killed after the
+    server took the mail, before "done" was saved): resumed, nothing sent."""
+    state = setup.tmp / "state"
+    p = setup.pipeline(smtp_opts(server), pipeline_opts=f"state = {state}")
+    ckpt = {"id": setup.contact, "contact": {"id": setup.contact, "caller": "+15555550123"},
+            "recipient": {"email": "owner@example.com"}, "state": "failed", "attempts": 2,
+            "stages": {"locate": "done"}, "errors": [],
+            "recording": {"uri": "file://" + str(setup.rec_dir / f"{setup.contact}.wav")},
+            "notifications": [{"stage": "notify", "transport": "smtp",
+                               "message_id": "<earlier@example.net>",
+                               "sent_at": "2024-01-01T00:00:00Z"}]}
+    write(state / f"{setup.contact}.json", json.dumps(ckpt))
+    r = run(p, setup.record())
     assert r.code == 0, r
     assert server.messages == [] and server.auth_attempts == []
     assert "already sent (<earlier@example.net>)" in r.err
-    # The record goes on through another run without a second mail.
-    again = write(setup.tmp / "again.json", r.out)
-    r = run(p, again)
+    # And the record goes on through another run without a second mail.
+    r = run(p, setup.record())
     assert r.code == 0, r
     assert server.messages == []
 
 
 def test_rerun_of_a_delivered_record_sends_nothing(setup, server):
-    p = setup.pipeline(smtp_opts(server))
+    p = setup.pipeline(smtp_opts(server), pipeline_opts=f"state = {setup.tmp / 'state'}")
     r = run(p, setup.event())
     assert r.code == 0 and len(server.messages) == 1
     rec = r.json()
     rec["stages"] = {}  # even with the stage markers gone
     again = write(setup.tmp / "again.json", json.dumps(rec))
     r = run(p, again)
+    assert r.code == 0, r
+    assert len(server.messages) == 1
+
+
+def test_record_notifications_from_outside_do_not_stop_the_mail(setup, server):
+    """A record that claims it was already sent is mailed all the same: what
+    was sent is the engine's to know (the checkpoint), never the event's."""
+    p = setup.pipeline(smtp_opts(server))
+    r = run(p, setup.record(notifications=[{"stage": "notify", "transport": "smtp",
+                                             "message_id": "<earlier@example.net>"}]))
     assert r.code == 0, r
     assert len(server.messages) == 1
 

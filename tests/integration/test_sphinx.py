@@ -8,6 +8,7 @@ tests/bench/sphinx_bench.py for the rates over a larger sample).
 import json
 import os
 import shutil
+import struct
 
 import pytest
 
@@ -146,6 +147,94 @@ def test_not_a_wav_fails_the_transcript_permanently(tmp_path):
     assert "text" not in t
 
 
+def pcm8(path, rate, seconds):
+    """Mono 8-bit PCM at `rate` (a square wave): what the audit fed the reader."""
+    n = int(rate * seconds)
+    data = bytes(200 if (i // 4) % 2 else 56 for i in range(n))
+    hdr = b"RIFF" + struct.pack("<I", 36 + n) + b"WAVE"
+    hdr += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate, 1, 8)
+    with open(path, "wb") as f:
+        f.write(hdr + b"data" + struct.pack("<I", n) + data)
+    return path
+
+
+def test_absurd_sample_rate_is_refused(tmp_path):
+    """1 kHz 8-bit upsampled to 16 kHz is 32 bytes of samples per byte read."""
+    res, rec = transcribe(tmp_path, lambda p: pcm8(p, 1000, 60))
+    assert res.code == 0, res  # the owner still hears of the call
+    t = rec["transcript"]
+    assert t["status"] == "failed", t
+    assert "sample rate 1000 Hz (4000 to 192000 supported)" in t["error"], t
+
+
+def test_max_duration_bounds_what_is_decoded(tmp_path):
+    res, rec = transcribe(tmp_path, lambda p: speech.make_16k(speech.VOICEMAIL, p),
+                          extra="max_duration = 5s")
+    assert res.code == 0, res
+    t = rec["transcript"]
+    assert t["status"] == "failed", t
+    assert t["error"] == ("recording is too long to transcribe (option max_duration) "
+                          "(7s of audio; at most 5s is decoded)"), t
+    errs = [e for e in rec["errors"] if e["stage"] == "transcribe"]
+    assert errs and errs[0]["kind"] == "permanent", rec["errors"]
+
+
+def test_the_job_deadline_stops_decoding(tmp_path):
+    """The pipeline's timeout is the transcriber's deadline: with the fake
+    clock, locate settles exactly at the deadline, so decoding must stop at
+    once and the stage end as timed out (the owner is still notified)."""
+    rec_dir = tmp_path / "rec"
+    rec_dir.mkdir()
+    speech.make_16k(speech.VOICEMAIL, str(rec_dir / "c1.wav"))
+    ini = write(tmp_path / "pipeline.ini", f"""\
+[pipeline]
+plugin_dir = {PLUGIN_DIR}
+timeout = 10m
+[locate]
+plugin = locate-file
+dir = {rec_dir}
+pattern = {{contact_id}}.wav
+settle = 10m
+[transcribe]
+plugin = transcribe-sphinx
+[notify]
+plugin = notify-file
+dir = {tmp_path}/out
+""")
+    event = write(tmp_path / "c1.json", json.dumps(connect_event(contact_id="c1")))
+    res = run_vmpipe("run", "-c", ini, event, env={"VMPIPE_CLOCK": "fake"}, timeout=TIMEOUT)
+    assert res.code == 0, res
+    rec = res.json()
+    assert rec["stages"]["transcribe"] == "failed" and rec["transcript"]["status"] == "failed", rec
+    errs = [e for e in rec["errors"] if e["stage"] == "transcribe"]
+    assert [e["kind"] for e in errs] == ["transient", "timeout"], errs
+    assert "the job's deadline passed while decoding" in errs[0]["message"], errs
+
+
+def test_long_recording_is_recognised_in_segments(tmp_path):
+    """Past 35 s the audio is recognised in ~30 s segments (the deadline is
+    looked at between them), cut at a quiet moment: both messages come through."""
+    def make_long(path):
+        a, b, gap = (str(tmp_path / n) for n in ("a.wav", "b.wav", "gap.wav"))
+        speech.make_16k(speech.SENTENCES[0], a)
+        speech.make_16k(speech.SENTENCES[1], b)
+        speech._run("sox", "-n", "-r", "16000", "-c", "1", "-b", "16", gap, "trim", "0", "31")
+        speech._run("sox", a, gap, b, path)
+        return path
+
+    res, rec = transcribe(tmp_path, make_long)
+    assert res.code == 0, res
+    t = rec["transcript"]
+    assert t["status"] == "completed", t
+    assert rec["recording"]["duration_seconds"] > 40
+    reference = speech.SENTENCES[0] + " " + speech.SENTENCES[1]
+    assert speech.wer(reference, t["text"]) <= WER_16K, t["text"]
+    # The second segment's words are placed after its start (~27-30 s in).
+    # (PocketSphinx drops silent frames from its count, so within a segment
+    # speech_seconds runs short of the wall position after a long pause.)
+    assert t["speech_seconds"] > 27, t
+
+
 def test_preview_is_cut_to_preview_chars(tmp_path):
     res, rec = transcribe(tmp_path, lambda p: speech.make_16k(speech.VOICEMAIL, p),
                           extra="preview_chars = 12\nlanguage = en-GB")
@@ -172,10 +261,17 @@ def test_bad_options_are_refused(tmp_path):
     assert res.code == 78, res
     assert "decoders" in res.err, res
 
+    for bad in ("2h", "500ms"):
+        ini = pipeline(tmp_path, f"max_duration = {bad}")
+        res = run_vmpipe("check", "-c", ini, timeout=TIMEOUT)
+        assert res.code == 78, res
+        assert "option 'max_duration': must be from 1s to 1h" in res.err, res
+
 
 def test_plugin_lists_its_options():
     res = run_vmpipe("plugins", "-d", PLUGIN_DIR)
     assert res.code == 0, res
     block = res.out[res.out.index("transcribe-sphinx"):]
-    for opt in ("model", "language", "preview_chars", "max_bytes", "decoders", "sphinx_args"):
+    for opt in ("model", "language", "preview_chars", "max_bytes", "max_duration", "decoders",
+                "sphinx_args"):
         assert opt in block, block

@@ -10,7 +10,7 @@
  *   delay      the retry-after delay for mode = retry
  *   message    the failure message (named in the record's errors)
  *   init_error when set, init() fails with this text
- *   text       transcript text (transcribe kind)
+ *   text       transcript text (transcribe kind); "\n" in it is a line break
  *
  * What the scheduler did is observable in the job record, not in plugin
  * memory (the state is read-only after init): test.<stage>.calls,
@@ -21,6 +21,7 @@
 #define TEST_FLAKY_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vmpipe/vmpipe.h>
@@ -66,11 +67,26 @@ static vm_status flaky_finish(const struct flaky *f, vm_job *job)
 		vm_job_set_str(job, "recording.uri", "file:///nonexistent/test-flaky.wav");
 		vm_job_set_int(job, "recording.size", 44);
 		break;
-	case VM_STAGE_TRANSCRIBE:
+	case VM_STAGE_TRANSCRIBE: {
+		/* An INI value is one line: "\n" stands for a line break. */
+		const char *t = f->text ? f->text : "";
+		char *text = strdup(t), *o = text;
+		for (const char *p = t; text && *p; p++) {
+			if (p[0] == '\\' && p[1] == 'n') {
+				*o++ = '\n';
+				p++;
+			} else {
+				*o++ = *p;
+			}
+		}
+		if (o)
+			*o = '\0';
 		vm_job_set_str(job, "transcript.status", "completed");
 		vm_job_set_str(job, "transcript.engine", FLAKY_NAME);
-		vm_job_set_str(job, "transcript.text", f->text ? f->text : "");
+		vm_job_set_str(job, "transcript.text", text ? text : "");
+		free(text);
 		break;
+	}
 	case VM_STAGE_NOTIFY: {
 		const char *ts = vm_job_get_str(job, "transcript.status");
 		flaky_path(f, "saw_transcript", path, sizeof path);

@@ -140,7 +140,7 @@ static void test_connect_bad(void **s)
 	REFUSED("{\"Details\":{\"ContactData\":{\"ContactId\":\"ok\",\"Attributes\":[1]}}}",
 		"Attributes must be an object");
 	REFUSED("{\"Details\":{\"ContactData\":{\"ContactId\":\"ok\",\"Attributes\":{\"tenant\":\"../t\"}}}}",
-		"contact attribute 'tenant' is not a plain name");
+		"Details.ContactData.Attributes.tenant is not a plain name");
 	/* An id long enough to overflow a file name is refused. */
 	char big[400];
 	snprintf(big, sizeof big, "{\"Details\":{\"ContactData\":{\"ContactId\":\"%0200d\"}}}", 7);
@@ -243,13 +243,49 @@ static void test_job_record(void **s)
 	job_free(job);
 	/* A record carrying its own contact ids and received_at keeps them. */
 	job = parse_ok("{\"id\":\"j1\",\"received_at\":\"2024-01-02T03:04:05Z\","
-		       "\"contact\":{\"id\":\"c9\",\"initial_id\":\"c8\"},\"attempts\":4}");
+		       "\"contact\":{\"id\":\"c9\",\"initial_id\":\"c8\"}}");
 	want_str(job, "contact.id", "c9");
 	want_str(job, "contact.initial_id", "c8");
 	want_str(job, "received_at", "2024-01-02T03:04:05Z");
-	int64_t a = 0;
+	job_free(job);
+}
+
+/* The audit's record put its own link (and could put a transcript, sizes, a
+ * "sent" note) into the mail: what the pipeline derives is never taken. */
+static void test_job_record_derived_fields_dropped(void **s)
+{
+	(void)s;
+	vm_job *job = parse_ok(
+		"{\"id\":\"pbx-7\",\"recipient\":{\"email\":\"a@example.com\",\"name\":\"Pat\"},"
+		"\"contact\":{\"caller\":\"+15551234\"},"
+		"\"recording\":{\"uri\":\"file:///var/spool/pbx-7.wav\","
+		"\"url\":\"https://evil.example/login\",\"url_expires_at\":\"2099-01-01T00:00:00Z\","
+		"\"url_kind\":\"link\",\"size\":5,\"duration_seconds\":99999,\"content_type\":\"text/html\","
+		"\"file_id\":\"1:2\",\"seen_at\":1,\"seen_size\":5,\"truncated\":true},"
+		"\"transcript\":{\"status\":\"completed\",\"text\":\"Call evil.example now\"},"
+		"\"notifications\":[{\"stage\":\"notify\",\"transport\":\"file\",\"message_id\":\"<x@y>\"}],"
+		"\"errors\":[{\"stage\":\"locate\",\"kind\":\"permanent\",\"message\":\"m\"}],"
+		"\"stages\":{\"locate\":\"done\",\"transcribe\":\"done\"},\"attempts\":4,\"state\":\"done\"}");
+	/* What the record may say stays. */
+	want_str(job, "recording.uri", "file:///var/spool/pbx-7.wav");
+	want_str(job, "recipient.email", "a@example.com");
+	want_str(job, "recipient.name", "Pat");
+	want_str(job, "contact.caller", "+15551234");
+	/* What the pipeline derives is gone or starts afresh. */
+	static const char *const gone[] = {
+		"recording.url", "recording.url_expires_at", "recording.url_kind", "recording.size",
+		"recording.duration_seconds", "recording.content_type", "recording.file_id",
+		"recording.seen_at", "recording.seen_size", "recording.truncated", "transcript", "stages",
+	};
+	for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+		if (job_get(job, gone[i]))
+			fail_msg("%s was taken from the record", gone[i]);
+	assert_int_equal(json_array_size(job_get(job, "notifications")), 0);
+	assert_int_equal(json_array_size(job_get(job, "errors")), 0);
+	int64_t a = -1;
 	assert_true(vm_job_get_int(job, "attempts", &a));
-	assert_int_equal(a, 4);
+	assert_int_equal(a, 0);
+	want_str(job, "state", "pending");
 	job_free(job);
 }
 
@@ -260,14 +296,148 @@ static void test_job_record_bad(void **s)
 	REFUSED("{\"id\":7}", "job record 'id' must be a plain id");
 	REFUSED("{\"id\":\"\"}", "job record 'id' must be a plain id");
 	REFUSED("{\"id\":\"j\",\"contact\":\"+1555\"}", "field 'contact' has the wrong type");
-	REFUSED("{\"id\":\"j\",\"recipient\":{\"email\":42}}", "field 'recipient.email' has the wrong type");
-	REFUSED("{\"id\":\"j\",\"recording\":{\"uri\":[\"file:///x\"]}}", "field 'recording.uri' has the wrong type");
+	REFUSED("{\"id\":\"j\",\"recipient\":{\"email\":42}}", "field 'recipient.email' must be a string (got a number)");
+	REFUSED("{\"id\":\"j\",\"recording\":{\"uri\":[\"file:///x\"]}}", "field 'recording.uri' must be a string (got an array)");
 	REFUSED("{\"id\":\"j\",\"errors\":{}}", "field 'errors' has the wrong type");
 	REFUSED("{\"id\":\"j\",\"notifications\":\"none\"}", "field 'notifications' has the wrong type");
 	REFUSED("{\"id\":\"j\",\"stages\":[]}", "field 'stages' has the wrong type");
-	REFUSED("{\"id\":\"j\",\"contact\":{\"caller\":null}}", "field 'contact.caller' has the wrong type");
-	REFUSED("{\"id\":\"j\",\"tenant\":\"a/b\"}", "job record 'tenant' is not a plain name");
-	REFUSED("{\"id\":\"j\",\"tenant\":5}", "field 'tenant' has the wrong type");
+	REFUSED("{\"id\":\"j\",\"contact\":{\"caller\":null}}", "field 'contact.caller' must be a string (got null)");
+	REFUSED("{\"id\":\"j\",\"tenant\":\"a/b\"}", "job record field 'tenant' is not a plain name");
+	REFUSED("{\"id\":\"j\",\"tenant\":5}", "field 'tenant' must be a string (got a number)");
+}
+
+/* A Connect event with `attr_json` as its Attributes and `caller` as the caller. */
+static char *connect_with(const char *caller, const char *attr_json)
+{
+	char *ev = NULL;
+	assert_true(asprintf(&ev, "{\"Details\":{\"ContactData\":{\"ContactId\":\"c-1\","
+				  "\"CustomerEndpoint\":{\"Address\":\"%s\"},\"Attributes\":%s}}}",
+			     caller, attr_json) > 0);
+	return ev;
+}
+
+static char *repeat(char c, size_t n)
+{
+	char *r = malloc(n + 1);
+	assert_non_null(r);
+	memset(r, c, n);
+	r[n] = '\0';
+	return r;
+}
+
+/* "u0@example.com, u1@example.com, …" */
+static char *address_list(size_t n)
+{
+	char *l = calloc(n + 1, 32);
+	assert_non_null(l);
+	for (size_t i = 0; i < n; i++)
+		sprintf(l + strlen(l), "%su%zu@example.com", i ? ", " : "", i);
+	return l;
+}
+
+static void connect_ok(const char *caller, const char *attrs)
+{
+	char *ev = connect_with(caller, attrs);
+	job_free(parse_ok(ev));
+	free(ev);
+}
+
+static void connect_refused(const char *caller, const char *attrs, const char *want)
+{
+	char *ev = connect_with(caller, attrs);
+	REFUSED(ev, want);
+	free(ev);
+}
+
+/* The audit: a 1 MB caller id, 3,000 recipients, a numeric emailRecipient
+ * silently dropped.  Each field is bounded and typed, the refusal names it. */
+static void test_limits(void **s)
+{
+	(void)s;
+	char *c128 = repeat('5', 128), *c129 = repeat('5', 129), *c1m = repeat('5', 1000000);
+	connect_ok(c128, "{}");
+	connect_refused(c129, "{}", "Details.ContactData.CustomerEndpoint.Address is 129 bytes; at most 128");
+	connect_refused(c1m, "{}", "Details.ContactData.CustomerEndpoint.Address is 1000000 bytes");
+	free(c128);
+	free(c129);
+	free(c1m);
+
+	char *l50 = address_list(50), *l51 = address_list(51), *l3000 = address_list(3000), *a = NULL;
+	assert_true(asprintf(&a, "{\"emailRecipient\":\"%s\"}", l50) > 0);
+	connect_ok("+1555", a);
+	free(a);
+	assert_true(asprintf(&a, "{\"emailRecipient\":\"%s\"}", l51) > 0);
+	connect_refused("+1555", a, "Details.ContactData.Attributes.emailRecipient names 51 addresses; at most 50");
+	free(a);
+	assert_true(asprintf(&a, "{\"emailRecipient\":\"%s\"}", l3000) > 0);
+	connect_refused("+1555", a, "emailRecipient names 3000 addresses; at most 50");
+	free(a);
+	free(l50);
+	free(l51);
+	free(l3000);
+
+	/* Wrong types of what the engine uses are refused, not dropped. */
+	connect_refused("+1555", "{\"emailRecipient\":15555550123}",
+			"Details.ContactData.Attributes.emailRecipient must be a string (got a number)");
+	connect_refused("+1555", "{\"emailRecipient\":[\"a@example.com\"]}", "must be a string (got an array)");
+	connect_refused("+1555", "{\"RecipientName\":{}}",
+			"Details.ContactData.Attributes.RecipientName must be a string (got an object)");
+	connect_refused("+1555", "{\"tenant\":true}", "Attributes.tenant must be a string (got a boolean)");
+	REFUSED("{\"Details\":{\"ContactData\":{\"ContactId\":\"c\",\"CustomerEndpoint\":\"+1555\"}}}",
+		"Details.ContactData.CustomerEndpoint must be an object");
+	REFUSED("{\"Details\":{\"ContactData\":{\"ContactId\":\"c\",\"CustomerEndpoint\":{\"Address\":1}}}}",
+		"CustomerEndpoint.Address must be a string (got a number)");
+	/* Connect writes null for an endpoint a contact does not have. */
+	job_free(parse_ok("{\"Details\":{\"ContactData\":{\"ContactId\":\"c\",\"CustomerEndpoint\":null,"
+			  "\"SystemEndpoint\":null,\"Attributes\":null}}}"));
+
+	/* Each address valid and of sane length. */
+	connect_refused("+1555", "{\"emailRecipient\":\"owner@\"}", "emailRecipient: invalid recipient address");
+	char *local = repeat('l', 65), *dom = repeat('d', 250);
+	assert_true(asprintf(&a, "{\"emailRecipient\":\"%s@example.com\"}", local) > 0);
+	connect_refused("+1555", a, "emailRecipient: invalid recipient address");
+	connect_refused("+1555", a, "local part too long");
+	free(a);
+	assert_true(asprintf(&a, "{\"emailRecipient\":\"x@%s.com\"}", dom) > 0);
+	connect_refused("+1555", a, "too long");
+	free(a);
+	free(local);
+	free(dom);
+
+	/* Names and attributes. */
+	char *n257 = repeat('N', 257);
+	assert_true(asprintf(&a, "{\"RecipientName\":\"%s\"}", n257) > 0);
+	connect_refused("+1555", a, "Details.ContactData.Attributes.RecipientName is 257 bytes; at most 256 (a name)");
+	free(a);
+	free(n257);
+	char *v = repeat('v', 33000);
+	assert_true(asprintf(&a, "{\"blob\":\"%s\"}", v) > 0);
+	connect_refused("+1555", a, "Details.ContactData.Attributes is 33004 bytes; at most 32768");
+	free(a);
+	free(v);
+	char attrs[4096] = "{";
+	for (int i = 0; i < 101; i++)
+		sprintf(attrs + strlen(attrs), "%s\"k%d\":\"v\"", i ? "," : "", i);
+	strcat(attrs, "}");
+	connect_refused("+1555", attrs, "Details.ContactData.Attributes holds more than 100 attributes");
+
+	/* The same bounds on a job record, named by its paths. */
+	REFUSED("{\"id\":\"j\",\"received_at\":\"yesterday\"}",
+		"job record field 'received_at' is not an ISO 8601 time");
+	REFUSED("{\"id\":\"j\",\"contact\":{\"initial_id\":\"a/b\"}}",
+		"job record field 'contact.initial_id' is not a plain id");
+	REFUSED("{\"id\":\"j\",\"contact\":{\"region\":\"us east\"}}",
+		"job record field 'contact.region' is not a plain name");
+	REFUSED("{\"id\":\"j\",\"contact\":{\"attributes\":[]}}",
+		"job record field 'contact.attributes' must be an object (got an array)");
+	REFUSED("{\"id\":\"j\",\"recipient\":{\"email\":\"a@example.com, b@\"}}",
+		"job record field 'recipient.email': invalid recipient address");
+	REFUSED("{\"Records\":[{\"eventName\":\"ObjectCreated:Put\",\"awsRegion\":\"x/y\",\"s3\":{"
+		"\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k.wav\"}}}]}",
+		"Records[0].awsRegion is not a plain name");
+	REFUSED("{\"Records\":[{\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+		"\"bucket\":{\"name\":\"a/b\"},\"object\":{\"key\":\"k.wav\"}}}]}",
+		"Records[0].s3.bucket.name is not an S3 bucket name");
 }
 
 static void test_not_an_event(void **s)
@@ -319,7 +489,9 @@ int main(void)
 		cmocka_unit_test(test_s3_event),
 		cmocka_unit_test(test_s3_bad),
 		cmocka_unit_test(test_job_record),
+		cmocka_unit_test(test_job_record_derived_fields_dropped),
 		cmocka_unit_test(test_job_record_bad),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_not_an_event),
 		cmocka_unit_test(test_too_large),
 	};

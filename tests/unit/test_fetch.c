@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "job.h"
@@ -75,6 +79,77 @@ static void test_write_and_fetch(void **s)
 	assert_int_equal(vm_write_file_atomic(path, "x", 1), -1);
 }
 
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A located recording is read only as the file locate found: not through a
+ * link put in its place, not as another file renamed over it. */
+static void test_fetch_reads_the_located_file(void **s)
+{
+	(void)s;
+	char rec[512], secret[512], uri[600], other[512];
+	snprintf(rec, sizeof rec, "%s/c1.wav", tmp);
+	snprintf(secret, sizeof secret, "%s/secret", tmp);
+	snprintf(other, sizeof other, "%s/other.wav", tmp);
+	snprintf(uri, sizeof uri, "file://%s", rec);
+	put(rec, "RIFF-the-recording");
+	put(secret, "root:x:0:0");
+	vm_job *job = job_new("f2");
+	vm_job_set_str(job, "recording.uri", uri);
+	int fd = open(rec, O_RDONLY | O_NOFOLLOW);
+	assert_true(fd >= 0);
+	assert_int_equal(vm_recording_file_id(job, fd), 0);
+	close(fd);
+	assert_non_null(vm_job_get_str(job, "recording.file_id"));
+	vm_buf b;
+	assert_int_equal(vm_fetch(job, uri, 100, &b), VM_DONE);
+	assert_memory_equal(b.data, "RIFF-the-recording", b.len);
+	free(b.data);
+
+	/* The audit's swap: the path is now a link to another readable file. */
+	assert_int_equal(unlink(rec), 0);
+	assert_int_equal(symlink(secret, rec), 0);
+	b.data = NULL;
+	assert_int_equal(vm_fetch(job, uri, 100, &b), VM_PERMANENT);
+	assert_null(b.data);
+	assert_contains(job->fail_msg, "is a symbolic link: refused");
+	assert_contains(job->fail_msg, rec);
+	/* Even without a recorded identity (another locate plugin), no link is followed. */
+	vm_job *bare = job_new("f3");
+	assert_int_equal(vm_fetch(bare, uri, 100, &b), VM_PERMANENT);
+	assert_contains(bare->fail_msg, "symbolic link");
+	job_free(bare);
+
+	/* Another regular file renamed over it: not the located one. */
+	assert_int_equal(unlink(rec), 0);
+	put(other, "root:x:0:0");
+	assert_int_equal(rename(other, rec), 0);
+	assert_int_equal(vm_fetch(job, uri, 100, &b), VM_PERMANENT);
+	assert_contains(job->fail_msg, "is not the file the locate stage found (replaced or changed since): refused");
+	/* The identity binds the job's recording only: other file:// reads go on. */
+	char other_uri[600];
+	snprintf(other_uri, sizeof other_uri, "file://%s", secret);
+	assert_int_equal(vm_fetch(job, other_uri, 100, &b), VM_DONE);
+	free(b.data);
+
+	/* A FIFO there neither hangs the read nor is read. */
+	assert_int_equal(unlink(rec), 0);
+	assert_int_equal(mkfifo(rec, 0600), 0);
+	assert_int_equal(vm_fetch(job, uri, 100, &b), VM_PERMANENT);
+	assert_contains(job->fail_msg, "is not a regular file: refused");
+	fd = open(rec, O_RDONLY | O_NONBLOCK);
+	assert_int_equal(vm_recording_file_id(job, fd), -1); /* only regular files */
+	close(fd);
+	unlink(rec);
+	unlink(secret);
+	job_free(job);
+}
+
 static int setup(void **s)
 {
 	(void)s;
@@ -97,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_file_uri_path),
 		cmocka_unit_test(test_audio_type),
 		cmocka_unit_test(test_write_and_fetch),
+		cmocka_unit_test(test_fetch_reads_the_located_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,9 +22,14 @@
 #define BASE "https://abc.lambda-url.us-east-1.on.aws"
 #define KEY "ivr/2024/01/02/a b+c.wav"
 #define EXP 1893456000LL /* 2030-01-01 */
-/* base64url(HMAC-SHA256(SECRET, "vmpipe-link-v1\nrecordings\n" KEY "\n1893456000")),
+/* base64url(HMAC-SHA256(SECRET, "14:vmpipe-link-v2,10:recordings,24:" KEY ",10:1893456000,")),
  * computed with Python's hmac module. */
-#define KNOWN_SIG "E8Fc01BRZscsy2CXhUVyQlyb6QvdkiHhVppIVj7LGHU"
+#define KNOWN_SIG "rEoQrwO3f-fzGP7pgg87_22KPtQeXF-NVDkJvQEaC-o"
+/* The same link in v1: base64url(HMAC-SHA256(SECRET, "vmpipe-link-v1\nrecordings\n" KEY "\n1893456000")). */
+#define V1_SIG "E8Fc01BRZscsy2CXhUVyQlyb6QvdkiHhVppIVj7LGHU"
+/* v1 of bucket "rec-bucket", key "x\nivr/a.wav": the audit's forgery presents it
+ * as bucket "rec-bucket\nx", key "ivr/a.wav" (Python's hmac). */
+#define V1_BOUNDARY_SIG "l5GCeYPAJM3sMaTNIdwaojoEtdofwNHTJ-tW81ymQzE"
 
 static void clear_env(void)
 {
@@ -109,7 +114,7 @@ static void test_known_answer(void **s)
 	load(&c);
 	char *url = link_make(&c, "recordings", KEY, EXP);
 	assert_non_null(url);
-	assert_string_equal(url, BASE "/voicemail?bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+	assert_string_equal(url, BASE "/voicemail?v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
 				 "&expires=1893456000&sig=" KNOWN_SIG);
 	char *b, *k;
 	int64_t exp;
@@ -140,7 +145,7 @@ static enum link_verdict verify(const struct link_cfg *c, const char *q, int64_t
 	return v;
 }
 
-#define Q_OK "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav&expires=1893456000&sig=" KNOWN_SIG
+#define Q_OK "v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav&expires=1893456000&sig=" KNOWN_SIG
 
 static void test_refusals(void **s)
 {
@@ -151,18 +156,18 @@ static void test_refusals(void **s)
 	assert_int_equal(verify(&c, Q_OK "&utm_source=mail", EXP - 1), LINK_OK); /* extra params are harmless */
 	assert_int_equal(verify(&c, Q_OK, EXP + 1), LINK_EXPIRED);
 	/* Altered: the expiry, the key, the bucket, the signature. */
-	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+	assert_int_equal(verify(&c, "v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
 				    "&expires=1893456001&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
-	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%20c.wav"
+	assert_int_equal(verify(&c, "v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%20c.wav"
 				    "&expires=1893456000&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
-	assert_int_equal(verify(&c, "bucket=recording&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+	assert_int_equal(verify(&c, "v=2&bucket=recording&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
 				    "&expires=1893456000&sig=" KNOWN_SIG, EXP - 1), LINK_FORGED);
-	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+	assert_int_equal(verify(&c, "v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
 				    "&expires=1893456000&sig=F8Fc01BRZscsy2CXhUVyQlyb6QvdkiHhVppIVj7LGHU", EXP - 1),
 			 LINK_FORGED);
 	assert_int_equal(verify(&c, Q_OK "x", EXP - 1), LINK_FORGED);
 	/* A forged link with an expiry in the past reads as forged, not expired. */
-	assert_int_equal(verify(&c, "bucket=recordings&key=k&expires=1000&sig=" KNOWN_SIG, EXP), LINK_FORGED);
+	assert_int_equal(verify(&c, "v=2&bucket=recordings&key=k&expires=1000&sig=" KNOWN_SIG, EXP), LINK_FORGED);
 	/* Malformed: missing, repeated, empty, undecodable parameters. */
 	assert_int_equal(verify(&c, "", EXP), LINK_MALFORMED);
 	assert_int_equal(verify(&c, "bucket=recordings&key=k&expires=1893456000", EXP), LINK_MALFORMED);
@@ -173,9 +178,79 @@ static void test_refusals(void **s)
 	assert_int_equal(verify(&c, "bucket=r&key=a%2&expires=1&sig=x", EXP), LINK_MALFORMED);
 	assert_int_equal(verify(&c, "bucket=r&key=k&expires=soon&sig=x", EXP), LINK_MALFORMED);
 	assert_int_equal(verify(&c, "bucket=r&key=k&expires=-5&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "v=3&bucket=r&key=k&expires=1&sig=x", EXP), LINK_MALFORMED);
+	assert_int_equal(verify(&c, Q_OK "&v=2", EXP - 1), LINK_MALFORMED);
 	/* Link mode off: nothing verifies. */
 	struct link_cfg off = {0};
 	assert_int_equal(verify(&off, Q_OK, EXP - 1), LINK_FORGED);
+	link_config_clear(&c);
+}
+
+/* `q` with `from` replaced by `to` (the first occurrence); malloc()ed. */
+static char *swap(const char *q, const char *from, const char *to)
+{
+	const char *at = strstr(q, from);
+	assert_non_null(at);
+	char *out = NULL;
+	assert_true(asprintf(&out, "%.*s%s%s", (int)(at - q), q, to, at + strlen(from)) > 0);
+	return out;
+}
+
+/* The audit's findings: a field boundary moved by a decoded "\n", and an
+ * expiry that reads as the same number but is not the signed text. */
+static void test_boundaries_and_canonical_numbers(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	load(&c);
+	assert_int_equal(verify(&c, "v=2&bucket=rec-bucket%0Ax&key=ivr%2Fa.wav&expires=1893456000&sig="
+				    V1_BOUNDARY_SIG, EXP - 1), LINK_MALFORMED);
+	assert_int_equal(verify(&c, "bucket=rec-bucket%0Ax&key=ivr%2Fa.wav&expires=1893456000&sig="
+				    V1_BOUNDARY_SIG, EXP - 1), LINK_MALFORMED);
+	/* Without any separator byte: moving a boundary changes the signed lengths. */
+	char *url = link_make(&c, "rec-bucket", "xkey.wav", EXP);
+	assert_non_null(url);
+	char *moved = swap(strchr(url, '?') + 1, "bucket=rec-bucket&key=xkey.wav", "bucket=rec-bucketx&key=key.wav");
+	assert_int_equal(verify(&c, moved, EXP - 1), LINK_FORGED);
+	free(moved);
+	free(url);
+	/* Control characters are never signed and never accepted. */
+	assert_null(link_make(&c, "recordings", "a\nb.wav", EXP));
+	assert_null(link_make(&c, "rec\tbucket", "a.wav", EXP));
+	const char *const controls[] = {"%0A", "%0D", "%09", "%1F", "%7F"};
+	for (size_t i = 0; i < sizeof controls / sizeof *controls; i++) {
+		char *q = swap(Q_OK, "a%20b", controls[i]);
+		if (verify(&c, q, EXP - 1) != LINK_MALFORMED)
+			fail_msg("accepted a key with %s: %s", controls[i], q);
+		free(q);
+	}
+	/* The expiry: the signed digits and nothing else. */
+	url = link_make(&c, "recordings", KEY, EXP);
+	const char *const variants[] = {"expires=+1893456000", "expires=%2B1893456000",
+					"expires=01893456000", "expires=%201893456000",
+					"expires=1893456000%20", "expires=1893456000.0",
+					"expires=0x70DBD880"};
+	for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
+		char *q = swap(strchr(url, '?') + 1, "expires=1893456000", variants[i]);
+		if (verify(&c, q, EXP - 1) != LINK_MALFORMED)
+			fail_msg("accepted %s", variants[i]);
+		free(q);
+	}
+	free(url);
+	link_config_clear(&c);
+}
+
+/* A link of the old format is refused as such, even when genuine. */
+static void test_old_links_are_refused(void **s)
+{
+	(void)s;
+	struct link_cfg c;
+	load(&c);
+	assert_int_equal(verify(&c, "bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				    "&expires=1893456000&sig=" V1_SIG, EXP - 1), LINK_OLD);
+	/* v=2 on a v1 signature: forged. */
+	assert_int_equal(verify(&c, "v=2&bucket=recordings&key=ivr%2F2024%2F01%2F02%2Fa%20b%2Bc.wav"
+				    "&expires=1893456000&sig=" V1_SIG, EXP - 1), LINK_FORGED);
 	link_config_clear(&c);
 }
 
@@ -211,7 +286,7 @@ static void test_recording_link_writes_the_record(void **s)
 	assert_int_equal(vm_recording_link(job, "recordings", KEY, 30LL * 86400), 0);
 	const char *url = vm_job_get_str(job, "recording.url");
 	assert_non_null(url);
-	assert_true(strncmp(url, BASE "/voicemail?bucket=recordings&key=", strlen(BASE) + 33) == 0);
+	assert_true(strncmp(url, BASE "/voicemail?v=2&bucket=recordings&key=", strlen(BASE) + 37) == 0);
 	assert_string_equal(vm_job_get_str(job, "recording.url_kind"), "link");
 	/* 30 days: longer than a presigned URL could ever live. */
 	const char *until = vm_job_get_str(job, "recording.url_expires_at");
@@ -244,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_boundaries_and_canonical_numbers),
+		cmocka_unit_test(test_old_links_are_refused),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_recording_link_writes_the_record),
 	};

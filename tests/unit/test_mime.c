@@ -886,6 +886,66 @@ static void test_mail_setup_errors(void **st)
 	assert_string_equal(err, want);
 }
 
+/* The recipient rules every mail notifier shares: what mail_check_recipients()
+ * says at intake is what vm_mail_build() fails with, word for word. */
+static void test_mail_recipient_rules(void **st)
+{
+	struct fixture *f = *st;
+	char err[512], why[512];
+	f->opts.cc = "Desk <desk@example.com>";
+	init_opts(f);
+	assert_int_equal(mail_setup_allowed(&f->opts, "x@example.com", err, sizeof err), -1);
+	assert_string_equal(err, "option 'allowed_recipient_domains': 'x@example.com': write the domain "
+				 "only, without a local part");
+	assert_int_equal(mail_setup_allowed(&f->opts, "example.org", err, sizeof err), -1);
+	assert_string_equal(err, "option 'cc': desk@example.com is outside allowed_recipient_domains "
+				 "(example.org)");
+	assert_int_equal(mail_setup_allowed(&f->opts, "Example.com, *.example.org", err, sizeof err), 0);
+
+	static const struct { const char *email, *refusal; } cases[] = {
+		{"owner@example.com", NULL},
+		{"a@sales.example.org, b@EXAMPLE.com", NULL},
+		{"owner@example.com, mallory@evil.example", "recipient mallory@evil.example is outside "
+		 "allowed_recipient_domains (example.com, *.example.org): nothing sent"},
+		{"x@example.org", "recipient x@example.org is outside allowed_recipient_domains "
+		 "(example.com, *.example.org): nothing sent"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char json[256];
+		snprintf(json, sizeof json, "{\"id\":\"r%zu\",\"recipient\":{\"email\":\"%s\"}}", i,
+			 cases[i].email);
+		vm_job *j = job(json);
+		int rc = mail_check_recipients(j, &f->opts, why, sizeof why);
+		vm_mail m;
+		vm_status s = vm_mail_build(j, &f->opts, &m);
+		if (!cases[i].refusal) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(s, VM_DONE);
+			vm_mail_free(&m);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, cases[i].refusal);
+			assert_int_equal(s, VM_PERMANENT);
+			assert_string_equal(j->fail_msg, cases[i].refusal);
+		}
+		job_free(j);
+	}
+	/* No recipient: fine for a notifier that files the message, refused for one that sends. */
+	vm_job *j = job("{\"id\":\"r9\"}");
+	assert_int_equal(mail_check_recipients(j, &f->opts, why, sizeof why), 0); /* the cc is one */
+	vm_mail_fini(&f->opts);
+	f->opts.cc = NULL;
+	init_opts(f);
+	assert_int_equal(mail_check_recipients(j, &f->opts, why, sizeof why), 0);
+	vm_mail_require_recipient(&f->opts);
+	assert_int_equal(mail_check_recipients(j, &f->opts, why, sizeof why), -1);
+	assert_string_equal(why, "no recipient: the event names none (recipient.email) and no 'to' is configured");
+	vm_mail m;
+	assert_int_equal(vm_mail_build(j, &f->opts, &m), VM_PERMANENT);
+	assert_string_equal(j->fail_msg, why);
+	job_free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -906,6 +966,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mail_no_recipient, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_attachment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_setup_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mail_recipient_rules, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

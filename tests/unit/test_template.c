@@ -52,6 +52,56 @@ static void test_html_escaping(void **st)
 	free(s);
 }
 
+/* A URL attribute only ever starts with https:, http: or file:; the audit's
+ * record put javascript: into <a href>. */
+static void test_href_schemes(void **st)
+{
+	(void)st;
+	static const struct { const char *url, *href; } cases[] = {
+		{"https://h.example/r.wav?X-Amz-Signature=abc", "https://h.example/r.wav?X-Amz-Signature=abc"},
+		{"HTTP://h.example/r", "HTTP://h.example/r"},
+		{"file:///var/spool/vm/c1.wav", "file:///var/spool/vm/c1.wav"},
+		{"javascript:alert(1)", ""},
+		{"JaVaScRiPt:alert(1)", ""},
+		{" javascript:alert(1)", ""},
+		{"data:text/html;base64,PHNjcmlwdD4=", ""},
+		{"vbscript:msgbox", ""},
+		{"evil-scheme://x", ""},
+		{"//evil.example/login", ""},
+		{"https:evil.example", ""},
+		{"mailto:x@evil.example", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *s = render("<a href=\"{{url}}\" title=\"{{url}}\">{{url}}</a>", TPL_HTML, NULL, NULL,
+				 cases[i].url);
+		char want[600];
+		char *esc = render("{{url}}", TPL_HTML, NULL, NULL, cases[i].url); /* as text */
+		snprintf(want, sizeof want, "<a href=\"%s\" title=\"%s\">%s</a>", cases[i].href, esc, esc);
+		if (strcmp(s, want) != 0)
+			fail_msg("url %s: got %s, want %s", cases[i].url, s, want);
+		free(esc);
+		free(s);
+	}
+	/* Every URL attribute, spaces around '=', single quotes, sections before the value. */
+	char *s = render("<img src = '{{url}}'><form action=\"{{#url}}{{url}}{{/url}}\">"
+			 "<td background=\" {{url}}\">", TPL_HTML, NULL, NULL, "javascript:x");
+	assert_string_equal(s, "<img src = ''><form action=\"\"><td background=\" \">");
+	free(s);
+	/* A scheme the template fixes is the template's: the value is only escaped. */
+	s = render("<a href=\"https://crm.example/?from={{caller}}\">", TPL_HTML, "javascript:x", NULL, NULL);
+	assert_string_equal(s, "<a href=\"https://crm.example/?from=javascript:x\">");
+	free(s);
+	/* Quotes in an HTML comment or in another value do not confuse the context. */
+	s = render("<!-- don't \"quote\" --><p title=\"it's > 1\"><a href=\"{{url}}\">{{caller}}</a>",
+		   TPL_HTML, "c", NULL, "data:x");
+	assert_string_equal(s, "<!-- don't \"quote\" --><p title=\"it's > 1\"><a href=\"\">c</a>");
+	free(s);
+	/* Plain text is text: a mail client does not follow it. */
+	s = render("{{url}}", TPL_TEXT, NULL, NULL, "javascript:alert(1)");
+	assert_string_equal(s, "javascript:alert(1)");
+	free(s);
+}
+
 static void test_text_not_escaped(void **st)
 {
 	(void)st;
@@ -116,6 +166,24 @@ static void test_parse_errors(void **st)
 	expect_parse_error("{{}}", "line 1: bad tag '{{}}'");
 	expect_parse_error("{{{caller}}}", "line 1: unknown variable '{caller'");
 	expect_parse_error("{{cal\nler}}", "line 1: unknown variable 'cal\\nler'");
+}
+
+/* Inside a tag, a value is safe only in a quoted attribute value. */
+static void test_html_tag_context_errors(void **st)
+{
+	(void)st;
+	char err[256];
+	static const char *const bad[] = {"<a {{url}}>x</a>", "<a href={{url}}>x</a>",
+					  "<p>\n<a\n  href=\"x\" {{caller}}>"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		tpl *t = tpl_parse(bad[i], strlen(bad[i]), TPL_HTML, NAMES, 3, err, sizeof err);
+		if (t)
+			fail_msg("accepted %s", bad[i]);
+		assert_contains(err, "inside a tag must be in a quoted attribute value");
+	}
+	tpl *t = tpl_parse("<a {{url}}>", 11, TPL_TEXT, NAMES, 3, err, sizeof err);
+	assert_non_null(t); /* text templates have no tags */
+	tpl_free(t);
 }
 
 /* ----------------------------------------------- built-ins and job vars */
@@ -420,6 +488,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_html_escaping),
+		cmocka_unit_test(test_href_schemes),
+		cmocka_unit_test(test_html_tag_context_errors),
 		cmocka_unit_test(test_text_not_escaped),
 		cmocka_unit_test(test_header_mode_strips_controls),
 		cmocka_unit_test(test_sections),

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -230,12 +232,12 @@ static void test_write_file_atomic(void **s)
 	assert_string_equal(data, "second\n");
 	free(data);
 
-	/* No temp files left behind. */
+	/* No temp files left behind (they start with a dot). */
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	int n = 0;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.') {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
 			n++;
 			if (strcmp(e->d_name, "out.json") != 0)
 				fail_msg("left behind: %s/%s", dir, e->d_name);
@@ -263,6 +265,94 @@ static void test_write_file_atomic(void **s)
 	free(dir);
 }
 
+static char *slurp(const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	return read_file(path, 1 << 20, &data, &len) == 0 ? data : NULL;
+}
+
+/* A link planted at any name the writer could pick must not be followed:
+ * the audit's <path>.tmp.<pid> overwrote the link's target with the mail. */
+static void test_write_file_atomic_planted_links(void **s)
+{
+	(void)s;
+	char *dir = make_tmpdir();
+	char path[512], victim[512], link[600];
+	snprintf(path, sizeof path, "%s/job.eml", dir);
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	FILE *f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious", f);
+	fclose(f);
+	const char *const planted[] = {"%s.tmp.%ld", "%s.tmp", "%s~", "%s.new"};
+	for (size_t i = 0; i < sizeof planted / sizeof *planted; i++) {
+		snprintf(link, sizeof link, planted[i], path, (long)getpid());
+		assert_int_equal(symlink(victim, link), 0);
+	}
+	assert_int_equal(write_file_atomic(path, "the mail", 8), 0);
+	char *v = slurp(victim), *w = slurp(path);
+	assert_non_null(v);
+	assert_string_equal(v, "precious");
+	assert_string_equal(w, "the mail");
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	free(v);
+	free(w);
+	test_rmtree(dir);
+	free(dir);
+}
+
+static void touch(const char *dir, const char *name, time_t age_s)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("partial", f);
+	fclose(f);
+	struct timespec t[2] = {{time(NULL) - age_s, 0}, {time(NULL) - age_s, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[600];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* A run killed between create and rename leaves its temporary file; the
+ * next write to that directory removes the stale ones (never a fresh one:
+ * another process may be writing it now; never anything else). */
+static void test_write_file_atomic_sweeps_stale_temps(void **s)
+{
+	(void)s;
+	char *dir = make_tmpdir();
+	touch(dir, ".a.eml.tmp-0123456789abcdef", 3600);    /* killed an hour ago */
+	touch(dir, ".b.json.tmp-00112233445566ff", 20 * 60); /* another target's, 20 min */
+	touch(dir, ".a.eml.tmp-fedcba9876543210", 10);      /* being written now */
+	touch(dir, ".a.eml.tmp-notours", 3600);             /* not our name */
+	touch(dir, "old.eml", 3600);
+	char path[512];
+	snprintf(path, sizeof path, "%s/a.eml", dir);
+	assert_int_equal(write_file_atomic(path, "x", 1), 0);
+	assert_false(exists_in(dir, ".a.eml.tmp-0123456789abcdef"));
+	assert_false(exists_in(dir, ".b.json.tmp-00112233445566ff"));
+	assert_true(exists_in(dir, ".a.eml.tmp-fedcba9876543210"));
+	assert_true(exists_in(dir, ".a.eml.tmp-notours"));
+	assert_true(exists_in(dir, "old.eml"));
+	assert_true(exists_in(dir, "a.eml"));
+	/* The sweep on its own, for a directory swept lately by the writer. */
+	touch(dir, ".c.tmp-aaaaaaaaaaaaaaaa", 3600);
+	assert_int_equal(sweep_stale_temps(dir), 1);
+	assert_false(exists_in(dir, ".c.tmp-aaaaaaaaaaaaaaaa"));
+	test_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +364,8 @@ int main(void)
 		cmocka_unit_test(test_plain_names),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_write_file_atomic),
+		cmocka_unit_test(test_write_file_atomic_planted_links),
+		cmocka_unit_test(test_write_file_atomic_sweeps_stale_temps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

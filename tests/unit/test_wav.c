@@ -5,6 +5,8 @@
  */
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "wav.h"
 
 /* ------------------------------------------------------------ builder */
@@ -465,6 +468,135 @@ static void empty_data(void **st)
 	vm_wav_free(&w);
 }
 
+/* ------------------------------------------------------------- limits */
+
+/* A mono 8-bit PCM file of `seconds` at `rate`, malloc()ed (the builder
+ * holds 256 KiB); the samples are a square wave. */
+static unsigned char *pcm8_file(unsigned rate, double seconds, size_t *len)
+{
+	size_t n = (size_t)(rate * seconds);
+	unsigned char *d = malloc(44 + n);
+	assert_non_null(d);
+	riff(&B);
+	fmt(&B, 1, 1, rate, 8);
+	data_hdr(&B, (uint32_t)n);
+	finish(&B);
+	memcpy(d, B.d, 44);
+	for (size_t i = 0; i < n; i++)
+		d[44 + i] = (i / 4) % 2 ? 200 : 56;
+	uint32_t riff_size = (uint32_t)(36 + n);
+	memcpy(d + 4, &riff_size, 4); /* little-endian hosts only, like the rest */
+	*len = 44 + n;
+	return d;
+}
+
+/* The audit: 1 kHz 8-bit upsampled 16x became 80 M samples from 5 MB. */
+static void absurd_rates_refused(void **st)
+{
+	(void)st;
+	static const struct { unsigned rate; bool ok; } cases[] = {
+		{1000, false}, {3999, false}, {4000, true}, {8000, true}, {192000, true},
+		{192001, false}, {384000, false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t len;
+		unsigned char *d = pcm8_file(cases[i].rate, 0.01, &len);
+		vm_wav w;
+		int rc = vm_wav_decode(d, len, &w, err, sizeof err);
+		if (cases[i].ok) {
+			if (rc != VM_WAV_OK)
+				fail_msg("%u Hz refused: %s", cases[i].rate, err);
+			vm_wav_free(&w);
+		} else {
+			assert_int_equal(rc, VM_WAV_UNSUPPORTED);
+			char want[80];
+			snprintf(want, sizeof want, "sample rate %u Hz (4000 to 192000 supported)", cases[i].rate);
+			assert_string_equal(err, want);
+		}
+		free(d);
+	}
+}
+
+/* Longer than max_seconds: refused before anything is decoded. */
+static void duration_limit(void **st)
+{
+	(void)st;
+	size_t len;
+	unsigned char *d = pcm8_file(4000, 61, &len);
+	vm_wav w;
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 60, 0, &w, err, sizeof err), VM_WAV_TOO_LONG);
+	assert_string_equal(err, "1m 1s of audio; at most 1m 0s is decoded");
+	assert_null(w.samples);
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 61, 0, &w, err, sizeof err), VM_WAV_OK);
+	assert_int_equal(w.nsamples, 61 * 16000);
+	vm_wav_free(&w);
+	free(d);
+	/* The engine-wide cap, whatever is asked: an hour. */
+	d = pcm8_file(4000, 3601, &len);
+	assert_int_equal(vm_wav_decode(d, len, &w, err, sizeof err), VM_WAV_TOO_LONG);
+	assert_string_equal(err, "1h 0m 1s of audio; at most 1h 0m 0s is decoded");
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 86400, 0, &w, err, sizeof err), VM_WAV_TOO_LONG);
+	free(d);
+}
+
+/* Within the duration but more memory than a decode may take: 150 MB of
+ * 48 kHz 8-bit mono (52 minutes) would need 300 MB as 16-bit samples. */
+static void memory_limit(void **st)
+{
+	(void)st;
+	size_t n = 150u << 20;
+	unsigned char *d = calloc(1, 44 + n); /* pages never touched: the header decides */
+	assert_non_null(d);
+	riff(&B);
+	fmt(&B, 1, 1, 48000, 8);
+	data_hdr(&B, (uint32_t)n);
+	memcpy(d, B.d, B.n);
+	vm_wav w;
+	assert_int_equal(vm_wav_decode(d, 44 + n, &w, err, sizeof err), VM_WAV_TOO_LONG);
+	assert_non_null(strstr(err, "decoding would take"));
+	free(d);
+}
+
+/* A clock that moves 1 ms each time it is read. */
+static int64_t ticks;
+static int64_t tick_now(void *ctx)
+{
+	(void)ctx;
+	return ++ticks;
+}
+static void tick_sleep(void *ctx, int64_t ms)
+{
+	(void)ctx;
+	ticks += ms;
+}
+
+/* The job's deadline stops a long decode, before it starts or on the way. */
+static void deadline_stops_decoding(void **st)
+{
+	(void)st;
+	struct clock_ops ops = {tick_now, tick_sleep, NULL};
+	clock_set(&ops);
+	size_t len;
+	unsigned char *d = pcm8_file(8000, 60, &len); /* 480,000 samples, ~7 checks */
+	vm_wav w;
+	ticks = 1000;
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 0, 500, &w, err, sizeof err), VM_WAV_DEADLINE);
+	assert_string_equal(err, "the job's deadline passed while decoding");
+	assert_null(w.samples);
+	ticks = 1000;
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 0, 1004, &w, err, sizeof err), VM_WAV_DEADLINE);
+	assert_non_null(strstr(err, "the job's deadline passed while"));
+	ticks = 1000;
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 0, 0, &w, err, sizeof err), VM_WAV_OK);
+	assert_int_equal(w.nsamples, 960000);
+	vm_wav_free(&w);
+	ticks = 1000;
+	assert_int_equal(vm_wav_decode_limits(d, len, 16000, 0, 1000000, &w, err, sizeof err), VM_WAV_OK);
+	vm_wav_free(&w);
+	clock_set(NULL);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +612,10 @@ int main(void)
 		cmocka_unit_test(extensible),
 		cmocka_unit_test(unsupported_and_bad_fmt),
 		cmocka_unit_test(empty_data),
+		cmocka_unit_test(absurd_rates_refused),
+		cmocka_unit_test(duration_limit),
+		cmocka_unit_test(memory_limit),
+		cmocka_unit_test(deadline_stops_decoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
