@@ -167,6 +167,14 @@ static bool region_of_host(const char *host, char *buf, size_t size)
 	return false;
 }
 
+int sqs_url_region(const char *url, char *buf, size_t size)
+{
+	char host[256], name[128], err[300];
+	if (parse_url(url, host, sizeof host, name, sizeof name, err, sizeof err) != 0)
+		return -1;
+	return region_of_host(host, buf, size) ? 0 : -1;
+}
+
 /* ------------------------------------------------------------ calls */
 
 /*

@@ -52,6 +52,10 @@ struct sqs_opts {
 
 /* Is `url` a queue URL (http(s)://HOST/ACCOUNT/NAME)?  0, or -1 with err. */
 int sqs_url_check(const char *url, char *err, size_t errsz);
+/* The region a queue URL's host names (sqs.REGION.amazonaws.com[.cn],
+ * REGION.queue.amazonaws.com, queue.amazonaws.com): 0 with it in buf, or -1
+ * for any other host (the region then comes from the environment). */
+int sqs_url_region(const char *url, char *buf, size_t size);
 
 /* Start the client (its threads).  NULL with err when the options are out of
  * range or the threads cannot start; the queue itself is not reached yet
