@@ -203,9 +203,9 @@ def main():
            "two_over_one": round(two["per_second"] / one["per_second"], 2),
            "one_host_over_reference": round(one["per_second"] / ref["per_second"], 1)}
     out["table"] = [
-        ["SQS serve, voicemails/s, one host (vs vmpipe run each)", f"{one['per_second']}/s",
+        ["SQS, voicemails/s, 1 host (vs vmpipe run)", f"{one['per_second']}/s",
          f"{ref['per_second']}/s", f"{out['one_host_over_reference']}x"],
-        ["SQS serve, voicemails/s, two hosts (vs one host)", f"{two['per_second']}/s",
+        ["SQS, voicemails/s, 2 hosts (vs 1 host)", f"{two['per_second']}/s",
          f"{one['per_second']}/s", f"{out['two_over_one']}x"],
     ]
     print(json.dumps(out))
