@@ -463,15 +463,20 @@ static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stor
 			waited += 200;
 			continue;
 		}
-		/* Free, expired, or ours from before a restart: take it. */
+		/* Free, expired, or ours from before a restart: take it.  The
+		 * holder's name is copied first: record_text() replaces the claim
+		 * object it points into. */
+		char prev[200] = "";
+		if (holder)
+			snprintf(prev, sizeof prev, "%s", holder);
 		vm_job *rec = got ? got : ctx;
 		char *text = record_text(rec, c, true);
 		int put = text ? s3_put(c, &c->w, c->name, ctx, text) : STATE_ERROR;
 		free(text);
 		if (put == STATE_OK) {
 			if (got) {
-				if (holder && strcmp(holder, c->owner) != 0)
-					log_msg(ctx, "state", VM_LOG_INFO, "took the job over from %s (lease expired)", holder);
+				if (*prev && strcmp(prev, c->owner) != 0)
+					log_msg(ctx, "state", VM_LOG_INFO, "took the job over from %s (lease expired)", prev);
 				json_object_del(got->rec, "claim");
 			}
 			*stored = got;

@@ -226,6 +226,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load((const atomic_bool *)ud) ? 1 : 0;
+}
+
 static enum aws_net_error classify(CURLcode rc)
 {
 	switch (rc) {
@@ -299,6 +306,11 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	if (ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	if (req->cancel) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)req->cancel);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	const char *m = req->method;
 	if (strcmp(m, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

@@ -6,6 +6,7 @@
 #ifndef VMPIPE_AWS_HTTP_H
 #define VMPIPE_AWS_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,6 +48,10 @@ struct aws_http_req {
 	long connect_timeout_ms; /* 0: 3 s */
 	long timeout_ms;         /* 0: 30 s */
 	size_t max_body;         /* 0: 64 MiB */
+	/* When it becomes true (another thread sets it), the exchange is given up
+	 * within about a second (AWS_NET_OTHER, "aborted"): a long poll that a
+	 * stopping service no longer waits for.  NULL: never. */
+	const atomic_bool *cancel;
 };
 
 struct aws_http_resp {

@@ -228,7 +228,7 @@ static int attempt(const struct aws_call *call, struct aws_result *out, bool *bu
 		.method = call->method, .url = url, .headers = &hdrs,
 		.body = call->body, .body_len = call->body_len,
 		.connect_timeout_ms = call->connect_timeout_ms, .timeout_ms = call->timeout_ms,
-		.max_body = call->max_body,
+		.max_body = call->max_body, .cancel = call->cancel,
 	};
 	struct aws_http_resp resp;
 	int64_t t0 = clock_now_ms();
@@ -304,7 +304,8 @@ int aws_request(const struct aws_call *call, struct aws_result *out)
 			quota_give(spent ? spent : QUOTA_SUCCESS_REFUND);
 			return 0;
 		}
-		if (!out->retryable || build_failed || i + 1 >= max)
+		if (!out->retryable || build_failed || i + 1 >= max ||
+		    (call->cancel && atomic_load(call->cancel)))
 			break;
 		int cost = out->net == AWS_NET_TIMEOUT ? QUOTA_TIMEOUT_COST : QUOTA_RETRY_COST;
 		int64_t ceiling = base << (i < 20 ? i : 20);

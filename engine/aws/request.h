@@ -65,6 +65,7 @@ struct aws_call {
 	size_t max_body;         /* 0: 64 MiB */
 	const struct aws_retry_policy *retry; /* NULL: standard mode */
 	const vm_job *job;       /* for log lines; may be NULL */
+	const atomic_bool *cancel; /* see aws_http_req; a cancelled call is not retried */
 };
 
 struct aws_result {

@@ -30,6 +30,8 @@
 #include "metrics.h"
 #include "sched.h"
 #include "spool.h"
+#include "sqs.h"
+#include "sqs_event.h"
 #include "state.h"
 #include "tenant.h"
 #include "util.h"
@@ -67,7 +69,13 @@ struct srv {
 	bool stopping;
 	int64_t next_scan;        /* real ms (CLOCK_MONOTONIC) */
 	int64_t next_sweep;
+	/* SQS intake (the section below "SQS intake"). */
+	struct sqs *queue;        /* [serve] queue / --queue; NULL: none */
+	int64_t queue_vis_ms;
+	struct queue_later *later; /* messages whose admission waits for the state store */
 };
+
+static void queue_job_ended(struct srv *v, const char *id, const struct sched_end *e);
 
 static int64_t mono_ms(void)
 {
@@ -199,6 +207,7 @@ static void on_ended(void *ctx, const struct sched_end *e)
 				log_msg(e->job, "serve", VM_LOG_WARN, "cannot remove %s: %s", path, strerror(errno));
 		}
 	}
+	queue_job_ended(v, id, e);
 	job_free(e->job);
 	held_free(h);
 }
@@ -211,7 +220,8 @@ static void on_stepped(void *ctx, const vm_stage *st, vm_status status, int64_t 
 
 /* -------------------------------------------------------------- intake */
 
-enum admit { ADMIT_STARTED, ADMIT_SKIP, ADMIT_LATER, ADMIT_REFUSED };
+/* ADMIT_DONE: the job was done already (the queue deletes its message). */
+enum admit { ADMIT_STARTED, ADMIT_SKIP, ADMIT_DONE, ADMIT_LATER, ADMIT_REFUSED };
 
 /*
  * `vmpipe retry` asks, through the spool, for a failed job to run again: the
@@ -322,7 +332,7 @@ static enum admit admit(struct srv *v, const char *text, size_t len, struct held
 		job_free(stored);
 		job_free(job);
 		state_release(p, claim, NULL);
-		return ADMIT_SKIP;
+		return ADMIT_DONE;
 	}
 	if (stored) {
 		job_free(job);
@@ -412,6 +422,7 @@ static void take(struct srv *v, const char *name, bool in_cur)
 		}
 		break;
 	case ADMIT_SKIP:
+	case ADMIT_DONE:
 		log_msg(NULL, "intake", VM_LOG_INFO, "%s: %s; the event is dropped", name, why);
 		metrics_event(v->m, "duplicate");
 		unlink(path);
@@ -504,6 +515,205 @@ static void read_inotify(struct srv *v)
 			p += sizeof *ev + ev->len;
 		}
 	}
+}
+
+/* ------------------------------------------------------------ SQS intake */
+
+/*
+ * Events from an Amazon SQS queue ([serve] queue, --queue; sqs.h receives on
+ * threads of its own).  A message is admitted like a spool event: its job is
+ * claimed and checkpointed before anything else happens to the message.
+ * Then:
+ *  - the job starts (or was in flight here already: a duplicate): the
+ *    message is held under the job id, invisible to other hosts, its
+ *    visibility extended while the job runs, and deleted when the job ends
+ *    (done, no recording, or failed and kept in the state store for `vmpipe
+ *    retry`).  If this host dies first, the message comes back and another
+ *    host (or this one, restarted) resumes the job from its checkpoint;
+ *  - the job is done already: the message is deleted;
+ *  - another runner holds the job: the message is given back, visible again
+ *    after queue_visibility times its receive count (a lease that outlives
+ *    its dead holder is waited out);
+ *  - the state store cannot be reached: the message is kept (invisible) and
+ *    admitted again with the next scan;
+ *  - S3's test event: deleted, with a log line;
+ *  - anything vmpipe does not take: logged with its MessageId and left, not
+ *    deleted: it comes back after its visibility timeout, and the queue's
+ *    redrive policy moves it to the dead-letter queue after maxReceiveCount.
+ * On SIGTERM the messages of unfinished jobs are given back after their
+ * checkpoints are saved (visible at once, or once the long poll stopping
+ * abandoned has ended: see sqs_free()); a job another runner took over
+ * leaves its message to come back by itself.
+ */
+
+#define QUEUE_FLUSH_MS 10000   /* on exit: how long pending deletes may take */
+#define QUEUE_TAKE_MAX 64      /* messages admitted per turn of the loop */
+
+struct queue_later {
+	struct sqs_msg *m;
+	struct queue_later *next;
+};
+
+static int queue_open(struct srv *v)
+{
+	const struct serve_settings *ss = &tenants_base(v->gen->ts)->serve;
+	const char *url = v->o->queue && *v->o->queue ? v->o->queue : ss->queue;
+	if (!url || !*url)
+		return 0;
+	char err[600];
+	struct sqs_opts so = {.url = url, .wait_ms = ss->queue_wait_ms,
+			      .visibility_ms = ss->queue_visibility_ms, .metrics = v->m};
+	v->queue = sqs_new(&so, err, sizeof err);
+	if (!v->queue) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: %s", v->o->queue && *v->o->queue ? "--queue" : "[serve] queue",
+			err);
+		return EXIT_CONFIG;
+	}
+	v->queue_vis_ms = ss->queue_visibility_ms;
+	log_msg(NULL, "serve", VM_LOG_INFO, "taking events from the SQS queue %s too (long poll %lld s; a "
+		"message is held invisible %lld s at a time, extended while its job runs)", url,
+		(long long)(ss->queue_wait_ms / 1000), (long long)((ss->queue_visibility_ms + 999) / 1000));
+	return 0;
+}
+
+/* The id the event's job will have (admit() makes it the same way). */
+static int queue_event_id(const char *text, size_t len, char *id, size_t size, char *err, size_t errsize)
+{
+	json_t *req = json_loadb(text, len, 0, NULL);
+	const char *retry = json_string_value(json_object_get(req, "vmpipe_retry"));
+	if (retry)
+		snprintf(id, size, "%s", retry);
+	json_decref(req);
+	if (retry)
+		return 0;
+	vm_job *job = event_to_job(text, len, err, errsize);
+	if (!job)
+		return -1;
+	snprintf(id, size, "%s", vm_job_id(job));
+	job_free(job);
+	return 0;
+}
+
+static void queue_admit(struct srv *v, struct sqs_msg *m)
+{
+	size_t blen, len = 0;
+	const char *body = sqs_msg_body(m, &blen), *mid = sqs_msg_id(m);
+	char *text = NULL, why[PATH_MAX + 1500], err[1024], id[200] = "";
+	enum sqs_event k = sqs_event_unwrap(body, blen, &text, &len, why, sizeof why);
+	if (k == SQS_EVENT_TEST) {
+		log_msg(NULL, "intake", VM_LOG_INFO, "message %s: %s: nothing to run; deleted", mid, why);
+		sqs_settle(v->queue, m, SQS_DELETE, 0);
+		return;
+	}
+	if (k == SQS_EVENT_JOB && queue_event_id(text, len, id, sizeof id, err, sizeof err) != 0) {
+		snprintf(why, sizeof why, "bad event: %s", err);
+		k = SQS_EVENT_BAD;
+	}
+	if (k == SQS_EVENT_JOB && json_object_get(v->ids, id)) {
+		log_msg(NULL, "intake", VM_LOG_INFO, "message %s: job %s is in flight here already: the message "
+			"is held with it and deleted when it ends", mid, id);
+		sqs_hold(v->queue, m, id);
+		free(text);
+		return;
+	}
+	struct held *h = NULL;
+	enum admit r = k == SQS_EVENT_JOB ? admit(v, text, len, &h, why, sizeof why) : ADMIT_REFUSED;
+	free(text);
+	int n = sqs_msg_receives(m);
+	int64_t delay = v->queue_vis_ms * (n > 1 ? n : 1);
+	switch (r) {
+	case ADMIT_STARTED:
+		log_msg(NULL, "intake", VM_LOG_DEBUG, "message %s: job %s", mid, id);
+		sqs_hold(v->queue, m, id);
+		break;
+	case ADMIT_DONE:
+		log_msg(NULL, "intake", VM_LOG_INFO, "message %s: %s; the message is deleted", mid, why);
+		sqs_settle(v->queue, m, SQS_DELETE, 0);
+		break;
+	case ADMIT_SKIP:
+		if (delay > SQS_MAX_VISIBILITY_MS)
+			delay = SQS_MAX_VISIBILITY_MS;
+		log_msg(NULL, "intake", VM_LOG_INFO, "message %s: %s; given back to the queue, visible again in "
+			"%lld s", mid, why, (long long)((delay + 999) / 1000));
+		sqs_settle(v->queue, m, SQS_RETURN, delay);
+		break;
+	case ADMIT_LATER: {
+		struct queue_later *l = malloc(sizeof *l);
+		if (!l) {
+			sqs_settle(v->queue, m, SQS_RETURN, v->queue_vis_ms);
+			break;
+		}
+		log_msg(NULL, "intake", VM_LOG_WARN, "message %s: %s; tried again in %d s (the message is kept "
+			"meanwhile)", mid, why, LATER_MS / 1000);
+		l->m = m;
+		l->next = v->later;
+		v->later = l;
+		if (v->next_scan > mono_ms() + LATER_MS)
+			v->next_scan = mono_ms() + LATER_MS;
+		break;
+	}
+	case ADMIT_REFUSED:
+		log_msg(NULL, "intake", VM_LOG_ERROR, "message %s (received %d time%s): %s: not deleted; it comes "
+			"back after its visibility timeout, and the queue's redrive policy moves it to the "
+			"dead-letter queue", mid, n, n == 1 ? "" : "s", why);
+		metrics_queue(v->m, "unparsed");
+		sqs_settle(v->queue, m, SQS_LEAVE, 0);
+		break;
+	}
+}
+
+static void queue_take(struct srv *v)
+{
+	struct sqs_msg *m;
+	for (int i = 0; i < QUEUE_TAKE_MAX && !v->stopping && (m = sqs_next(v->queue)); i++)
+		queue_admit(v, m);
+}
+
+/* Messages that waited for the state store: admitted again. */
+static void queue_retry_later(struct srv *v)
+{
+	struct queue_later *l = v->later;
+	v->later = NULL;
+	while (l) {
+		struct queue_later *nx = l->next;
+		queue_admit(v, l->m);
+		free(l);
+		l = nx;
+	}
+}
+
+static void queue_job_ended(struct srv *v, const char *id, const struct sched_end *e)
+{
+	if (!v->queue || !id)
+		return;
+	if (!e->abandoned)
+		sqs_settle_key(v->queue, id, SQS_DELETE, 0);
+	else if (e->lost)
+		sqs_settle_key(v->queue, id, SQS_LEAVE, 0);
+	else
+		sqs_settle_key(v->queue, id, SQS_RETURN, 0); /* stopping: its checkpoint is saved */
+}
+
+/* Stopping: no more receives; what waited for the store goes back. */
+static void queue_stop_intake(struct srv *v)
+{
+	if (!v->queue)
+		return;
+	sqs_stop(v->queue);
+	while (v->later) {
+		struct queue_later *l = v->later;
+		v->later = l->next;
+		sqs_settle(v->queue, l->m, SQS_RETURN, 0);
+		free(l);
+	}
+}
+
+/* After the drain: what is held goes back, pending deletes are sent. */
+static void queue_close(struct srv *v)
+{
+	queue_stop_intake(v);
+	sqs_free(v->queue, QUEUE_FLUSH_MS);
+	v->queue = NULL;
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -664,6 +874,8 @@ int serve_main(const struct serve_opts *o)
 	v.curs = json_object();
 	sigset_t mask;
 	int rc = setup(&v, &mask);
+	if (rc == 0)
+		rc = queue_open(&v);
 	if (rc == 0) {
 		clean_tmp(&v);
 		/* What was in flight when the last serve stopped (or died) first. */
@@ -685,9 +897,9 @@ int serve_main(const struct serve_opts *o)
 			int64_t to_scan = v.next_scan - mono_ms();
 			if (wait < 0 || wait > to_scan)
 				wait = to_scan > 0 ? to_scan : 0;
-			struct pollfd pf[4] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
-					       {v.met_fd, POLLIN, 0}};
-			int n = poll(pf, v.met_fd >= 0 ? 4 : 3, wait > INT32_MAX ? INT32_MAX : (int)wait);
+			struct pollfd pf[5] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
+					       {v.met_fd, POLLIN, 0}, {sqs_fd(v.queue), POLLIN, 0}};
+			int n = poll(pf, 5, wait > INT32_MAX ? INT32_MAX : (int)wait); /* fd -1: ignored */
 			if (n < 0 && errno != EINTR)
 				log_msg(NULL, "serve", VM_LOG_WARN, "poll: %s", strerror(errno));
 			if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -703,6 +915,8 @@ int serve_main(const struct serve_opts *o)
 				break;
 			if (n > 0 && (pf[1].revents & POLLIN))
 				read_inotify(&v);
+			if (n > 0 && (pf[4].revents & POLLIN))
+				queue_take(&v);
 			if (n > 0 && v.met_fd >= 0 && (pf[3].revents & POLLIN)) {
 				struct metrics_gauges g;
 				gauges(&v, &g);
@@ -712,6 +926,7 @@ int serve_main(const struct serve_opts *o)
 				v.next_scan = mono_ms() + SCAN_EVERY_MS;
 				scan(&v, "cur", true); /* what a store outage left waiting */
 				scan(&v, "new", true);
+				queue_retry_later(&v);
 			}
 			if (v.keep_done_ms > 0 && mono_ms() >= v.next_sweep) {
 				v.next_sweep = mono_ms() + SWEEP_EVERY_MS;
@@ -721,8 +936,10 @@ int serve_main(const struct serve_opts *o)
 						"than keep_done ago", k, k == 1 ? "" : "s");
 			}
 		}
+		queue_stop_intake(&v);
 		drain(&v);
 	}
+	queue_close(&v);
 	if (v.s)
 		sched_free(v.s);
 	gen_unref(v.gen);

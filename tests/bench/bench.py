@@ -106,6 +106,9 @@ def main():
     for k, v in result.items():
         if k in ("engine_per_job", "local_pipeline"):
             continue
+        # A sub-benchmark may give rows for the table: [label, value, reference, ratio].
+        for row in (v.get("table") or []) if isinstance(v, dict) else []:
+            print("%-44s %12s %12s %8s" % tuple(row))
         print("%s: %s" % (k, json.dumps(v)[:600]))
     print("written: %s" % os.path.join(BUILD, "bench.json"))
 
