@@ -233,6 +233,8 @@ def bench_waiting(build):
                 rec_text = f.read()
             rec_heap = jansson_bytes(rec_text)
             resume_s, srv = ready_time(build, ini, spool, env, log, "warn")
+            resumed = int(srv.counter('vmpipe_jobs{state="waiting"}')
+                          + srv.counter('vmpipe_jobs{state="running"}'))
             rc2 = srv.stop()
             srv = None
             fs = W.fs_type(spool)
@@ -266,6 +268,7 @@ def bench_waiting(build):
         "intake_s": round(took, 1),
         "intake_cpu_ms_per_job": round(cpu * 1000 / WAITING, 3),
         "resume_s": round(resume_s, 2),
+        "resumed_jobs": resumed,
         "stop_exits": [rc, rc2],
     }
 
@@ -493,7 +496,7 @@ def bench_faults(build):
                 srv = W.Serve(build, ini, spool, fakes.env(tmp), log, workers=workers,
                               metrics_port=W.free_port(), level="info").wait_ready()
                 got = serve_batches(srv, spool, batches)[0]
-                srv.stop()
+                rc = srv.stop()
                 srv = None
                 slept = 0
                 with open(log) as f:
@@ -509,6 +512,7 @@ def bench_faults(build):
         out[f"workers_{workers}"] = {
             "voicemails_per_s": round(FAULT_BATCH / got["wall"], 2),
             "aws_retry_sleep_ms_per_voicemail": round(slept / n, 1),
+            "stop_exit": rc,
         }
     return out
 
@@ -601,6 +605,9 @@ def bench_soak(build):
                             cut_off.add(e.get("job"))
             left = {d: len(os.listdir(os.path.join(spool, d)))
                     for d in ("new", "cur", "rejected") if os.path.isdir(os.path.join(spool, d))}
+            # Half-written checkpoints a kill left behind (ID.json.tmp.PID).
+            stray = [n for n in os.listdir(os.path.join(spool, "state"))
+                     if not n.endswith(".json") and not n.endswith(".lock")]
         finally:
             if srv:
                 srv.kill9()
@@ -629,6 +636,8 @@ def bench_soak(build):
         "mails_for_unknown_ids": sum(v for k, v in mails.items() if k not in known),
         "final_states": final,
         "left_in_spool": left,
+        "stray_files_in_state": len(stray),
+        "stray_examples": stray[:3],
         "enqueue_errors": len(feed_errors),
         "requests": len(reqs),
         "faults_injected": sum(1 for r in reqs if r.get("fault")),
@@ -654,7 +663,8 @@ def rows(r):
                  f"rec {w['record_heap_kib']}KiB"],
                 [f"serve: threads, {n} jobs waiting ({w['workers']} workers)", str(w["threads"]),
                  f"goal {w['goal_threads']}", "met" if w["goal_threads_met"] else "NOT met"],
-                [f"serve: restart resuming {n} jobs (tmpfs)", f"{w['resume_s']}s", "", ""]]
+                [f"serve: restart resuming {n} jobs ({w['spool_fs']})", f"{w['resume_s']}s",
+                 f"{w['resumed_jobs']} back", ""]]
     c = r.get("cpu", {})
     for k in ("serve_tmpfs", "serve_disk"):
         if k in c:
