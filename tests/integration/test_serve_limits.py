@@ -30,15 +30,18 @@ def test_more_jobs_in_flight_than_the_soft_limit_on_open_files(tmp_path):
     ini = pipeline(tmp_path)
     # Wrappers (valgrind) take descriptors of their own from the limit.
     srv = Serve(ini, spool, preexec_fn=low_soft_limit, wrapper=False).ready()
-    for n in range(JOBS):
-        enqueue(tmp_path, spool, cid(n))
-    # Every one accepted and waiting for its recording, each holding its
-    # claim (or, at the limit, claims refused with EMFILE).
-    wait_until(f"{JOBS} jobs accepted", lambda: srv.saw("Too many open files") or
-               sum(e.get("msg") == "accepted" for e in srv.logs()) >= JOBS)
-    assert not srv.saw("Too many open files"), srv.text()[-2000:]
-    for n in range(JOBS):
-        recording(tmp_path, cid(n))
-    wait_until(f"{JOBS} mails", lambda: len(mails(tmp_path)) == JOBS)
-    srv.wait_log("done in", JOBS)
-    assert srv.stop() == 0
+    try:
+        for n in range(JOBS):
+            enqueue(tmp_path, spool, cid(n))
+        # Every one accepted and waiting for its recording, each holding its
+        # claim (or, at the limit, claims refused with EMFILE).
+        wait_until(f"{JOBS} jobs accepted", lambda: srv.saw("Too many open files") or
+                   sum(e.get("msg") == "accepted" for e in srv.logs()) >= JOBS)
+        assert not srv.saw("Too many open files"), srv.text()[-2000:]
+        for n in range(JOBS):
+            recording(tmp_path, cid(n))
+        wait_until(f"{JOBS} mails", lambda: len(mails(tmp_path)) == JOBS)
+        srv.wait_log("done in", JOBS)
+    finally:
+        rc = srv.stop()   # a failed test leaves no serve behind
+    assert rc == 0
