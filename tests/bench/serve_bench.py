@@ -214,12 +214,8 @@ def bench_waiting(build):
             waiting = 'vmpipe_jobs{state="waiting"}'
 
             def all_waiting():
-                got = {}
-                for line in srv.metrics().splitlines():
-                    k, _, v = line.rpartition(" ")
-                    got[k] = v
-                return (float(got.get(retry, 0)) >= WAITING
-                        and float(got.get(waiting, 0)) == WAITING)
+                got = srv.samples()
+                return got.get(retry, 0) >= WAITING and got.get(waiting, 0) == WAITING
             W.wait_until(f"{WAITING} jobs waiting on Transcribe", all_waiting, every=0.5)
             took, cpu = time.perf_counter() - t0, srv.cpu_s() - c0
             samples = []
@@ -233,8 +229,9 @@ def bench_waiting(build):
                 rec_text = f.read()
             rec_heap = jansson_bytes(rec_text)
             resume_s, srv = ready_time(build, ini, spool, env, log, "warn")
-            resumed = int(srv.counter('vmpipe_jobs{state="waiting"}')
-                          + srv.counter('vmpipe_jobs{state="running"}'))
+            m = srv.samples()   # one scrape: a job moves from running to waiting
+            resumed = int(m.get('vmpipe_jobs{state="waiting"}', 0)
+                          + m.get('vmpipe_jobs{state="running"}', 0))
             rc2 = srv.stop()
             srv = None
             fs = W.fs_type(spool)

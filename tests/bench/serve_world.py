@@ -332,12 +332,18 @@ class Serve:
                                     timeout=60) as r:
             return r.read().decode()
 
+    def samples(self):
+        """One scrape of the metrics: {'name{labels}': value}."""
+        out = {}
+        for line in self.metrics().splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
     def counter(self, name_and_labels):
         """A sample of the metrics, e.g. 'vmpipe_jobs_total{outcome="done"}' (0 if absent)."""
-        for line in self.metrics().splitlines():
-            if line.startswith(name_and_labels + " "):
-                return float(line.split()[-1])
-        return 0.0
+        return self.samples().get(name_and_labels, 0.0)
 
     def wait_ready(self):
         """Ready once the metrics answer (or, without them, the log says so)."""
