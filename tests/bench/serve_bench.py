@@ -194,6 +194,12 @@ def jansson_bytes(text, copies=2000):
 
 
 def bench_waiting(build):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < WAITING + 200:
+        # serve raises its soft limit to this; each job in flight holds a descriptor.
+        raise RuntimeError(f"the hard limit on open files ({hard}) is below {WAITING} jobs: "
+                           "raise it (ulimit -Hn) or set BENCH_SERVE_WAITING")
     with tempfile.TemporaryDirectory(dir=SHM, prefix="servebench") as tmp:
         contacts = [W.cid(n, 1) for n in range(WAITING)]
         fakes = W.Fakes(tmp, contacts, transcribe_s=3600)
@@ -213,9 +219,16 @@ def bench_waiting(build):
             retry = 'vmpipe_stage_calls_total{stage="transcribe",status="retry"}'
             waiting = 'vmpipe_jobs{state="waiting"}'
 
+            progress = {"at": time.monotonic(), "n": -1.0}
+
             def all_waiting():
                 got = srv.samples()
-                return got.get(retry, 0) >= WAITING and got.get(waiting, 0) == WAITING
+                n = got.get(retry, 0)
+                if n != progress["n"]:
+                    progress.update(at=time.monotonic(), n=n)
+                elif time.monotonic() - progress["at"] > 120:
+                    raise RuntimeError(f"stuck at {n:.0f} of {WAITING} jobs waiting: {got}")
+                return n >= WAITING and got.get(waiting, 0) == WAITING
             W.wait_until(f"{WAITING} jobs waiting on Transcribe", all_waiting, every=0.5)
             took, cpu = time.perf_counter() - t0, srv.cpu_s() - c0
             samples = []
