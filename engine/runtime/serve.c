@@ -28,6 +28,7 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "nofile.h"
 #include "sched.h"
 #include "spool.h"
 #include "sqs.h"
@@ -763,6 +764,7 @@ static int setup(struct srv *v, sigset_t *mask)
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
 		return EXIT_TEMPFAIL;
 	}
+	nofile_raise(); /* a descriptor per job in flight: see nofile.h */
 	char sdir[PATH_MAX];
 	if (serve_state_dir(v->spool, sdir, sizeof sdir) != 0 || (mkdir(sdir, 0700) != 0 && errno != EEXIST)) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot create the state directory %s: %s", sdir,

@@ -106,9 +106,11 @@ def main():
     for k, v in result.items():
         if k in ("engine_per_job", "local_pipeline"):
             continue
-        # A sub-benchmark may give rows for the table: [label, value, reference, ratio].
-        for row in (v.get("table") or []) if isinstance(v, dict) else []:
-            print("%-44s %12s %12s %8s" % tuple(row))
+        if isinstance(v, dict) and v.get("rows"):
+            # A sub-benchmark's own lines: [what, ours, compared to, ratio].
+            for row in v["rows"]:
+                print("%-52s %12s %12s %12s" % tuple(row))
+            continue
         print("%s: %s" % (k, json.dumps(v)[:600]))
     print("written: %s" % os.path.join(BUILD, "bench.json"))
 

@@ -17,7 +17,7 @@ voicemail, every message deleted.
 The fakes are Python and share the machine's cores with vmpipe: the figures
 are what this machine does through them, not what SQS and S3 would allow.
 
-Prints one JSON object (and a "table" of rows `make bench` prints):
+Prints one JSON object (and its "rows", which `make bench` prints):
   one_host, two_hosts: {voicemails, seconds, per_second, requests_per_voicemail}
   reference_run: {voicemails, seconds, per_second}
   two_over_one, one_host_over_reference: ratios
@@ -202,7 +202,7 @@ def main():
     out = {"one_host": one, "two_hosts": two, "reference_run": ref,
            "two_over_one": round(two["per_second"] / one["per_second"], 2),
            "one_host_over_reference": round(one["per_second"] / ref["per_second"], 1)}
-    out["table"] = [
+    out["rows"] = [
         ["SQS, voicemails/s, 1 host (vs vmpipe run)", f"{one['per_second']}/s",
          f"{ref['per_second']}/s", f"{out['one_host_over_reference']}x"],
         ["SQS, voicemails/s, 2 hosts (vs 1 host)", f"{two['per_second']}/s",

@@ -41,7 +41,7 @@ def free_port():
 class Serve:
     """`vmpipe serve -c INI --spool DIR` with its stderr collected line by line."""
 
-    def __init__(self, ini, spool, env=None, args=(), wrapper=True):
+    def __init__(self, ini, spool, env=None, args=(), wrapper=True, preexec_fn=None):
         e = dict(os.environ)
         e["VMPIPE_LOG_FORMAT"] = "json"
         e.update(env or {})
@@ -50,7 +50,7 @@ class Serve:
         if w and wrapper:
             cmd = shlex.split(w) + cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=e)
+                                     env=e, preexec_fn=preexec_fn)
         self.lines = []
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
