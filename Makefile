@@ -6,6 +6,7 @@
 #   make bench      benchmarks (table + build/bench.json)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SAN=1      AddressSanitizer + UBSan build in build-san/
+#   make fuzz       run every libFuzzer target FUZZ_SECONDS (60) each (tests/fuzz/fuzz.mk)
 #
 # Sources are discovered: engine/**.c, plugins/NAME/*.c (one NAME.so each; a
 # plugin's extra pkg-config packages go in plugins/NAME/pkgs), tests/unit/test_*.c.
@@ -111,7 +112,7 @@ run: deps
 	@sh scripts/demo.sh $(BUILD)
 
 check: deps-test
-	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory all tests-build fuzz-build
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@sh tests/run.sh
 
@@ -148,5 +149,7 @@ install: all
 
 clean:
 	rm -rf build build-san
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/test-plugins -name '*.d' 2>/dev/null)

@@ -133,14 +133,20 @@ int parse_enum(const char *s, const char *choices)
 
 void format_duration(double seconds, char *buf, size_t size)
 {
-	long t = seconds < 0 ? 0 : (long)(seconds + 0.5);
-	long h = t / 3600, m = (t % 3600) / 60, s = t % 60;
+	/* Compared before the cast: a double past LONG_MAX (or NaN) is UB to
+	 * convert, and a record's duration is whatever its JSON says. */
+	long long t = 0;
+	if (seconds >= (double)FORMAT_DURATION_MAX_S)
+		t = FORMAT_DURATION_MAX_S;
+	else if (seconds > 0)
+		t = (long long)(seconds + 0.5);
+	long long h = t / 3600, m = (t % 3600) / 60, s = t % 60;
 	if (h)
-		snprintf(buf, size, "%ldh %ldm %lds", h, m, s);
+		snprintf(buf, size, "%lldh %lldm %llds", h, m, s);
 	else if (m)
-		snprintf(buf, size, "%ldm %lds", m, s);
+		snprintf(buf, size, "%lldm %llds", m, s);
 	else
-		snprintf(buf, size, "%lds", s);
+		snprintf(buf, size, "%llds", s);
 }
 
 bool is_plain_name(const char *s, size_t max)

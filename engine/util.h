@@ -16,7 +16,10 @@ int parse_bool(const char *s, bool *b);
 int parse_int(const char *s, int64_t *v);
 /* Index of `s` in the '|'-separated `choices`, or -1. */
 int parse_enum(const char *s, const char *choices);
-/* "1m 5s", "2h 3m 4s", "42s" into buf. */
+/* "1m 5s", "2h 3m 4s", "42s" into buf, rounded to the second.  Defined for
+ * every double: NaN and negatives are "0s", more than FORMAT_DURATION_MAX_S
+ * is capped there ("999999h 59m 59s"). */
+#define FORMAT_DURATION_MAX_S (1000000LL * 3600 - 1)
 void format_duration(double seconds, char *buf, size_t size);
 
 /* "2024-12-11T15:30:05Z" (what vm_format_time() writes) -> ms since the

@@ -94,7 +94,7 @@ if [ -x tests/fuzz/run.sh ]; then
 	sh tests/fuzz/run.sh >build/fuzz.log 2>&1
 	rc=$?
 	count "fuzz smoke (see build/fuzz.log)" $rc
-	tail -3 build/fuzz.log
+	grep -E '^fuzz:|property violated|runtime error|ERROR' build/fuzz.log | head -30
 fi
 
 note "== temporary files"

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <expat.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ void s3_found_clear(struct s3_found *f)
 	memset(f, 0, sizeof *f);
 }
 
-struct listing {
+struct s3_listing {
 	int depth;
 	bool in_contents;
 	char text[TEXT_MAX];
@@ -39,7 +40,7 @@ struct listing {
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
 	(void)attrs;
-	struct listing *l = ud;
+	struct s3_listing *l = ud;
 	l->depth++;
 	l->tlen = 0;
 	l->overflow = false;
@@ -52,7 +53,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
-	struct listing *l = ud;
+	struct s3_listing *l = ud;
 	if (len <= 0)
 		return;
 	if (l->tlen + (size_t)len >= sizeof l->text) {
@@ -65,7 +66,7 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-	struct listing *l = ud;
+	struct s3_listing *l = ud;
 	l->text[l->tlen] = '\0';
 	if (l->in_contents && l->depth == 3 && !l->overflow) {
 		if (strcmp(name, "Key") == 0)
@@ -97,9 +98,35 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 	l->depth--;
 }
 
-/* Parse one page into `l`; -1 on malformed XML. */
-static int parse_page(struct listing *l, const unsigned char *body, size_t len)
+struct s3_listing *s3_listing_new(void)
 {
+	return calloc(1, sizeof(struct s3_listing));
+}
+
+void s3_listing_free(struct s3_listing *l)
+{
+	if (!l)
+		return;
+	free(l->best_key);
+	free(l);
+}
+
+const char *s3_listing_latest(const struct s3_listing *l, int64_t *size)
+{
+	if (size)
+		*size = l->best_key ? l->best_size : -1;
+	return l->best_key;
+}
+
+const char *s3_listing_next(const struct s3_listing *l)
+{
+	return l->truncated && l->next_token[0] ? l->next_token : NULL;
+}
+
+int s3_listing_page(struct s3_listing *l, const unsigned char *body, size_t len)
+{
+	if (len > INT_MAX)
+		return -1;
 	XML_Parser p = XML_ParserCreate("UTF-8");
 	if (!p)
 		return -1;
@@ -118,7 +145,7 @@ enum s3_look s3_list_latest(vm_job *job, const char *region, const char *bucket,
 			    const char *prefix, struct s3_found *out, vm_status *st)
 {
 	memset(out, 0, sizeof *out);
-	struct listing *l = calloc(1, sizeof *l);
+	struct s3_listing *l = s3_listing_new();
 	if (!l) {
 		*st = vm_fail(job, VM_TRANSIENT, "out of memory");
 		return S3_ERROR;
@@ -149,7 +176,7 @@ enum s3_look s3_list_latest(vm_job *job, const char *region, const char *bucket,
 			result = S3_ERROR;
 			break;
 		}
-		int rc = parse_page(l, resp.body, resp.body_len);
+		int rc = s3_listing_page(l, resp.body, resp.body_len);
 		vm_aws_response_free(&resp);
 		if (rc != 0) {
 			*st = vm_fail(job, VM_TRANSIENT, "listing s3://%s/%s: unreadable XML answer",
@@ -157,17 +184,21 @@ enum s3_look s3_list_latest(vm_job *job, const char *region, const char *bucket,
 			result = S3_ERROR;
 			break;
 		}
-		if (!l->truncated || !l->next_token[0])
+		if (!s3_listing_next(l))
 			break;
 	}
-	if (result != S3_ERROR && l->best_key) {
-		out->key = l->best_key;
-		out->size = l->best_size;
-		l->best_key = NULL;
-		result = S3_FOUND;
+	int64_t size;
+	const char *key = s3_listing_latest(l, &size);
+	if (result != S3_ERROR && key) {
+		if ((out->key = strdup(key))) {
+			out->size = size;
+			result = S3_FOUND;
+		} else {
+			*st = vm_fail(job, VM_TRANSIENT, "out of memory");
+			result = S3_ERROR;
+		}
 	}
-	free(l->best_key);
-	free(l);
+	s3_listing_free(l);
 	return result;
 }
 

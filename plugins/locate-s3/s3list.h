@@ -7,6 +7,7 @@
 #ifndef LOCATE_S3_S3LIST_H
 #define LOCATE_S3_S3LIST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <vmpipe/vmpipe.h>
@@ -33,6 +34,24 @@ enum s3_look { S3_FOUND, S3_ABSENT, S3_ERROR };
  */
 enum s3_look s3_list_latest(vm_job *job, const char *region, const char *bucket,
 			    const char *prefix, struct s3_found *out, vm_status *st);
+
+/*
+ * The reader behind s3_list_latest(), on its own for tests and the fuzzer: a
+ * ListObjectsV2 answer, page by page.  s3_listing_new() returns NULL when out
+ * of memory; s3_listing_page() adds one page and returns 0, or -1 when it is
+ * not well-formed XML (the listing is then not to be trusted).
+ */
+struct s3_listing;
+struct s3_listing *s3_listing_new(void);
+int s3_listing_page(struct s3_listing *l, const unsigned char *body, size_t len);
+/* The key that sorts last among the objects listed so far that are not
+ * folder markers ("…/"), and its Size (-1 when not given); NULL when there is
+ * none.  Borrowed: valid until the next page or s3_listing_free(). */
+const char *s3_listing_latest(const struct s3_listing *l, int64_t *size);
+/* The last page's NextContinuationToken when it said IsTruncated, else NULL
+ * (the listing is complete).  Borrowed, like s3_listing_latest(). */
+const char *s3_listing_next(const struct s3_listing *l);
+void s3_listing_free(struct s3_listing *l);
 
 /* HEAD s3://bucket/key: size and content type when it exists. */
 enum s3_look s3_head(vm_job *job, const char *region, const char *bucket, const char *key,

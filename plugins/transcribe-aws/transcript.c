@@ -124,7 +124,9 @@ static size_t utf8_prefix(const char *s, size_t chars)
 
 static char *join(struct words *w, size_t max_chars)
 {
-	qsort(w->v, w->n, sizeof *w->v, by_start);
+	/* No words (a silent recording): w->v is NULL, which qsort() must not get. */
+	if (w->n > 1)
+		qsort(w->v, w->n, sizeof *w->v, by_start);
 	size_t len = 0;
 	for (size_t i = 0; i < w->n; i++)
 		len += strlen(w->v[i].text) + 1;

@@ -14,8 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!path[0]) {
 		log_setup(VM_LOG_ERROR + 0, LOG_FORMAT_JSON);
-		const char *t = getenv("TMPDIR");
-		snprintf(path, sizeof path, "%s/vmpipe-fuzz-%ld.ini", t && *t ? t : "/tmp", (long)getpid());
+		/* tests/fuzz/run.sh points this into build/fuzz: never /tmp. */
+		const char *t = getenv("VMPIPE_FUZZ_TMP");
+		snprintf(path, sizeof path, "%s/vmpipe-fuzz-%ld.ini", t && *t ? t : ".", (long)getpid());
 		atexit(remove_input);
 	}
 	FILE *f = fopen(path, "w");
