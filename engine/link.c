@@ -213,11 +213,15 @@ static bool printable(const char *s)
 	return true;
 }
 
+/* The largest expiry a link carries: what canonical_number() reads back. */
+#define EXPIRES_DIGITS_MAX 18
+#define EXPIRES_MAX 999999999999999999LL
+
 /* A canonical positive decimal: digits only, no sign, space or leading zero. */
 static bool canonical_number(const char *s, int64_t *v)
 {
 	size_t n = strspn(s, "0123456789");
-	if (n == 0 || n > 18 || s[n] != '\0' || s[0] == '0')
+	if (n == 0 || n > EXPIRES_DIGITS_MAX || s[n] != '\0' || s[0] == '0')
 		return false;
 	return parse_int(s, v) == 0 && *v > 0;
 }
@@ -243,8 +247,8 @@ char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
 		int64_t expires_at_s)
 {
 	if (!c || !c->enabled || !bucket || !*bucket || !key || !*key || !printable(bucket) ||
-	    !printable(key) || expires_at_s <= 0)
-		return NULL;
+	    !printable(key) || expires_at_s <= 0 || expires_at_s > EXPIRES_MAX)
+		return NULL; /* a link that would not verify is not made */
 	char sig[SIG_B64_LEN + 1];
 	if (sign(c->secret, c->secret_len, bucket, key, expires_at_s, sig) != 0)
 		return NULL;

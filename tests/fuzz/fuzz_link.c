@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "link.h"
-#include "link_click.h"
+#include "runtime/link_click.h"
 #include "log.h"
 #include "fuzz.h"
 

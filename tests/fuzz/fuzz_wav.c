@@ -54,16 +54,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned want = rate ? rate : w.src_rate;
 	CHECK(w.rate == want, "rate %u, asked for %u", w.rate, want);
 	CHECK(w.src_channels >= 1 && w.src_channels <= 8, "%u channels", w.src_channels);
-	CHECK(w.src_bits == 8 || w.src_bits == 16 || w.src_bits == 24 || w.src_bits == 32,
+	/* GSM 6.10 (0x0031) has no bits per sample; PCM, float and G.711 do. */
+	CHECK(w.src_format == 0x31 ? w.src_bits == 0 :
+	      (w.src_bits == 8 || w.src_bits == 16 || w.src_bits == 24 || w.src_bits == 32),
 	      "%u bits", w.src_bits);
-	CHECK(w.src_format == 1 || w.src_format == 3 || w.src_format == 6 || w.src_format == 7,
-	      "format %u", w.src_format);
+	CHECK(w.src_format == 1 || w.src_format == 3 || w.src_format == 6 || w.src_format == 7 ||
+	      w.src_format == 0x31, "format %u", w.src_format);
 	CHECK(w.src_rate > 0, "source rate 0");
 	CHECK(w.samples != NULL, "no sample buffer");
 
 	/* Frames the bytes can hold at most, and what they become at `rate`. */
+	/* GSM 6.10: 320 samples in a 65-byte WAV49 block (raw .gsm: 160 in 33,
+	 * fewer per byte), the densest a file can be. */
 	uint64_t block = (uint64_t)w.src_channels * (w.src_bits / 8);
-	uint64_t frames_max = size / block;
+	uint64_t frames_max = w.src_format == 0x31 ? size / 65 * 320 + 320 : size / block;
 	long double frames = (long double)w.duration * w.src_rate;
 	CHECK(w.duration >= 0 && frames <= frames_max + 0.5L,
 	      "duration %.3fs is %.0Lf frames; %zu bytes hold at most %llu", w.duration, frames,

@@ -217,6 +217,8 @@ static void test_boundaries_and_canonical_numbers(void **s)
 	/* Control characters are never signed and never accepted. */
 	assert_null(link_make(&c, "recordings", "a\nb.wav", EXP));
 	assert_null(link_make(&c, "rec\tbucket", "a.wav", EXP));
+	/* An expiry the verifier would not read back (more than 18 digits) is not signed. */
+	assert_null(link_make(&c, "recordings", KEY, 2163416714065216354LL));
 	const char *const controls[] = {"%0A", "%0D", "%09", "%1F", "%7F"};
 	for (size_t i = 0; i < sizeof controls / sizeof *controls; i++) {
 		char *q = swap(Q_OK, "a%20b", controls[i]);
