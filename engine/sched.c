@@ -57,6 +57,7 @@ struct sjob {
 	enum step_next next;
 	const vm_stage *left; /* a stage whose slot this step gave back */
 	size_t heap_at;       /* index in the timer heap; SIZE_MAX: not in it */
+	char *frozen;         /* the record as compact JSON while it waits (job->rec NULL) */
 	struct sjob *link;    /* ready queue, stage wait queue, work/done queues */
 };
 
@@ -418,8 +419,44 @@ struct sched *sched_new(const struct sched_opts *o)
 	return s;
 }
 
+/*
+ * A job that waits long keeps its record as compact JSON, not as a tree of
+ * JSON values: a waiting job should cost little more than its record (a few
+ * KiB as a tree, under 2 as text), and thousands wait at once in `serve`.
+ */
+#define FREEZE_AFTER_MS 1000
+
+static void freeze(struct sjob *sj)
+{
+	if (sj->frozen || !sj->job->rec)
+		return;
+	sj->frozen = json_dumps(sj->job->rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+	if (!sj->frozen)
+		return; /* no memory for the text: it waits as a tree */
+	json_decref(sj->job->rec);
+	sj->job->rec = NULL;
+}
+
+/* The record back as a tree; false (it stays frozen) when there is no memory for it. */
+static bool thaw(struct sjob *sj)
+{
+	if (!sj->frozen)
+		return true;
+	json_error_t e;
+	json_t *rec = json_loads(sj->frozen, JSON_REJECT_DUPLICATES, &e);
+	if (!rec) {
+		log_msg(NULL, "sched", VM_LOG_ERROR, "a waiting job's record cannot be read back: %s", e.text);
+		return false;
+	}
+	sj->job->rec = rec;
+	free(sj->frozen);
+	sj->frozen = NULL;
+	return true;
+}
+
 static void sjob_free(struct sjob *sj)
 {
+	free(sj->frozen);
 	free(sj->last_msg);
 	free(sj);
 }
@@ -481,6 +518,15 @@ static struct sjob *heap_pop(struct sched *s)
 	return top;
 }
 
+/* Ready to step.  Behind a long queue (thousands taken in at once) the
+ * record waits as text too, like a job on a timer. */
+static void ready_push(struct sched *s, struct sjob *sj)
+{
+	if (s->ready.n >= 16 + 4 * (size_t)s->nthreads)
+		freeze(sj);
+	q_push(&s->ready, sj);
+}
+
 /* ------------------------------------------------------------- slots */
 
 static struct slots *slots_of(struct sched *s, const vm_stage *st)
@@ -508,7 +554,7 @@ static void slot_release(struct sched *s, const vm_stage *st)
 	if (next) {
 		sl->held++;
 		next->slotted = true;
-		q_push(&s->ready, next);
+		ready_push(s, next);
 	}
 }
 
@@ -520,7 +566,7 @@ static void slot_request(struct sched *s, struct sjob *sj)
 		if (sl)
 			sl->held++;
 		sj->slotted = true;
-		q_push(&s->ready, sj);
+		ready_push(s, sj);
 		return;
 	}
 	log_msg(sj->job, st->name, VM_LOG_DEBUG, "queued: %d of max_in_flight %d jobs are in %s",
@@ -532,6 +578,7 @@ static void slot_request(struct sched *s, struct sjob *sj)
 
 static void ended(struct sched *s, struct sjob *sj)
 {
+	thaw(sj);
 	struct sched_end e = {sj->job, sj->p, sj->claim, sj->rc, sj->abandoned, sj->lost, sj->owner};
 	if (sj->slotted)
 		slot_release(s, sj->p->stages[sj->idx]);
@@ -548,8 +595,12 @@ static void collect(struct sched *s, struct sjob *sj)
 		slot_release(s, sj->left);
 	sj->left = NULL;
 	switch (sj->next) {
-	case NEXT_READY: q_push(&s->ready, sj); break;
-	case NEXT_WAIT: heap_push(s, sj); break;
+	case NEXT_READY: ready_push(s, sj); break;
+	case NEXT_WAIT:
+		if (sj->due - clock_now_ms() >= FREEZE_AFTER_MS)
+			freeze(sj);
+		heap_push(s, sj);
+		break;
 	case NEXT_SLOT: slot_request(s, sj); break;
 	case NEXT_END: ended(s, sj); break;
 	}
@@ -592,11 +643,16 @@ void sched_add(struct sched *s, const struct pipeline *p, vm_job *job, struct cl
 	sj->notify_kind = VM_DONE;
 	sj->heap_at = SIZE_MAX;
 	s->jobs++;
-	q_push(&s->ready, sj);
+	ready_push(s, sj);
 }
 
 static void dispatch(struct sched *s, struct sjob *sj)
 {
+	if (!thaw(sj)) {
+		sj->due = clock_now_ms() + FREEZE_AFTER_MS; /* no memory now: a little later */
+		heap_push(s, sj);
+		return;
+	}
 	if (s->nthreads == 0) {
 		step(sj, &s->o);
 		collect(s, sj);
@@ -630,19 +686,28 @@ static void drain_done(struct sched *s)
 int64_t sched_poll(struct sched *s)
 {
 	drain_done(s);
+	bool saturated = false;
 	if (!s->paused) {
 		int64_t now = clock_now_ms();
 		while (s->nheap && s->heap[0]->due <= now)
-			q_push(&s->ready, heap_pop(s));
+			ready_push(s, heap_pop(s));
 		/* Steps run inline (workers = 0) may make more ready: bounded by what
-		 * was ready when we started, so timers are looked at again. */
+		 * was ready when we started, so timers are looked at again.  With
+		 * workers, a few steps per worker are handed over and the rest stay
+		 * here, where a long queue keeps its records as text. */
 		size_t n = s->ready.n;
-		while (n-- && s->ready.head)
+		while (n-- && s->ready.head) {
+			if (s->nthreads && sched_busy(s) >= 2 * (size_t)s->nthreads) {
+				saturated = true;
+				break;
+			}
 			dispatch(s, q_pop(&s->ready));
+		}
 		drain_done(s);
 	}
-	if (s->ready.n && !s->paused)
+	if (s->ready.n && !s->paused && !saturated)
 		return 0;
+	/* Saturated: a worker that finishes wakes the owner (sched_fd()). */
 	if (!s->nheap)
 		return -1;
 	int64_t wait = s->heap[0]->due - clock_now_ms();
@@ -703,10 +768,21 @@ void sched_pause(struct sched *s)
 void sched_each(struct sched *s, void (*fn)(void *, vm_job *, const struct pipeline *, struct claim *, void *),
 		void *ctx)
 {
-	for (size_t i = 0; i < s->nheap; i++)
-		fn(ctx, s->heap[i]->job, s->heap[i]->p, s->heap[i]->claim, s->heap[i]->owner);
-	for (struct sjob *sj = s->ready.head; sj; sj = sj->link)
-		fn(ctx, sj->job, sj->p, sj->claim, sj->owner);
+	for (size_t i = 0; i < s->nheap; i++) {
+		struct sjob *sj = s->heap[i];
+		bool was = sj->frozen != NULL;
+		if (thaw(sj))
+			fn(ctx, sj->job, sj->p, sj->claim, sj->owner);
+		if (was)
+			freeze(sj); /* one at a time: thousands may wait */
+	}
+	for (struct sjob *sj = s->ready.head; sj; sj = sj->link) {
+		bool was = sj->frozen != NULL;
+		if (thaw(sj))
+			fn(ctx, sj->job, sj->p, sj->claim, sj->owner);
+		if (was)
+			freeze(sj);
+	}
 	for (size_t k = 0; k < s->nslots; k++)
 		for (struct sjob *sj = s->slots[k].waiting.head; sj; sj = sj->link)
 			fn(ctx, sj->job, sj->p, sj->claim, sj->owner);
@@ -717,6 +793,7 @@ bool sched_detach(struct sched *s, vm_job **job, struct claim **claim, int64_t *
 	if (!s->nheap)
 		return false;
 	struct sjob *sj = heap_pop(s);
+	thaw(sj);
 	*job = sj->job;
 	*claim = sj->claim;
 	*due_ms = sj->due;

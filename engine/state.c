@@ -191,13 +191,15 @@ static vm_status s3_call(vm_job *ctx, const vm_aws_request *req, vm_aws_response
 	return st;
 }
 
+/* Small: `vmpipe serve` holds one per job in flight (thousands). */
 struct claim {
-	struct where w;
+	bool s3;
+	char bucket[64];      /* S3 */
+	char *name;           /* file or object key of the checkpoint; owned */
 	char id[129];
-	char name[PATH_MAX];  /* file or object key of the checkpoint */
 	int lock_fd;          /* directory: the flock()ed ID.lock */
-	char etag[160];       /* S3: of what we wrote last (or read); "" when it does not exist */
-	char owner[200];
+	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
+	char *owner;          /* owned */
 	int64_t lease_ms;
 };
 
@@ -220,7 +222,7 @@ static void default_owner(char *buf, size_t size)
 static char *record_text(vm_job *job, const struct claim *c, bool leased)
 {
 	json_t *rec = job->rec;
-	if (c && c->w.s3 && leased) {
+	if (c && c->s3 && leased) {
 		char until[32];
 		vm_format_time(clock_now_ms() + c->lease_ms, until, sizeof until);
 		json_object_set_new(rec, "claim", json_pack("{s:s, s:s}", "owner", c->owner, "until", until));
@@ -231,7 +233,7 @@ static char *record_text(vm_job *job, const struct claim *c, bool leased)
 }
 
 /* PUT the record; with `c`, conditionally on what the claim last saw. */
-static int s3_put(struct claim *c, const struct where *w, const char *name, vm_job *job, const char *text)
+static int s3_put(struct claim *c, const char *bucket, const char *name, vm_job *job, const char *text)
 {
 	char err[600];
 	vm_aws_pair hdr[2] = {{"Content-Type", "application/json"}, {NULL, NULL}};
@@ -241,7 +243,7 @@ static int s3_put(struct claim *c, const struct where *w, const char *name, vm_j
 		hdr[1].value = *c->etag ? c->etag : "*";
 		nh = 2;
 	}
-	vm_aws_request req = {.service = "s3", .method = "PUT", .bucket = w->bucket, .path = name,
+	vm_aws_request req = {.service = "s3", .method = "PUT", .bucket = bucket, .path = name,
 			      .headers = hdr, .nheaders = nh, .body = text, .body_len = strlen(text),
 			      .protocol = VM_AWS_REST_XML};
 	vm_aws_response resp;
@@ -254,7 +256,7 @@ static int s3_put(struct claim *c, const struct where *w, const char *name, vm_j
 			 (resp.status == 404 && *c->etag))) {
 		rc = STATE_LOST;
 	} else {
-		log_msg(job, "state", VM_LOG_WARN, "checkpoint s3://%s/%s not saved: %s", w->bucket, name, err);
+		log_msg(job, "state", VM_LOG_WARN, "checkpoint s3://%s/%s not saved: %s", bucket, name, err);
 		rc = STATE_ERROR;
 	}
 	vm_aws_response_free(&resp);
@@ -282,7 +284,7 @@ int state_save(const struct pipeline *p, struct claim *c, vm_job *job)
 	}
 	int rc = STATE_OK;
 	if (w.s3) {
-		rc = s3_put(c, &w, name, job, text);
+		rc = s3_put(c, w.bucket, name, job, text);
 		if (rc == STATE_LOST)
 			log_msg(job, "state", VM_LOG_WARN,
 				"checkpoint s3://%s/%s was written by another runner: this one stops", w.bucket, name);
@@ -316,12 +318,12 @@ static vm_job *parse_record(vm_job *ctx, const char *where, const char *text, co
 /* GET the checkpoint: 1 with *out (and its ETag), 0 when absent, -1 on error
  * (logged).  A record that does not parse counts as absent (logged): it is
  * replaced. */
-static int s3_get(const struct where *w, const char *name, vm_job *ctx, const char *id, vm_job **out,
+static int s3_get(const char *bucket, const char *name, vm_job *ctx, const char *id, vm_job **out,
 		  char *etag, size_t etagsize)
 {
 	char err[600], label[PATH_MAX + 80];
-	snprintf(label, sizeof label, "s3://%s/%s", w->bucket, name);
-	vm_aws_request req = {.service = "s3", .method = "GET", .bucket = w->bucket, .path = name,
+	snprintf(label, sizeof label, "s3://%s/%s", bucket, name);
+	vm_aws_request req = {.service = "s3", .method = "GET", .bucket = bucket, .path = name,
 			      .protocol = VM_AWS_REST_XML, .max_response = RECORD_MAX};
 	vm_aws_response resp;
 	vm_status st = s3_call(ctx, &req, &resp, err, sizeof err);
@@ -369,7 +371,7 @@ int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **o
 	if (!id || !is_plain_name(id, 128) || name_of(&w, id, name, sizeof name) != 0)
 		return -1;
 	if (w.s3) {
-		int g = s3_get(&w, name, ctx, id, out, etag, sizeof etag);
+		int g = s3_get(w.bucket, name, ctx, id, out, etag, sizeof etag);
 		if (*out)
 			json_object_del((*out)->rec, "claim");
 		return g == 0 ? 0 : (*out ? 1 : -1);
@@ -389,8 +391,9 @@ static void pause_ms(int64_t ms)
 /* The directory backend: flock() <dir>/ID.lock.  STATE_OK or STATE_BUSY. */
 static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 {
-	char lock[PATH_MAX + 160];
-	snprintf(lock, sizeof lock, "%s/%s.lock", c->w.dir, c->id);
+	/* <dir>/ID.lock beside <dir>/ID.json */
+	char lock[PATH_MAX + 8];
+	snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(c->name) - 5), c->name);
 	c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (c->lock_fd < 0) {
 		log_msg(ctx, "state", VM_LOG_WARN, "cannot open %s: %s", lock, strerror(errno));
@@ -441,7 +444,7 @@ static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stor
 	bool said = false;
 	for (int64_t waited = 0;;) {
 		vm_job *got = NULL;
-		int g = s3_get(&c->w, c->name, ctx, c->id, &got, c->etag, sizeof c->etag);
+		int g = s3_get(c->bucket, c->name, ctx, c->id, &got, c->etag, sizeof c->etag);
 		if (g < 0)
 			return STATE_ERROR;
 		const char *holder = NULL;
@@ -471,7 +474,7 @@ static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stor
 			snprintf(prev, sizeof prev, "%s", holder);
 		vm_job *rec = got ? got : ctx;
 		char *text = record_text(rec, c, true);
-		int put = text ? s3_put(c, &c->w, c->name, ctx, text) : STATE_ERROR;
+		int put = text ? s3_put(c, c->bucket, c->name, ctx, text) : STATE_ERROR;
 		free(text);
 		if (put == STATE_OK) {
 			if (got) {
@@ -499,24 +502,34 @@ int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const cha
 	if (!c)
 		return STATE_ERROR;
 	c->lock_fd = -1;
-	int r = where_of(p, &c->w, err, sizeof err);
+	struct where w;
+	char name[PATH_MAX], host[200];
+	int r = where_of(p, &w, err, sizeof err);
 	if (r <= 0) {
 		free(c);
 		return r == 0 ? STATE_OK : STATE_ERROR;
 	}
-	if (!id || !is_plain_name(id, 128) || name_of(&c->w, id, c->name, sizeof c->name) != 0) {
+	if (!id || !is_plain_name(id, 128) || name_of(&w, id, name, sizeof name) != 0) {
 		log_msg(ctx, "state", VM_LOG_WARN, "no checkpoint: the job has no usable id");
 		free(c);
 		return STATE_ERROR;
 	}
+	c->s3 = w.s3;
+	snprintf(c->bucket, sizeof c->bucket, "%s", w.bucket);
 	snprintf(c->id, sizeof c->id, "%s", id);
-	if (owner && *owner)
-		snprintf(c->owner, sizeof c->owner, "%s", owner);
-	else
-		default_owner(c->owner, sizeof c->owner);
+	if (!owner || !*owner) {
+		default_owner(host, sizeof host);
+		owner = host;
+	}
+	c->name = strdup(name);
+	c->owner = strdup(owner);
+	if (!c->name || !c->owner) {
+		state_release(p, c, NULL);
+		return STATE_ERROR;
+	}
 	c->lease_ms = lease_of(p);
 	int rc;
-	if (c->w.s3) {
+	if (c->s3) {
 		rc = claim_s3(c, ctx, wait_ms, stored);
 	} else {
 		rc = claim_dir(c, ctx, wait_ms);
@@ -536,17 +549,19 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 	(void)p;
 	if (!c)
 		return;
-	if (c->w.s3 && job && *c->etag) {
+	if (c->s3 && job && *c->etag) {
 		const char *st = vm_job_get_str(job, "state");
 		if (!st || strcmp(st, "done") != 0) {
 			char *text = record_text(job, c, false);
 			if (text)
-				s3_put(c, &c->w, c->name, job, text);
+				s3_put(c, c->bucket, c->name, job, text);
 			free(text);
 		}
 	}
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
+	free(c->name);
+	free(c->owner);
 	free(c);
 }
 

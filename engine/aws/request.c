@@ -277,6 +277,13 @@ static int attempt(const struct aws_call *call, struct aws_result *out, bool *bu
 	return 0;
 }
 
+static _Atomic int64_t default_budget = 5000;
+
+void aws_set_wait_budget(int64_t ms)
+{
+	atomic_store(&default_budget, ms < 0 ? 0 : ms);
+}
+
 int aws_request(const struct aws_call *call, struct aws_result *out)
 {
 	memset(out, 0, sizeof *out);
@@ -285,7 +292,7 @@ int aws_request(const struct aws_call *call, struct aws_result *out)
 	int max = p->max_attempts > 0 ? p->max_attempts : 3;
 	int64_t base = p->base_ms > 0 ? p->base_ms : 1000;
 	int64_t cap = p->cap_ms > 0 ? p->cap_ms : 20000;
-	int64_t budget = p->budget_ms == 0 ? 5000 : p->budget_ms < 0 ? 0 : p->budget_ms;
+	int64_t budget = p->budget_ms == 0 ? atomic_load(&default_budget) : p->budget_ms < 0 ? 0 : p->budget_ms;
 	int spent = 0; /* quota tokens taken by this call */
 
 	for (int i = 0;; i++) {

@@ -38,11 +38,20 @@ struct aws_retry_policy {
 	int max_attempts;  /* 0: 3 */
 	int64_t base_ms;   /* 0: 1000 */
 	int64_t cap_ms;    /* 0: 20000 */
-	int64_t budget_ms; /* total wait of one call; 0: 5000, <0: no waiting at all */
+	int64_t budget_ms; /* total wait of one call; 0: the process default (5000, see
+			    * aws_set_wait_budget), <0: no waiting at all */
 	/* Injected for tests; NULL: the engine clock (clock.h). */
 	void (*sleep_ms)(int64_t ms);
 	int64_t (*jitter)(int64_t n); /* uniform in [0, n) */
 };
+
+/*
+ * The longest a call may wait between its own retries when its policy does
+ * not say (5000 ms).  `vmpipe serve` sets 0: a wait inside a call holds a
+ * worker thread, so a retryable failure is answered at once and the
+ * scheduler's timer does the waiting.  Call before requests are made.
+ */
+void aws_set_wait_budget(int64_t ms);
 
 struct aws_call {
 	const char *service;  /* SDK service id: "s3", "transcribe", "sesv2", "sts" */

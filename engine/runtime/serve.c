@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/request.h"
 #include "clock.h"
 #include "event.h"
 #include "log.h"
@@ -341,8 +342,10 @@ static enum admit admit(struct srv *v, const char *text, size_t len, struct held
 		id = vm_job_id(job); /* the same id, now in the record that stays */
 		state_prepare_resume(job);
 	}
-	/* Durable before the event leaves new/ (or the queue). */
-	int sv = state_save(p, claim, job);
+	/* Durable before the event leaves new/ (or the queue).  A job resumed
+	 * from its checkpoint is durable already (on S3 the claim wrote it):
+	 * a restart with thousands in flight does not rewrite them all. */
+	int sv = stored && !retry ? STATE_OK : state_save(p, claim, job);
 	if (sv != STATE_OK) {
 		snprintf(why, whysize, "job %s: %s", id,
 			 sv == STATE_LOST ? "taken by another runner" : "the checkpoint could not be written");
@@ -781,6 +784,9 @@ static int setup(struct srv *v, sigset_t *mask)
 		/* Stable across restarts: a restarted serve takes its own jobs back. */
 		snprintf(v->owner, sizeof v->owner, "%s:serve", host);
 	}
+	/* A wait between an AWS call's own retries would hold a worker thread:
+	 * the scheduler's timers wait instead (transient -> backoff). */
+	aws_set_wait_budget(0);
 	v->drain_ms = ss->drain_ms;
 	v->keep_done_ms = ss->keep_done_ms;
 	int64_t workers = v->o->workers >= 0 ? v->o->workers : ss->workers;
