@@ -140,6 +140,22 @@ static void leave_stage(struct sjob *sj, const vm_stage *st)
 	sj->idx++;
 }
 
+static void finish(struct sjob *sj);
+
+/* A stage ended: checkpoint and go on; after the last one the job ends in
+ * this step, with one save (a notifier's "done" and the job's end are
+ * durable together, as soon as possible after the mail went out). */
+static void stage_ended(struct sjob *sj)
+{
+	if (sj->idx >= sj->p->n_stages) {
+		finish(sj);
+		sj->next = NEXT_END;
+		return;
+	}
+	save(sj);
+	sj->next = NEXT_READY;
+}
+
 static void finish(struct sjob *sj)
 {
 	vm_job *job = sj->job;
@@ -258,8 +274,7 @@ static void step(struct sjob *sj, const struct sched_opts *o)
 				sj->any_notifier = true;
 			leave_stage(sj, st);
 			/* Checkpoint: a retry skips what is done. */
-			save(sj);
-			sj->next = NEXT_READY;
+			stage_ended(sj);
 			return;
 		case VM_RETRY:
 			delay = job->retry_ms > 0 ? job->retry_ms : 1;
@@ -283,8 +298,7 @@ static void step(struct sjob *sj, const struct sched_opts *o)
 			job->stage = NULL;
 			stage_failed(sj, st, false);
 			leave_stage(sj, st);
-			save(sj);
-			sj->next = NEXT_READY;
+			stage_ended(sj);
 			return;
 		}
 		if (now >= dl) {
@@ -298,8 +312,7 @@ static void step(struct sjob *sj, const struct sched_opts *o)
 			job->stage = NULL;
 			stage_failed(sj, st, true);
 			leave_stage(sj, st);
-			save(sj);
-			sj->next = NEXT_READY;
+			stage_ended(sj);
 			return;
 		}
 		job->stage = NULL;
