@@ -45,6 +45,28 @@ int vm_file_uri_path(const char *uri, char *out, size_t size)
 	return 0;
 }
 
+int vm_file_uri(const char *path, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (!path || path[0] != '/' || size < 8)
+		return -1;
+	size_t n = (size_t)snprintf(out, size, "file://");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (n + 4 > size)
+			return -1;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("/-._~", *p)) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
+	}
+	out[n] = '\0';
+	return 0;
+}
+
 int vm_write_file_atomic(const char *path, const void *data, size_t len)
 {
 	return write_file_atomic(path, data, len);

@@ -170,23 +170,6 @@ static char *read_stdin(size_t *len)
 	return buf;
 }
 
-static void file_uri(const char *path, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = (size_t)snprintf(out, size, "file://");
-	for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < size; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("/-._~", *p)) {
-			out[n++] = (char)*p;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[*p >> 4];
-			out[n++] = hex[*p & 15];
-		}
-	}
-	out[n] = '\0';
-}
-
 /* The spool: --spool, VMPIPE_SPOOL, else [serve] spool (relative to the
  * pipeline file).  0, or EXIT_CONFIG after logging why. */
 static int find_spool(const struct opts *o, char *out, size_t size)
@@ -314,7 +297,7 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 		return EXIT_TEMPFAIL;
 	}
 	char uri[PATH_MAX * 3 + 8];
-	file_uri(path, uri, sizeof uri);
+	vm_file_uri(path, uri, sizeof uri); /* fits: sized for every byte encoded */
 	vm_job_set_str(m.job, "recording.uri", uri);
 	double secs;
 	if (!vm_job_get_num(m.job, "recording.duration_seconds", &secs)) {

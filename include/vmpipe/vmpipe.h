@@ -189,6 +189,10 @@ const char *vm_audio_type(const char *name);
 /* file:///a%20b.wav -> "/a b.wav" into buf.  0, or -1 when `uri` is not an
  * absolute file URI or does not fit. */
 int vm_file_uri_path(const char *uri, char *buf, size_t size);
+/* The inverse: "/a b.wav" -> "file:///a%20b.wav" (everything but RFC 3986's
+ * unreserved characters and '/' percent-encoded) into buf.  0, or -1 when
+ * `path` is not absolute or the URI does not fit. */
+int vm_file_uri(const char *path, char *buf, size_t size);
 
 /*
  * Write `data` to `path` so that a reader sees the old file or the whole new

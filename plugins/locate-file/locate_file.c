@@ -91,23 +91,6 @@ static bool inside(const char *root, const char *path)
 	return strncmp(root, path, n) == 0 && (path[n] == '/' || (n == 1 && root[0] == '/'));
 }
 
-static void file_uri(const char *path, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = snprintf(out, size, "file://");
-	for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < size; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("/-._~", *p)) {
-			out[n++] = (char)*p;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[*p >> 4];
-			out[n++] = hex[*p & 15];
-		}
-	}
-	out[n] = '\0';
-}
-
 /* Not there (yet): ask again, or give up after `wait`. */
 static vm_status not_yet(const struct locate_file *lf, vm_job *job, const char *what)
 {
@@ -257,7 +240,8 @@ static vm_status run(const void *state, vm_job *job)
 	if (rc != 0)
 		return vm_fail(job, VM_TRANSIENT, "cannot identify recording %s: %s", real, strerror(errno));
 	char furi[PATH_MAX * 3 + 8];
-	file_uri(real, furi, sizeof furi);
+	if (vm_file_uri(real, furi, sizeof furi) != 0)
+		return vm_fail(job, VM_PERMANENT, "recording path %s is too long for a file URI", real);
 	vm_job_set_str(job, "recording.uri", furi);
 	vm_job_set_int(job, "recording.size", (int64_t)st.st_size);
 	vm_job_set_str(job, "recording.content_type", type ? type : "application/octet-stream");

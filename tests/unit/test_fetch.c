@@ -36,6 +36,19 @@ static void test_file_uri_path(void **s)
 					  p, sizeof p), -1);
 }
 
+/* The inverse, and a round trip through both. */
+static void test_file_uri(void **s)
+{
+	(void)s;
+	char u[96], back[64];
+	assert_int_equal(vm_file_uri("/var/spool/a b%+\xc3\xa9.wav", u, sizeof u), 0);
+	assert_string_equal(u, "file:///var/spool/a%20b%25%2B%C3%A9.wav");
+	assert_int_equal(vm_file_uri_path(u, back, sizeof back), 0);
+	assert_string_equal(back, "/var/spool/a b%+\xc3\xa9.wav");
+	assert_int_equal(vm_file_uri("relative/x.wav", u, sizeof u), -1);
+	assert_int_equal(vm_file_uri("/0123456789", u, 12), -1); /* does not fit */
+}
+
 static void test_audio_type(void **s)
 {
 	(void)s;
@@ -170,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_uri_path),
+		cmocka_unit_test(test_file_uri),
 		cmocka_unit_test(test_audio_type),
 		cmocka_unit_test(test_write_and_fetch),
 		cmocka_unit_test(test_fetch_reads_the_located_file),
