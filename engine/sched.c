@@ -737,17 +737,24 @@ int64_t sched_real_wait(const struct sched *s, int64_t ms)
 	if (ms < 0)
 		return -1;
 	if (clock_is_fake())
-		return sched_busy(s) ? -1 : 0;
+		return sched_busy(s) ? -1 : 0; /* a worker's end, or at once */
 	return clock_real_ms(ms);
+}
+
+bool sched_idle(const struct sched *s)
+{
+	return (s->paused || s->ready.n == 0) && sched_busy(s) == 0;
 }
 
 void sched_wait(struct sched *s, int64_t ms)
 {
-	if (clock_is_fake() && !sched_busy(s)) {
+	if (clock_is_fake() && sched_idle(s)) {
 		if (ms > 0)
 			clock_sleep_ms(ms); /* virtual time jumps to the next timer */
 		return;
 	}
+	if (clock_is_fake() && sched_busy(s) == 0)
+		return; /* steps are ready: time stands still until they ran */
 	if (s->efd < 0) {
 		if (ms > 0)
 			clock_sleep_ms(ms);

@@ -93,6 +93,10 @@ void sched_wait(struct sched *s, int64_t ms);
  * owner that poll()s): 0 on the fake clock when nothing runs, -1 for -1. */
 int64_t sched_real_wait(const struct sched *s, int64_t ms);
 
+/* Nothing to step now and no plugin call running: only timers are left
+ * (on the fake clock, virtual time may then jump to the next one). */
+bool sched_idle(const struct sched *s);
+
 /* Jobs inside (waiting, queued or running); plugin calls running now. */
 size_t sched_jobs(const struct sched *s);
 size_t sched_busy(const struct sched *s);

@@ -80,13 +80,13 @@ note "== unit tests"
 run_unit build "" plain
 run_unit build-san "" asan
 if command -v valgrind >/dev/null; then
-	run_unit build "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" valgrind
+	run_unit build "valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" valgrind
 fi
 
 note "== integration tests"
 run_pytest build plain tests/integration
 run_pytest build-san asan tests/integration -m "not slow"
-VMPIPE_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+VMPIPE_WRAPPER="valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
 	run_pytest build valgrind tests/integration -m valgrind
 
 if [ -x tests/fuzz/run.sh ]; then

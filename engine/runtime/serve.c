@@ -896,8 +896,7 @@ int serve_main(const struct serve_opts *o)
 		sd_notify_msg("READY=1");
 		while (!v.stopping) {
 			int64_t due = sched_poll(v.s);
-			bool busy = sched_busy(v.s) > 0;
-			if (clock_is_fake() && due > 0 && !busy) {
+			if (clock_is_fake() && due > 0 && sched_idle(v.s)) {
 				clock_sleep_ms(due); /* virtual time: the next timer now */
 				due = 0;
 			}
