@@ -3,7 +3,6 @@
  */
 #include "serve_int.h"
 
-
 #include "event.h"
 #include "log.h"
 #include "sqs_event.h"
