@@ -32,6 +32,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 import speech  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_link  # noqa: E402
 from pbxmail import asterisk_mail  # noqa: E402
 from smtp_server import SmtpServer  # noqa: E402
 
@@ -43,13 +45,10 @@ RUNS = int(os.environ.get("BENCH_PBX_RUNS", "5"))
 def build_harness():
     out = os.path.join(BUILD, "bench", "gsm_bench")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "jansson"], capture_output=True,
-                        text=True, check=True).stdout.split()
-    srcs = [os.path.join(ROOT, p) for p in ("tests/bench/gsm_bench.c", "engine/wav.c",
-                                            "engine/gsm.c", "engine/util.c")]
     subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror",
                     "-I" + os.path.join(ROOT, "include"), "-iquote", os.path.join(ROOT, "engine"),
-                    "-o", out, *srcs, *pc, "-lgsm", "-lm"], check=True)
+                    "-o", out, os.path.join(ROOT, "tests/bench/gsm_bench.c"),
+                    *engine_link.engine_objects(BUILD), *engine_link.engine_libs()], check=True)
     return out
 
 

@@ -7,7 +7,7 @@
 variant (~30 s instead of ~2.5 min on 2 cores).
 
 Builds tests/bench/sphinx_bench.c (the plugin's decoder pool + the engine's
-WAV reader, no engine needed) into BUILD_DIR/bench/, synthesises the speech
+WAV reader, linked with the built engine) into BUILD_DIR/bench/, synthesises the speech
 fixtures of tests/integration/speech.py, and decodes them:
 
   * 16 kHz mono, the model's own rate, with the plugin's defaults;
@@ -29,6 +29,8 @@ import tempfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import speech  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_link  # noqa: E402
 
 MODEL = "/usr/share/pocketsphinx/model/en-us"
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror",
@@ -41,9 +43,9 @@ def build(build_dir):
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", "pocketsphinx"],
                         capture_output=True, text=True, check=True).stdout.split()
     srcs = [os.path.join(ROOT, p) for p in
-            ("tests/bench/sphinx_bench.c", "engine/wav.c", "engine/gsm.c",
-             "plugins/transcribe-sphinx/decoder.c")]
-    subprocess.run(["cc", *CFLAGS, "-o", out, *srcs, *pc, "-lgsm", "-lpthread", "-lm"], check=True)
+            ("tests/bench/sphinx_bench.c", "plugins/transcribe-sphinx/decoder.c")]
+    subprocess.run(["cc", *CFLAGS, "-o", out, *srcs, *engine_link.engine_objects(build_dir), *pc,
+                    *engine_link.engine_libs()], check=True)
     return out
 
 
