@@ -35,6 +35,11 @@ struct inv {
 	struct suspend_answer *ans;
 };
 
+static const char *str_of(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
 /* ------------------------------------------------------------ answers */
 
 static void answer_error(struct suspend_answer *a, const char *type, const char *fmt, ...)
@@ -341,20 +346,65 @@ static void transcribe_event(struct inv *v, json_t *ev)
 	event_for(v, WIX_TRANSCRIBE, name, what);
 }
 
+/*
+ * The contact id a recording's key starts with (Connect names recordings
+ * {InitialContactId}_{time}_UTC.wav), from an S3 notification (Records[0],
+ * the key URL-encoded with '+' for spaces).  Not event_to_job(): no job is
+ * made of it, and what a new job would need (a recipient) is no matter here.
+ * 0, or -1 with err.
+ */
+static int recording_id(const char *text, size_t len, char *id, size_t idsz, char *key, size_t keysz, char *err,
+			size_t errsz)
+{
+	json_t *ev = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *r0 = json_array_get(json_object_get(ev, "Records"), 0);
+	const char *name = str_of(r0, "eventName");
+	const char *enc = str_of(json_object_get(json_object_get(r0, "s3"), "object"), "key");
+	int rc = -1;
+	size_t n = 0;
+	if (!name || strncmp(name, "ObjectCreated:", 14) != 0 || !enc) {
+		snprintf(err, errsz, "an S3 event that is not ObjectCreated with Records[0].s3.object.key");
+		goto out;
+	}
+	for (const char *p = enc; *p; p++) {
+		int c = *p;
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			static const char hex[] = "0123456789abcdef";
+			const char *hi = p[1] ? strchr(hex, p[1] | 0x20) : NULL, *lo = hi && p[2] ? strchr(hex, p[2] | 0x20) : NULL;
+			c = lo ? (int)((hi - hex) * 16 + (lo - hex)) : 0;
+			p += 2;
+		}
+		if (c == 0 || n + 1 >= keysz) {
+			snprintf(err, errsz, "S3 object key is badly URL-encoded or too long");
+			goto out;
+		}
+		key[n++] = (char)c;
+	}
+	key[n] = '\0';
+	const char *base = strrchr(key, '/');
+	base = base ? base + 1 : key;
+	size_t idn = strcspn(base, "_.");
+	snprintf(id, idsz, "%.*s", (int)(idn < idsz ? idn : idsz - 1), base);
+	if (idn == 0 || idn >= idsz || !is_plain_name(id, 128))
+		snprintf(err, errsz, "S3 key '%.200s' does not start with a contact id", key);
+	else
+		rc = 0;
+out:
+	json_decref(ev);
+	return rc;
+}
+
 static void recording_event(struct inv *v, const char *text, size_t len)
 {
-	char err[1024];
-	vm_job *ev = event_to_job(text, len, err, sizeof err);
-	if (!ev) {
+	char id[129], key[1100], err[400], what[1200];
+	if (recording_id(text, len, id, sizeof id, key, sizeof key, err, sizeof err) != 0) {
 		answer_error(v->ans, "vmpipe.BadEvent", "%s", err);
 		return;
 	}
-	char key[129], what[1300];
-	const char *id = vm_job_get_str(ev, "contact.initial_id");
-	snprintf(key, sizeof key, "%s", id ? id : "");
-	snprintf(what, sizeof what, "recording %s", vm_job_get_str(ev, "recording.uri"));
-	job_free(ev);
-	event_for(v, WIX_RECORDING, key, what);
+	snprintf(what, sizeof what, "recording %.1100s", key);
+	event_for(v, WIX_RECORDING, id, what);
 }
 
 /* ------------------------------------------------------------ wake-ups */
@@ -464,11 +514,6 @@ static void sqs_batch(struct inv *v, json_t *recs)
 }
 
 /* ------------------------------------------------------------ dispatch */
-
-static const char *str_of(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
 
 int suspend_check(const struct pipeline *base, char *err, size_t errsz)
 {
