@@ -127,7 +127,7 @@ def test_events_resume_the_job_and_no_invocation_waits(make_world, form):
 def test_one_invocation_mode_waits_for_comparison(make_world):
     """Without the wake-up queue, today's mode: one invocation that lives
     through the recording and the transcription (what suspend mode avoids)."""
-    w = make_world(suspend=False, function_timeout_s=900)
+    w = make_world(suspend=False, function_timeout_s=900, deliver_s3=False, deliver_transcribe=False)
     call(w)
     w.wait(lambda: by_source(w, "connect") and by_source(w, "connect")[0].result, 60, "the answer")
     assert len(w.mails()) == 1
