@@ -78,6 +78,30 @@ def iso(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def s3_event(bucket, key, size, form="notification", t=None):
+    """S3's ObjectCreated event for `key`, in S3's notification form or EventBridge's."""
+    t = time.time() if t is None else t
+    if form == "eventbridge":
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+                "account": ACCOUNT, "time": iso(t)[:19] + "Z", "region": REGION,
+                "resources": [f"arn:aws:s3:::{bucket}"],
+                "detail": {"version": "0", "bucket": {"name": bucket},
+                           "object": {"key": key, "size": size, "etag": uuid.uuid4().hex,
+                                      "sequencer": "0062E99A88DC407460"},
+                           "request-id": "N4N7GDK58NMKJ12R", "requester": "connect.amazonaws.com",
+                           "source-ip-address": "203.0.113.15", "reason": "PutObject"}}
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": iso(t), "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE"}, "requestParameters": {"sourceIPAddress": "203.0.113.15"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "vmpipe-recordings",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                          "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size,
+                          "eTag": uuid.uuid4().hex, "sequencer": "0055AED6DCD90281E5"}}}]}
+
+
 class HookedS3(awsfake.S3Fake):
     """The S3 fake, telling `on_put(bucket, key, body)` of every PUT it stored,
     before it answers (a test may kill the container there: the write is
@@ -278,25 +302,7 @@ class World:
         threading.Thread(target=go, daemon=True).start()
 
     def s3_event(self, key, size):
-        if self.s3_form == "eventbridge":
-            return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
-                    "account": ACCOUNT, "time": iso(self.clock.now())[:19] + "Z", "region": REGION,
-                    "resources": [f"arn:aws:s3:::{self.bucket}"],
-                    "detail": {"version": "0", "bucket": {"name": self.bucket},
-                               "object": {"key": key, "size": size, "etag": uuid.uuid4().hex,
-                                          "sequencer": "0062E99A88DC407460"},
-                               "request-id": "N4N7GDK58NMKJ12R", "requester": "connect.amazonaws.com",
-                               "source-ip-address": "203.0.113.15", "reason": "PutObject"}}
-        return {"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-            "eventTime": iso(self.clock.now()), "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "AWS:AROAEXAMPLE"}, "requestParameters": {"sourceIPAddress": "203.0.113.15"},
-            "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-            "s3": {"s3SchemaVersion": "1.0", "configurationId": "vmpipe-recordings",
-                   "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                              "arn": f"arn:aws:s3:::{self.bucket}"},
-                   "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size,
-                              "eTag": uuid.uuid4().hex, "sequencer": "0055AED6DCD90281E5"}}}]}
+        return s3_event(self.bucket, key, size, self.s3_form, self.clock.now())
 
     def upload_recording(self, key, data, at_s, late_s=0.0):
         """Connect's upload at virtual time `at_s` (epoch s), and its S3 event."""

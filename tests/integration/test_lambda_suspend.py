@@ -17,9 +17,11 @@ speaking; the recording is visible in S3 8 s later, Transcribe takes 10 s.
 import datetime
 import json
 import os
+import shlex
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -68,6 +70,11 @@ def make_world(tmp_path):
     for w in worlds:
         w.stop()
         assert not w.rt.violations, w.rt.violations
+        # Only the crashes a test makes (a sanitizer's abort would look like one).
+        assert w.crashes == getattr(w, "expected_crashes", 0), w.crashes
+        log = (tmp_path / "lambda.log").read_text(errors="replace")
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            assert bad not in log, log[log.index(bad) - 2000:][:4000]
 
 
 def call(w, upload=True, late_s=0.0):
@@ -268,6 +275,7 @@ def test_crash_between_checkpoint_and_answer_of_an_event(make_world):
     and before it answered: Lambda retries it (same request id, a new
     container), which takes its job back at once and goes on: one mail."""
     w = make_world()
+    w.expected_crashes = 1
     crashed = crash_at_suspension(w, "connect")
     call(w)
     settle(w, 90)
@@ -282,6 +290,7 @@ def test_crash_between_checkpoint_and_answer_of_a_wakeup(make_world):
     delivers the message again after its visibility timeout, and the job
     goes on under the same message's claim: one mail."""
     w = make_world(events=(), deliver_s3=False, deliver_transcribe=False, visibility_s=20)
+    w.expected_crashes = 1
     crashed = crash_at_suspension(w, "sqs")
     call(w)
     settle(w, 90)
@@ -334,3 +343,72 @@ def test_bad_settings_are_init_errors(tmp_path, env, want):
         assert err["json"]["errorType"] == "vmpipe.ConfigError"
         assert want in err["json"]["errorMessage"], err
         assert not rt.violations
+
+
+# ---------------------------------------------------------------- under valgrind
+
+@pytest.mark.valgrind
+def test_suspend_paths_under_wrapper(tmp_path):
+    """Suspend mode's paths in one `vmpipe lambda` under VMPIPE_WRAPPER
+    (valgrind in make check), which then ends cleanly (exit 70) so leaks are
+    reported: a job suspended, events no job waits for, a Transcribe state
+    that wakes nobody, and a batch with a bad message, a stale wake-up and
+    one not due yet (chained)."""
+    import awsfake
+    import sqs_fake
+    creds = [(lambda_world.AKID, lambda_world.SECRET, None)]
+    s3 = awsfake.S3Fake(creds).start()
+    sqs = sqs_fake.SQSFake(creds).start()
+    rt = LambdaRuntimeFake().start()
+    try:
+        with s3.lock:
+            s3.buckets["vm-recordings"] = {}
+            s3.buckets["vm-state"] = {}
+        url = sqs.create_queue("wake")
+        env = {"AWS_LAMBDA_RUNTIME_API": rt.address, "AWS_REGION": "us-east-1", "PATH": "/usr/bin:/bin",
+               "AWS_ACCESS_KEY_ID": lambda_world.AKID, "AWS_SECRET_ACCESS_KEY": lambda_world.SECRET,
+               "AWS_EC2_METADATA_DISABLED": "true", "HOME": str(tmp_path),
+               "AWS_ENDPOINT_URL_S3": s3.url, "AWS_ENDPOINT_URL_SQS": sqs.url,
+               "VMPIPE_PIPELINE": PIPELINE, "BASE_PATH": "vm-recordings/connect/acme/CallRecordings",
+               "EMAIL_SENDER": "vm@example.com", "ALLOWED_RECIPIENT_DOMAINS": "example.com",
+               "VMPIPE_STATE": "s3://vm-state/vmpipe", "VMPIPE_WAKEUP_QUEUE": url,
+               "VMPIPE_WAKEUP_EVENTS": "s3,transcribe", "VMPIPE_NO_DLCLOSE": os.environ.get("VMPIPE_NO_DLCLOSE", "")}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        far = int((datetime.datetime.now(datetime.timezone.utc).timestamp() + 3600) * 1000)
+        wake = {"vmpipe": "wake", "v": 1, "job": CID, "due_ms": 1, "attempts": 0}
+        batch = {"Records": [
+            {"messageId": "m-bad", "receiptHandle": "r1", "body": "{\"hello\": 1}", "eventSource": "aws:sqs"},
+            {"messageId": "m-stale", "receiptHandle": "r2", "body": json.dumps(wake), "eventSource": "aws:sqs"},
+            {"messageId": "m-later", "receiptHandle": "r3", "body": json.dumps(dict(wake, due_ms=far)),
+             "eventSource": "aws:sqs"}]}
+        other = "00000000-0000-4000-8000-00000000abcd"
+        events = [connect_event(contact_id=CID, recipient="owner@example.com"),
+                  {"source": "aws.transcribe", "detail-type": "Transcribe Job State Change",
+                   "detail": {"TranscriptionJobName": "vmpipe-nobody", "TranscriptionJobStatus": "COMPLETED"}},
+                  {"source": "aws.transcribe", "detail-type": "Transcribe Job State Change",
+                   "detail": {"TranscriptionJobName": "vmpipe-nobody", "TranscriptionJobStatus": "IN_PROGRESS"}},
+                  lambda_world.s3_event("vm-recordings", key_at(time.time(), cid=other), 100),
+                  batch]
+        rids = [rt.add_event(e, timeout_ms=600000) for e in events]
+        cmd = shlex.split(os.environ.get("VMPIPE_WRAPPER", "")) + [VMPIPE, "lambda"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        res = [rt.wait_result(r, timeout=300) for r in rids]
+        assert [r["kind"] for r in res] == ["response"] * 5, res
+        assert res[0]["json"]["state"] == "suspended"
+        assert res[1]["json"] == {"state": "noted", "for": "vmpipe-nobody"}
+        assert res[2]["json"]["state"] == "ignored"
+        assert res[3]["json"] == {"state": "noted", "for": other}
+        assert res[4]["json"] == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+        # The job's own wake-up and the chained one.
+        assert len(sqs.sent) == 2 and 0 <= sqs.sent[0]["delay"] <= 900
+        assert sqs.sent[1]["delay"] == 900 and json.loads(sqs.sent[1]["body"])["due_ms"] == far
+        rt.wait_next(len(events) + 1, timeout=120)
+        rt.stop()
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 70, err[-3000:]
+    finally:
+        rt.stop()
+        s3.stop()
+        sqs.stop()
