@@ -313,7 +313,14 @@ static void event_for(struct inv *v, enum wix_kind k, const char *key, const cha
 	char owner[200];
 	snprintf(owner, sizeof owner, "lambda:%s", v->rid);
 	struct result r = run_job(v, p, &job, owner);
-	if (r.out == OUT_BUSY && wix_news(v->base_state, job, k, key) == 0) {
+	if (r.out == OUT_BUSY) {
+		if (wix_news(v->base_state, job, k, key) != 0) {
+			/* Nobody would learn of it but from a timer: let Lambda retry the event. */
+			answer_error(v->ans, "vmpipe.TempFail", "%s: job %s is held and the news could not be left for it",
+				     what, id);
+			job_free(job);
+			return;
+		}
 		/* The holder finds the news when it suspends; unless it let go
 		 * before the news was written: then it is ours to step. */
 		r = run_job(v, p, &job, owner);
