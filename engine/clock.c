@@ -96,6 +96,18 @@ int clock_from_env(void)
 			clock_use_scaled(f);
 			return 0;
 		}
+		/* "scaled:N@ORIGIN": virtual time counted from ORIGIN (epoch ms), so
+		 * that several processes (Lambda containers in a simulation) and
+		 * the fakes around them agree on the time. */
+		if (f > 0 && *end == '@') {
+			char *oend;
+			long long origin = strtoll(end + 1, &oend, 10);
+			if (oend != end + 1 && *oend == '\0' && origin > 0) {
+				clock_use_scaled(f);
+				scale_origin = (int64_t)origin;
+				return 0;
+			}
+		}
 	}
 	return -1;
 }

@@ -28,7 +28,9 @@ void clock_use_fake(int64_t start_ms);
  * time-scaled benchmark): sleeps take 1/factor of their length. */
 void clock_use_scaled(double factor);
 /* Apply VMPIPE_CLOCK: "fake" (virtual, sleeps return at once), "scaled:N"
- * (N times faster), or unset/"system".  -1 when the value is not understood. */
+ * (N times faster from now), "scaled:N@ORIGIN" (N times faster from ORIGIN,
+ * epoch ms: processes started apart share one virtual time), or
+ * unset/"system".  -1 when the value is not understood. */
 int clock_from_env(void);
 /* Is the fake clock in use?  Its sleeps are instant: waiting for another
  * thread must not be done by sleeping on it. */

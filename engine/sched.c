@@ -967,9 +967,14 @@ int job_run_until(const struct pipeline *p, vm_job **jobp, int64_t hard_deadline
 		char ts[32];
 		vm_format_time(due, ts, sizeof ts);
 		vm_job_set_str(job, "suspended_until", ts);
-		state_save(p, claim, job);
-		if (due_ms)
+		/* Nothing of a suspended job stays with its runner: unsaved, it would
+		 * be lost.  Say so, so that whatever brought the job comes again. */
+		if (state_save(p, claim, job) != STATE_OK) {
+			log_msg(job, "state", VM_LOG_ERROR, "suspended, but its checkpoint was not saved");
+			rc = EXIT_TEMPFAIL;
+		} else if (due_ms) {
 			*due_ms = due;
+		}
 	}
 	state_release(p, claim, job);
 	return rc;

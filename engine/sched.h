@@ -145,7 +145,9 @@ int job_run(const struct pipeline *p, vm_job **job, int64_t hard_deadline_ms);
  * job_run() that stops when the job's next step is further away than
  * `suspend_after_ms`: the job is checkpointed with its deadline and the claim
  * given back, *due_ms is when it wants to be stepped again, and the result is
- * EXIT_SUSPENDED.  `owner` names the runner in claims (NULL: host and pid);
+ * EXIT_SUSPENDED (EXIT_TEMPFAIL when that checkpoint could not be saved: the
+ * job is then only as far as its last saved checkpoint, and whatever brought
+ * it must come again).  `owner` names the runner in claims (NULL: host and pid);
  * `wait_ms` how long to wait for another runner that holds the job (then
  * STATE_BUSY is answered as EXIT_TEMPFAIL with *busy set).
  */

@@ -20,6 +20,7 @@
 #include "event.h"
 #include "job.h"
 #include "lambda_api.h"
+#include "lambda_suspend.h"
 #include "link.h"
 #include "link_click.h"
 #include "log.h"
@@ -178,6 +179,7 @@ struct runtime {
 	const struct link_cfg *link;
 	struct watchdog wd;
 	int64_t margin_ms;
+	struct wake_cfg wake; /* suspend mode (lambda_suspend.h) when wake.on */
 };
 
 static void send_error(struct runtime *rt, const char *rid, const char *type, const char *msg)
@@ -222,8 +224,63 @@ static void failure_message(const vm_job *job, int rc, char *buf, size_t size)
 		 msg ? "; last error in " : "", stage ? stage : "", msg ? ": " : "", msg ? msg : "");
 }
 
+/* The invocation's hard deadline (0: none) with the watchdog armed for it;
+ * -1 after answering DeadlineTooShort when less than the margin is left.
+ * `what` names what would have run ("voicemail ID"). */
+static int invocation_deadline(struct runtime *rt, const struct lambda_invocation *inv, const char *what,
+			       int64_t *hard)
+{
+	*hard = 0;
+	if (inv->deadline_ms <= 0)
+		return 0;
+	int64_t now = clock_now_ms();
+	if (inv->deadline_ms - now <= rt->margin_ms) {
+		char err[600];
+		snprintf(err, sizeof err, "%s: only %lld ms left before the deadline "
+			 "(safety margin %lld ms): raise the function's timeout", what,
+			 (long long)(inv->deadline_ms - now), (long long)rt->margin_ms);
+		send_error(rt, inv->request_id, "vmpipe.DeadlineTooShort", err);
+		return -1;
+	}
+	*hard = inv->deadline_ms - rt->margin_ms;
+	int64_t guard = rt->margin_ms / 2 > 200 ? rt->margin_ms / 2 : 200;
+	watchdog_arm(&rt->wd, inv->request_id, inv->deadline_ms - guard);
+	return 0;
+}
+
+/* Suspend mode: lambda_suspend.c handles the event, this sends its answer. */
+static void run_suspending(struct runtime *rt, const struct lambda_invocation *inv)
+{
+	char what[200], err[1024];
+	snprintf(what, sizeof what, "invocation %s", inv->request_id);
+	int64_t hard;
+	if (invocation_deadline(rt, inv, what, &hard) != 0)
+		return;
+	struct suspend_answer a;
+	suspend_invoke(&rt->wake, rt->tenants, inv->request_id, inv->body, inv->body_len, hard, &a);
+	watchdog_claim(&rt->wd);
+	switch (a.kind) {
+	case ANSWER_RESPONSE:
+		send_response(rt, inv->request_id, a.body);
+		break;
+	case ANSWER_JOB_FAILED:
+		failure_message(a.job, a.rc, err, sizeof err);
+		send_error(rt, inv->request_id, error_type(a.rc), err);
+		break;
+	case ANSWER_ERROR:
+		send_error(rt, inv->request_id, a.type, a.msg);
+		break;
+	}
+	free(a.body);
+	job_free(a.job);
+}
+
 static void run_event(struct runtime *rt, const struct lambda_invocation *inv)
 {
+	if (rt->wake.on) {
+		run_suspending(rt, inv);
+		return;
+	}
 	char err[1024];
 	vm_job *job = event_to_job(inv->body, inv->body_len, err, sizeof err);
 	if (!job) {
@@ -245,19 +302,11 @@ static void run_event(struct runtime *rt, const struct lambda_invocation *inv)
 	diag_free(&d);
 
 	int64_t hard = 0;
-	if (inv->deadline_ms > 0) {
-		int64_t now = clock_now_ms();
-		if (inv->deadline_ms - now <= rt->margin_ms) {
-			snprintf(err, sizeof err, "voicemail %s: only %lld ms left before the deadline "
-				 "(safety margin %lld ms): raise the function's timeout", vm_job_id(job),
-				 (long long)(inv->deadline_ms - now), (long long)rt->margin_ms);
-			job_free(job);
-			send_error(rt, inv->request_id, "vmpipe.DeadlineTooShort", err);
-			return;
-		}
-		hard = inv->deadline_ms - rt->margin_ms;
-		int64_t guard = rt->margin_ms / 2 > 200 ? rt->margin_ms / 2 : 200;
-		watchdog_arm(&rt->wd, inv->request_id, inv->deadline_ms - guard);
+	char what[200];
+	snprintf(what, sizeof what, "voicemail %s", vm_job_id(job));
+	if (invocation_deadline(rt, inv, what, &hard) != 0) {
+		job_free(job);
+		return;
 	}
 	log_msg(job, "lambda", VM_LOG_INFO, "invocation %s (%lld ms left; trace %s)", inv->request_id,
 		(long long)(inv->deadline_ms ? inv->deadline_ms - clock_now_ms() : -1),
@@ -365,8 +414,19 @@ int lambda_main(const char *config, const char *default_plugin_dir)
 		return init_failed(&rt, "vmpipe.ConfigError", msg);
 	}
 	diag_free(&d);
+	if (wake_config(&rt.wake, err, sizeof err) != 0 ||
+	    (rt.wake.on && suspend_check(tenants_base(rt.tenants), err, sizeof err) != 0)) {
+		tenants_close(rt.tenants);
+		free(path);
+		free(pdir);
+		return init_failed(&rt, "vmpipe.ConfigError", err);
+	}
 	log_msg(NULL, "lambda", VM_LOG_INFO, "pipeline %s loaded (plugins from %s)%s", path,
 		tenants_base(rt.tenants)->plugin_dir, rt.link->enabled ? "; link mode on" : "");
+	if (rt.wake.on)
+		log_msg(NULL, "lambda", VM_LOG_INFO, "suspend mode: waits over %lld ms are suspended, woken by %s%s%s",
+			(long long)rt.wake.suspend_after_ms, "the wake-up queue",
+			rt.wake.s3_events ? ", S3 events" : "", rt.wake.transcribe_events ? ", Transcribe events" : "");
 	free(path);
 	free(pdir);
 

@@ -18,10 +18,16 @@
  *       vmpipe.TempFail (75)   vmpipe.ConfigError (78)   vmpipe.Timeout (watchdog)
  *       vmpipe.DeadlineTooShort (less time left than the margin)
  *
+ * With VMPIPE_WAKEUP_QUEUE set (suspend mode, lambda_suspend.h) no invocation
+ * waits: a job that would is checkpointed and woken later by an event or
+ * by a wake-up from that queue; a bad suspend-mode setting, or a pipeline
+ * without [pipeline] state = s3://…, is an init error.
+ *
  * Environment: AWS_LAMBDA_RUNTIME_API (required), LAMBDA_TASK_ROOT,
  * VMPIPE_PIPELINE (default $LAMBDA_TASK_ROOT/etc/pipeline.ini),
  * AWS_LAMBDA_LOG_FORMAT (JSON|Text), AWS_LAMBDA_LOG_LEVEL, VMPIPE_LAMBDA_MARGIN,
- * and the link-mode variables of link.h.  Sets _X_AMZN_TRACE_ID per invocation.
+ * the link-mode variables of link.h and suspend mode's of wake.h.  Sets
+ * _X_AMZN_TRACE_ID per invocation.
  */
 #ifndef VMPIPE_LAMBDA_H
 #define VMPIPE_LAMBDA_H

@@ -370,7 +370,7 @@ int main(int argc, char **argv)
 	atexit(aws_host_shutdown);
 	/* Tests and the time-scaled benchmark replace the clock. */
 	if (clock_from_env() != 0) {
-		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N or system\n");
+		fprintf(stderr, "vmpipe: VMPIPE_CLOCK must be fake, scaled:N[@ORIGIN_MS] or system\n");
 		return EXIT_USAGE;
 	}
 	if (sendmail_invoked(argv[0])) /* vmpipe-sendmail: sendmail's options, not ours */

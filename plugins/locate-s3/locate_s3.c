@@ -11,7 +11,8 @@
  * object: one HEAD confirms it.
  *
  * Search state lives in the record (recording.search_started_at,
- * recording.search_attempts), so another process can resume the search.
+ * recording.search_attempts, recording.wait_until: when it gives up), so
+ * another process can resume the search.
  * When found: recording.{uri, bucket, key, size, content_type} and the link
  * the notification carries (recording.url, url_expires_at) from the host's
  * vm_recording_link().
@@ -88,6 +89,7 @@ static vm_status found(const struct locate_s3 *ls, vm_job *job, const char *buck
 		return vm_fail(job, VM_TRANSIENT, "cannot make the link to s3://%s/%.200s", bucket,
 			       f->key);
 	vm_job_set_str(job, "recording.search_started_at", NULL);
+	vm_job_set_str(job, "recording.wait_until", NULL);
 	vm_log(job, VM_LOG_INFO, "recording s3://%s/%s (%lld bytes)", bucket, f->key,
 	       (long long)f->size);
 	return vm_done(job);
@@ -109,13 +111,22 @@ static vm_status not_yet(const struct locate_s3 *ls, vm_job *job, int64_t starte
 	return vm_retry(job, d < left ? d : left);
 }
 
+/* The search starts: when, and when it gives up (recording.wait_until, so
+ * a runtime that lets an S3 event wake the job knows when to look by itself:
+ * docs/lambda.md). */
+static void mark_start(const struct locate_s3 *ls, vm_job *job, int64_t started)
+{
+	vm_job_set_int(job, "recording.search_started_at", started);
+	vm_job_set_int(job, "recording.wait_until", started + ls->wait_ms);
+}
+
 /* Record the start of the search once; return it. */
-static int64_t search_start(vm_job *job, int64_t *attempts)
+static int64_t search_start(const struct locate_s3 *ls, vm_job *job, int64_t *attempts)
 {
 	int64_t started;
 	if (!vm_job_get_int(job, "recording.search_started_at", &started)) {
 		started = vm_now_ms();
-		vm_job_set_int(job, "recording.search_started_at", started);
+		mark_start(ls, job, started);
 	}
 	*attempts = 0;
 	vm_job_get_int(job, "recording.search_attempts", attempts);
@@ -134,7 +145,7 @@ static vm_status confirm(const struct locate_s3 *ls, vm_job *job, const char *ur
 	if (bl != strlen(ls->bucket) || strncmp(b, ls->bucket, bl) != 0)
 		return vm_fail(job, VM_PERMANENT,
 			       "recording.uri '%.200s' is outside bucket '%s': refused", uri, ls->bucket);
-	int64_t attempts, started = search_start(job, &attempts);
+	int64_t attempts, started = search_start(ls, job, &attempts);
 	struct s3_found f;
 	vm_status st = VM_DONE;
 	enum s3_look look = s3_head(job, ls->region, ls->bucket, slash + 1, &f, &st);
@@ -160,11 +171,11 @@ static vm_status search(const struct locate_s3 *ls, vm_job *job)
 	 * before.  Counted from the invocation, once. */
 	if (!vm_job_get_int(job, "recording.search_started_at", &started) &&
 	    received + ls->initial_delay_ms > now) {
-		vm_job_set_int(job, "recording.search_started_at", now);
+		mark_start(ls, job, now);
 		return vm_retry(job, received + ls->initial_delay_ms - now);
 	}
 	int64_t attempts;
-	started = search_start(job, &attempts);
+	started = search_start(ls, job, &attempts);
 
 	char prefixes[KEYS_MAX_PREFIXES][KEYS_PREFIX_MAX];
 	size_t n = keys_candidates(ls->prefix, ls->layout, received,

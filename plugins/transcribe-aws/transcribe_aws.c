@@ -11,8 +11,8 @@
  * running after `wait` is a permanent failure with transcript.status =
  * failed: the engine then still notifies.
  *
- * Record fields: transcript.job, .job_started_at, .polls, .output_uri while
- * it runs; then .status, .engine, .language, .text, .preview,
+ * Record fields: transcript.job, .job_started_at, .polls, .wait_until (when
+ * it gives up), .output_uri while it runs; then .status, .engine, .language, .text, .preview,
  * .speech_seconds (and .error when it failed).
  */
 #include <ctype.h>
@@ -263,6 +263,7 @@ static void clear_progress(vm_job *job)
 {
 	vm_job_set_str(job, "transcript.job_started_at", NULL);
 	vm_job_set_str(job, "transcript.polls", NULL);
+	vm_job_set_str(job, "transcript.wait_until", NULL);
 }
 
 /* COMPLETED: read the transcript, fill the record. */
@@ -390,8 +391,12 @@ static vm_status run(const void *state, vm_job *job)
 		}
 		return st;
 	}
+	int64_t now = vm_now_ms();
 	vm_job_set_str(job, "transcript.job", name);
-	vm_job_set_int(job, "transcript.job_started_at", vm_now_ms());
+	vm_job_set_int(job, "transcript.job_started_at", now);
+	/* When it gives up: a runtime that lets Transcribe's EventBridge event
+	 * wake the job looks by itself then (docs/lambda.md). */
+	vm_job_set_int(job, "transcript.wait_until", now + ta->wait_ms);
 	vm_job_set_int(job, "transcript.polls", 0);
 	if (out_key[0]) {
 		char ouri[1200];

@@ -25,6 +25,14 @@ Results are recorded per request id: kind ("response" | "error"), the body
 (raw and parsed), the headers, when it arrived and whether that was past the
 deadline.  `first_next_at` is the time.time() of the first /next (cold start).
 
+For simulations (tests/fakes/lambda_world.py): `clock` (default time.time)
+gives the time deadlines are counted in (a scaled clock when the runtime runs
+on VMPIPE_CLOCK=scaled:N@ORIGIN), and each result also carries "v_elapsed",
+the invocation's length on that clock; add_event(..., retry=True) hands out
+a request id again, as Lambda's asynchronous retries do (the earlier
+attempt's result moves to `history`); abandon() forgets what a container
+that died had not answered, as Lambda does when its runtime exits.
+
 Usage from a test:
 
     with LambdaRuntimeFake() as rt:
@@ -58,8 +66,11 @@ class Invocation:
 
 
 class LambdaRuntimeFake:
-    def __init__(self, function_arn="arn:aws:lambda:us-east-1:123456789012:function:vmpipe"):
+    def __init__(self, function_arn="arn:aws:lambda:us-east-1:123456789012:function:vmpipe",
+                 clock=time.time):
         self.function_arn = function_arn
+        self.clock = clock
+        self.history = []       # results of earlier attempts of retried request ids
         self.cv = threading.Condition()
         self.queue = []
         self.handed = {}        # request id -> Invocation
@@ -74,13 +85,15 @@ class LambdaRuntimeFake:
         self.server = None
 
     # ---- test side ----
-    def add_event(self, event, timeout_ms=30000, request_id=None, trace_id=None):
+    def add_event(self, event, timeout_ms=30000, request_id=None, trace_id=None, retry=False):
         body = event if isinstance(event, bytes) else (
             event.encode() if isinstance(event, str) else json.dumps(event).encode())
         rid = request_id or str(uuid.uuid4())
         trace = trace_id or "Root=1-%08x-%s;Parent=%s;Sampled=0" % (
             int(time.time()), uuid.uuid4().hex[:24], uuid.uuid4().hex[:16])
         with self.cv:
+            if retry and rid in self.results:
+                self.history.append(dict(self.results.pop(rid), request_id=rid))
             self.queue.append(Invocation(body, timeout_ms, rid, trace, self.function_arn))
             self.cv.notify_all()
         return rid
@@ -119,6 +132,22 @@ class LambdaRuntimeFake:
 
     def invocation(self, request_id):
         return self.handed.get(request_id)
+
+    def abandon(self):
+        """The container died: what it had not answered is recorded as "crash"
+        (Lambda reports such an invocation as failed).  The request ids."""
+        now = time.time()
+        with self.cv:
+            gone = sorted(self.outstanding)
+            for rid in gone:
+                inv = self.handed[rid]
+                self.results[rid] = {"kind": "crash", "body": b"", "json": None, "headers": {},
+                                     "at": now, "after_deadline": False, "ms_before_deadline": 0,
+                                     "elapsed": now - inv.handed_at,
+                                     "v_elapsed": self.clock() - inv.v_handed_at}
+            self.outstanding.clear()
+            self.cv.notify_all()
+            return gone
 
     @property
     def address(self):
@@ -170,7 +199,8 @@ class LambdaRuntimeFake:
                 return None
             inv = self.queue.pop(0)
             inv.handed_at = time.time()
-            inv.deadline_ms = int(inv.handed_at * 1000) + inv.timeout_ms
+            inv.v_handed_at = self.clock()
+            inv.deadline_ms = int(inv.v_handed_at * 1000) + inv.timeout_ms
             self.handed[inv.request_id] = inv
             self.outstanding.add(inv.request_id)
             return inv
@@ -194,9 +224,10 @@ class LambdaRuntimeFake:
             self.outstanding.discard(request_id)
             self.results[request_id] = {
                 "kind": kind, "body": body, "json": parsed, "headers": headers,
-                "at": now, "after_deadline": now * 1000 > inv.deadline_ms,
-                "ms_before_deadline": inv.deadline_ms - now * 1000,
+                "at": now, "after_deadline": self.clock() * 1000 > inv.deadline_ms,
+                "ms_before_deadline": inv.deadline_ms - self.clock() * 1000,
                 "elapsed": now - inv.handed_at,
+                "v_elapsed": self.clock() - inv.v_handed_at,
             }
             self.cv.notify_all()
             return 202, {"status": "OK"}

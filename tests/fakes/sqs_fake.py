@@ -42,6 +42,11 @@ ReceiveMessage, DeleteMessage(Batch), ChangeMessageVisibility(Batch).
 Tests also drive it directly (create_queue, send, queue(name).messages) and
 read `events`: every receive, visibility change and delete, in order.
 
+`time_scale` (default 1) serves a client on a scaled clock (VMPIPE_CLOCK=
+scaled:N): delays and visibility timeouts, which are in the client's
+seconds, take 1/N of their length in real time (long polls do not: a
+receiver waits in real time).
+
 Command line: python3 tests/fakes/sqs_fake.py --port 0 --creds AK:SK
 [--queue NAME[:visibility=30,max_receive=3]] prints "PORT n".
 """
@@ -133,6 +138,7 @@ class Message:
     def __init__(self, body, visible_at, source_arn=None, mid=None):
         self.id = mid or str(uuid.uuid4())
         self.body = body
+        self.delay = 0                   # DelaySeconds it was sent with
         self.md5 = hashlib.md5(body.encode()).hexdigest()
         self.sent_ms = int(time.time() * 1000)
         self.visible_at = visible_at     # time.monotonic()
@@ -177,12 +183,14 @@ class SQSFake(awsfake.FakeAWS):
     service = "sqs"
     protocol = JSON10
 
-    def __init__(self, creds=None, region="us-east-1"):
+    def __init__(self, creds=None, region="us-east-1", time_scale=1.0):
         super().__init__(creds, region)
+        self.time_scale = float(time_scale)
         self.cv = threading.Condition(self.lock)
         self.queues = {}
         self.receipts = {}               # handle -> (queue name, Message)
         self.events = []                 # {"op", "queue", "id", "value", "time"}
+        self.sent = []                   # every SendMessage taken: {"queue", "delay", "body", "time"}
         self.stopping = False
 
     # ------------------------------------------------------------ test side
@@ -210,7 +218,7 @@ class SQSFake(awsfake.FakeAWS):
         with self.cv:
             q = self.queues[name]
             d = q.int_attr("DelaySeconds") if delay is None else delay
-            m = Message(body, time.monotonic() + d)
+            m = Message(body, time.monotonic() + d / self.time_scale)
             q.messages.append(m)
             self.cv.notify_all()
             return m.id
@@ -391,8 +399,10 @@ class SQSFake(awsfake.FakeAWS):
                 raise SQSError("InvalidParameterValue", f"Value {delay} for parameter "
                                "DelaySeconds is invalid. Reason: must be between 0 and 900, if "
                                "provided.")
-            m = Message(body, time.monotonic() + delay)
+            m = Message(body, time.monotonic() + delay / self.time_scale)
+            m.delay = delay
             q.messages.append(m)
+            self.sent.append({"queue": q.name, "delay": delay, "body": body, "time": time.time()})
             self.cv.notify_all()
             return {"MessageId": m.id, "MD5OfMessageBody": m.md5}
 
@@ -444,7 +454,7 @@ class SQSFake(awsfake.FakeAWS):
                     m.first_receive_ms = int(time.time() * 1000)
                 m.receipt = base64.b64encode(os.urandom(48) + m.id.encode()).decode()
                 self.receipts[m.receipt] = (q.name, m)
-                m.visible_at = now + vis
+                m.visible_at = now + vis / self.time_scale
                 self.event("receive", q, m, m.receive_count)
                 out.append(self.describe(m, attrs))
             return {"Messages": out} if out else {}
@@ -507,11 +517,11 @@ class SQSFake(awsfake.FakeAWS):
                            "is not a valid receipt handle.")
         if m.visible_at <= now:
             raise SQSError("MessageNotInflight", "The message referred to isn't in flight.")
-        if now + vis > m.first_receive + MAX_IN_FLIGHT_S:
+        if now + vis / self.time_scale > m.first_receive + MAX_IN_FLIGHT_S / self.time_scale:
             raise SQSError("InvalidParameterValue", f"Value {vis} for parameter VisibilityTimeout "
                            "is invalid. Reason: Total VisibilityTimeout for the message is beyond "
                            "the limit [43200 seconds]")
-        m.visible_at = now + vis
+        m.visible_at = now + vis / self.time_scale
         self.event("visibility", q, m, vis)
         self.cv.notify_all()
 

@@ -20,6 +20,9 @@ or rate.  On top of that:
     alternatives/type, channel_labels with channel identification, a
     speaker_labels section with speaker labels), or FAILED with
     FailureReason when the test says so.
+  * `on_start(job)`, when set, is called for every job started (job.name,
+    job.created, the duration it will take: job.script.get("duration",
+    fake.duration)).
   * The transcript is served from TranscriptFileUri on the fake itself
     (http://127.0.0.1:PORT/__transcripts/NAME.json?X-Amz-Signature=…: loopback
     only) or written to the output bucket through `s3_put(bucket, key, data)`.
@@ -77,6 +80,9 @@ class TranscribeFake(FakeAWS):
         self.jobs = {}
         self.transcripts = {}         # name -> bytes served at TranscriptFileUri
         self.starts = []              # every StartTranscriptionJob body, valid or not
+        # Called with each job started (after the answer is made), e.g. to send
+        # EventBridge's "Transcribe Job State Change" when it will be done.
+        self.on_start = None
 
     # ------------------------------------------------------------ helpers
     def _lookup(self, media_uri):
@@ -200,7 +206,10 @@ class TranscribeFake(FakeAWS):
                                   "transcription jobs.")
             job = Job(name, b, self._lookup(b["Media"]["MediaFileUri"]), time.time())
             self.jobs[name] = job
-        return self.ok({"TranscriptionJob": self.describe(job, peek=True)})
+        reply = self.ok({"TranscriptionJob": self.describe(job, peek=True)})
+        if self.on_start:
+            self.on_start(job)
+        return reply
 
     def op_get(self, b):
         name = b.get("TranscriptionJobName")

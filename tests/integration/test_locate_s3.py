@@ -100,7 +100,7 @@ def test_recording_appears_after_a_delay(tmp_path, s3rver):
     assert rc["size"] == len(WAV)
     assert rc["content_type"] == "audio/wav"
     assert rc["search_attempts"] >= 2, rec  # it looked before the upload, then again
-    assert "search_started_at" not in rc
+    assert "search_started_at" not in rc and "wait_until" not in rc
     exp = datetime.datetime.strptime(rc["url_expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
         tzinfo=datetime.timezone.utc)
     assert abs((exp - now).total_seconds() - 604800) < 120
@@ -351,6 +351,9 @@ def test_never_appears_with_fake_clock_counts_looks(tmp_path):
         # 0,2,5,10,18,31,46,61,76,91,106,120 -> 12 looks
         assert len(lists) == 12, len(lists)
         assert "after 120s (12 looks)" in r.err, r
+        # When it gave up is in the record (Lambda's suspend mode times its wake-up by it).
+        rc = r.json()["recording"]
+        assert rc["wait_until"] - rc["search_started_at"] == 120000, rc
     finally:
         fake.stop()
 

@@ -196,3 +196,22 @@ def test_send_rules_and_delay(fake):
     assert st == 200 and out["QueueUrl"].endswith("/123456789012/made")
     st, out, _ = call(fake, "GetQueueUrl", {"QueueName": "made"})
     assert out["QueueUrl"].endswith("/123456789012/made")
+
+
+def test_time_scale_shortens_delays_and_visibility():
+    """For a client on a scaled clock (scaled:100): DelaySeconds and the
+    visibility timeout are the client's seconds, 1/100 of them in real time."""
+    f = sqs_fake.SQSFake([(AKID, SECRET, None)], time_scale=100).start()
+    try:
+        url = f.create_queue("q", visibility=100)
+        st, out, _ = call(f, "SendMessage", {"QueueUrl": url, "MessageBody": "b", "DelaySeconds": 200})
+        assert st == 200, out
+        assert receive(f, url) == []  # delayed (2 real seconds)
+        m = f.queue("q").messages[0]
+        assert m.delay == 200
+        assert 1.5 < m.visible_at - time.monotonic() <= 2.0
+        wait_for(lambda: receive(f, url, WaitTimeSeconds=0) != [], "delayed message")
+        # Received: invisible for 100 client seconds (1 real second), then back.
+        assert 0.5 < f.queue("q").messages[0].visible_at - time.monotonic() <= 1.0
+    finally:
+        f.stop()

@@ -122,7 +122,7 @@ def test_completed_transcript_fills_record_and_mail(world):
     assert t["preview"].startswith("Hi, Please this leave is a John message")
     words = len(CALLER_TEXT.replace(",", " ").replace(".", " ").replace("!", " ").split())
     assert t["speech_seconds"] == pytest.approx((words - 1) * 0.5 + 0.4, abs=1e-6)
-    assert "job_started_at" not in t and "polls" not in t
+    assert "job_started_at" not in t and "polls" not in t and "wait_until" not in t
     # What was asked of Transcribe.
     assert len(world.tx.starts) == 1
     s = world.tx.starts[0]
@@ -196,6 +196,7 @@ def test_timeout_sets_failed_and_notifies(world):
     t = r.json()["transcript"]
     assert t["status"] == "failed"
     assert "timed out" in t["error"] and "120s" in t["error"], t
+    assert t["wait_until"] - t["job_started_at"] == 120000, t  # when it gives up, recorded
     checks = [e for e in world.tx.requests() if e["path"] == "/"]
     # 20 s, then 10 s growing by half up to 30 s within 2 minutes: a handful, not 40.
     assert 6 <= len(checks) <= 10, len(checks)

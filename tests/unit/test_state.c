@@ -402,6 +402,29 @@ static void test_suspended_job_keeps_its_deadline(void **s)
 	free(dir);
 }
 
+/* A job suspended without a saved checkpoint would be lost: it is not
+ * reported as suspended (so the event that brought it comes again). */
+static void test_unsaved_suspension_is_not_acknowledged(void **s)
+{
+	(void)s;
+	char *dir = case_dir("suspend-unsaved");
+	struct pipeline *p = load(dir, PIPE "[locate]\nplugin = test-flaky-locate\nmode = retry\ntimes = 2\n"
+				  "delay = 10s\n" NOTIFY);
+	char ck[PATH_MAX];
+	snprintf(ck, sizeof ck, "%s/ckpt/sus-3.json", dir);
+	assert_int_equal(mkdir(ck, 0700), 0); /* the checkpoint cannot be written (EISDIR) */
+	int64_t due = 0;
+	bool busy = true;
+	vm_job *job = job_new("sus-3");
+	assert_int_equal(job_run_until(p, &job, 0, 3000, NULL, 0, &due, &busy), EXIT_TEMPFAIL);
+	assert_false(busy);
+	assert_int_equal(due, 0);
+	job_free(job);
+	assert_int_equal(rmdir(ck), 0);
+	pipeline_free(p);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_bad_settings_are_config_errors),
 		cmocka_unit_test(test_suspend_and_resume),
 		cmocka_unit_test(test_suspended_job_keeps_its_deadline),
+		cmocka_unit_test(test_unsaved_suspension_is_not_acknowledged),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,62 @@
+/*
+ * Lambda's suspend mode (docs/lambda.md, "Suspend mode"): no invocation
+ * waits.  On when VMPIPE_WAKEUP_QUEUE is set (wake.h) and the pipeline keeps
+ * checkpoints in S3 ([pipeline] state = s3://…).  Owner: lambda.
+ *
+ * A job runs until its next step is further away than suspend_after; it is
+ * then checkpointed, a wake-up is arranged and the invocation ends at once.
+ * What an invocation may carry, and what becomes of it:
+ *   - the contact-flow event (or a job record, or an S3 event when S3 events
+ *     do not resume jobs): a new job, run until it ends or suspends;
+ *   - an S3 ObjectCreated event of a recording (S3's notification or
+ *     EventBridge's "Object Created"), with "s3" in VMPIPE_WAKEUP_EVENTS: the
+ *     job that waits for it (wake_index.h) is stepped at once;
+ *   - EventBridge's "Transcribe Job State Change", with "transcribe": the
+ *     same for the job that waits for that transcription job;
+ *   - an SQS batch from the wake-up queue (an event source mapping with
+ *     ReportBatchItemFailures): each wake-up steps its job when due (a later
+ *     due is chained), and the answer lists in batchItemFailures the items
+ *     that must come again.
+ * A job that is done, or whose wake-up is stale (the job was stepped since),
+ * is acknowledged and nothing runs.  An event whose job another invocation
+ * holds leaves the news in the index and is acknowledged; a wake-up that
+ * finds it held comes again a minute later (the holder may have died).
+ * Claims are owned by "lambda:<request id>" or "sqs:<message id>": the same
+ * event or message delivered again after a crash takes its job back at once.
+ */
+#ifndef VMPIPE_LAMBDA_SUSPEND_H
+#define VMPIPE_LAMBDA_SUSPEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "tenant.h"
+#include "wake.h"
+
+/* A held wake-up comes again this much later. */
+#define SUSPEND_BUSY_RETRY_MS 60000
+
+/* What the invocation answers; lambda.c sends it. */
+struct suspend_answer {
+	enum { ANSWER_RESPONSE, ANSWER_JOB_FAILED, ANSWER_ERROR } kind;
+	char *body;      /* ANSWER_RESPONSE: the JSON (malloc()ed; the caller frees) */
+	vm_job *job;     /* ANSWER_JOB_FAILED: the job (the caller frees) ... */
+	int rc;          /* ... and its exit status */
+	char type[64];   /* ANSWER_ERROR: the errorType ... */
+	char msg[1200];  /* ... and the errorMessage */
+};
+
+/*
+ * Handle one invocation's event (`body`, `len` bytes) in suspend mode.
+ * `request_id` names the invocation, `hard_deadline_ms` (0: none) is the
+ * time no step may pass.  Fills *ans.
+ */
+void suspend_invoke(const struct wake_cfg *w, struct tenants *t, const char *request_id, const char *body,
+		    size_t len, int64_t hard_deadline_ms, struct suspend_answer *ans);
+
+/* Is the base pipeline's state usable for suspend mode (s3://)?  0, or -1
+ * with the reason in err. */
+int suspend_check(const struct pipeline *base, char *err, size_t errsz);
+
+#endif
