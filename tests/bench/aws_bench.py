@@ -38,7 +38,8 @@ def build_tool(build):
             for s in srcs if os.path.basename(s) != "main.c"]
     if not all(os.path.exists(o) for o in objs):
         sys.exit(f"aws_bench: engine objects missing in {build}; build first")
-    out = os.path.join(tempfile.mkdtemp(prefix="awsbench"), "aws_tool")
+    out = os.path.join(build, "bench", "aws_tool")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
     libs = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
                            "jansson", "expat"], capture_output=True, text=True,
                           check=True).stdout.split()
@@ -57,11 +58,12 @@ def main():
     a = ap.parse_args()
     tool = build_tool(os.path.abspath(a.build))
     fake = awsfake.S3Fake([("AKIDBENCH", "bench-secret", None)]).start()
+    home = tempfile.TemporaryDirectory(prefix="awsbench")
     try:
         fake.put("bench", "voicemail.wav", b"x" * 4096)
         fake.set_faults(rate=a.rate, kinds=["503", "throttle", "reset"], seed=a.seed)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update({"HOME": tempfile.mkdtemp(), "AWS_EC2_METADATA_DISABLED": "true",
+        env.update({"HOME": home.name, "AWS_EC2_METADATA_DISABLED": "true",
                     "AWS_ACCESS_KEY_ID": "AKIDBENCH", "AWS_SECRET_ACCESS_KEY": "bench-secret",
                     "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": fake.url})
         t0 = time.monotonic()
@@ -76,6 +78,7 @@ def main():
         reqs = len([r for r in fake.requests() if r["path"] == "/bench/voicemail.wav"])
     finally:
         fake.stop()
+        home.cleanup()
     hist = {}
     for l in lines:
         hist[str(l["attempts"])] = hist.get(str(l["attempts"]), 0) + 1
