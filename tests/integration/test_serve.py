@@ -99,7 +99,9 @@ def test_killed_mid_job_resumes_and_mails_once(tmp_path, spool):
     # Accepted and waiting for its recording: checkpointed, its event in cur/.
     srv.wait_log("accepted")
     wait_until("the checkpoint", lambda: (spool / "state" / f"{cid(1)}.json").exists())
-    assert len(os.listdir(spool / "cur")) == 1 and os.listdir(spool / "new") == []
+    # The checkpoint is written before the event leaves new/: wait for the move.
+    wait_until("the event in cur/",
+               lambda: len(os.listdir(spool / "cur")) == 1 and os.listdir(spool / "new") == [])
     srv.kill9()
     recording(tmp_path, cid(1))
     again = Serve(ini, spool).ready()
