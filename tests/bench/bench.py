@@ -88,6 +88,64 @@ def sub_benches():
     return res
 
 
+def derived_rows(k, v):
+    """Table lines for the sub-benchmarks that print only their JSON object:
+    [what, ours, compared to, ratio or remark].  None when the shape is not known."""
+    try:
+        if k == "aws":
+            return [["AWS calls, 30% faults: failed (expected 0.3^3)", "%.4f" % v["failure_rate"],
+                     "%.4f" % v["expected_failure_rate"], "%d calls" % v["calls"]],
+                    ["AWS calls, 30% faults: requests per call", "%.2f" % v["requests_per_call"], "",
+                     "%.0fms backoff" % v["backoff_ms_mean"]]]
+        if k == "aws_pipeline":
+            a, o = v["vmpipe"], v["original_strategy"]
+            return [["AWS pipeline: hang-up to mail (vs original)", "%.1fs" % a["latency_s"],
+                     "%.1fs" % o["latency_s"], "%.2fx" % v["latency_ratio_original_over_vmpipe"]],
+                    ["AWS pipeline: over the %.0f s floor (vs original)" % v["latency_floor_s"],
+                     "%.1fs" % v["vmpipe_over_floor_s"], "%.1fs" % v["original_over_floor_s"], ""],
+                    ["AWS pipeline: requests per voicemail (vs original)", "%d" % a["requests"],
+                     "%d" % o["requests"], "%.2fx" % v["requests_ratio_original_over_vmpipe"]]]
+        if k == "lambda":
+            v = v["lambda"]
+            c, e, r = v["cold_start_ms_median"], v["per_event_ms_median"], v["peak_rss_kib"]
+            return [["Lambda: cold start (vs Python + boto3)", "%.1fms" % c["vmpipe"],
+                     "%.1fms" % c["python_boto3"], "%.1fx" % v["cold_start_ratio_python_over_vmpipe"]],
+                    ["Lambda: per event, link click (vs Python no-op)", "%.2fms" % e["vmpipe_link_click"],
+                     "%.2fms" % e["python_noop"], "%.1fx" % v["per_event_ratio_python_over_vmpipe"]],
+                    ["Lambda: peak RSS (vs Python + boto3)", "%dKiB" % r["vmpipe"], "%dKiB" % r["python_boto3"],
+                     "%.1fx" % v["rss_ratio_python_over_vmpipe"]],
+                    ["Lambda: package size", "%.1fMB" % (v["package_bytes"] / 1e6), "", ""]]
+        if k == "sigv4":
+            b = v["botocore_s3_get_header"]
+            return [["SigV4: CPU per S3 GET, cached key (vs botocore)",
+                     "%.2fus" % v["s3_get_header_cached_key"]["cpu_us_per_request"],
+                     "%.2fus" % b["cpu_us_per_request"], "%.1fx" % v["cpu_ratio_botocore_over_vmpipe_cached"]],
+                    ["SigV4: CPU per S3 GET, new key (vs botocore)",
+                     "%.2fus" % v["s3_get_header_cold_key"]["cpu_us_per_request"],
+                     "%.2fus" % b["cpu_us_per_request"], "%.1fx" % v["cpu_ratio_botocore_over_vmpipe_cold"]]]
+        if k == "pbx":
+            g, a = v["gsm_vs_sox"], v["asterisk_end_to_end"]
+            i, q = a["inline"], a["serve_running_enqueue"]
+            return [["GSM decode: max |vmpipe - sox|, LSB", "%d" % g["max_abs_diff_lsb"], "0",
+                     "%d samples" % g["samples"]],
+                    ["GSM decode: CPU per audio minute (vs sox)", "%.1fms" % g["vmpipe_decode_cpu_ms_per_audio_minute"],
+                     "%.1fms" % g["sox_process_cpu_ms_per_audio_minute"],
+                     "%.1fx" % (g["sox_process_cpu_ms_per_audio_minute"] /
+                                max(g["vmpipe_decode_cpu_ms_per_audio_minute"], 1e-9))],
+                    ["Asterisk mail -> vmpipe sendmail, wall (serve vs inline)", "%.0fms" % q["wall_ms_median"],
+                     "%.0fms" % i["wall_ms_median"], "%.0fx" % (i["wall_ms_median"] / max(q["wall_ms_median"], 1e-9))],
+                    ["Asterisk mail -> vmpipe sendmail, peak RSS (serve vs inline)", "%dKiB" % q["peak_rss_kib"],
+                     "%dKiB" % i["peak_rss_kib"], ""]]
+        if k == "sphinx":
+            v = v["speech"]
+            return [["PocketSphinx: WER / RTF, 16 kHz", "%.3f" % v["wer_16k"], "", "RTF %.3f" % v["rtf_16k"]],
+                    ["PocketSphinx: WER / RTF, 8 kHz (%s)" % v["default_8k_variant"], "%.3f" % v["wer_8k"], "",
+                     "RTF %.3f" % v["rtf_8k"]]]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+    return None
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         result = engine_bench(tmp)
@@ -109,6 +167,11 @@ def main():
         if isinstance(v, dict) and v.get("rows"):
             # A sub-benchmark's own lines: [what, ours, compared to, ratio].
             for row in v["rows"]:
+                print("%-52s %12s %12s %12s" % tuple(row))
+            continue
+        rows = derived_rows(k, v)
+        if rows:
+            for row in rows:
                 print("%-52s %12s %12s %12s" % tuple(row))
             continue
         print("%s: %s" % (k, json.dumps(v)[:600]))
