@@ -132,9 +132,9 @@ def derived_rows(k, v):
                      "%.1fms" % g["sox_process_cpu_ms_per_audio_minute"],
                      "%.1fx" % (g["sox_process_cpu_ms_per_audio_minute"] /
                                 max(g["vmpipe_decode_cpu_ms_per_audio_minute"], 1e-9))],
-                    ["Asterisk mail -> vmpipe sendmail, wall (serve vs inline)", "%.0fms" % q["wall_ms_median"],
+                    ["Asterisk mail: sendmail wall (serve up vs inline)", "%.0fms" % q["wall_ms_median"],
                      "%.0fms" % i["wall_ms_median"], "%.0fx" % (i["wall_ms_median"] / max(q["wall_ms_median"], 1e-9))],
-                    ["Asterisk mail -> vmpipe sendmail, peak RSS (serve vs inline)", "%dKiB" % q["peak_rss_kib"],
+                    ["Asterisk mail: sendmail RSS (serve up vs inline)", "%dKiB" % q["peak_rss_kib"],
                      "%dKiB" % i["peak_rss_kib"], ""]]
         if k == "sphinx":
             v = v["speech"]
