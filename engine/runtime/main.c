@@ -23,6 +23,7 @@
 #include "plugin_path.h"
 #include "sched.h"
 #include "spool.h"
+#include "sqs.h"
 #include "state.h"
 #include "tenant.h"
 #include "cli.h"
@@ -78,8 +79,9 @@ static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
 	"\n"
 	"Load the pipeline, load and initialise every plugin, validate every option,\n"
-	"and run nothing.  With [pipeline] tenant_dir, every <tenant_dir>/*.ini is\n"
-	"checked too.  Exit 0 when all is well, 78 with every problem listed.\n";
+	"and run nothing ([serve] queue must be an SQS queue URL).  With [pipeline]\n"
+	"tenant_dir, every <tenant_dir>/*.ini is checked too.  Exit 0 when all is well,\n"
+	"78 with every problem listed.\n";
 
 static const char usage_plugins[] =
 	"usage: vmpipe plugins [-c PIPELINE | -d DIR[:DIR...]]\n"
@@ -255,8 +257,16 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
-	print_pipeline(tenants_base(ts)->cfg.path, tenants_base(ts));
+	const struct pipeline *base = tenants_base(ts);
+	print_pipeline(base->cfg.path, base);
 	int rc = check_tenants(ts);
+	/* What only `serve` reads would otherwise be found wrong at its start. */
+	const char *queue = base->serve.queue;
+	char why[600];
+	if (queue && *queue && sqs_url_check(queue, why, sizeof why) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: [serve] queue: %s", base->cfg.path, why);
+		rc = EXIT_CONFIG;
+	}
 	tenants_close(ts);
 	return rc;
 }

@@ -139,6 +139,19 @@ def test_check_from_environment(tmp_path, plugdir):
     assert f"{ini}: ok" in r.out, r
 
 
+def test_check_names_a_bad_serve_queue(tmp_path, plugdir):
+    ini = good_pipeline(tmp_path, plugdir)
+    with open(ini, "a") as f:
+        f.write("[serve]\nqueue = https://sqs.eu-west-1.amazonaws.com/12345/voicemail\n")
+    r = run_vmpipe("check", "-c", ini)
+    assert r.code == EX_CONFIG, r
+    assert f"{ini}: [serve] queue: not an SQS queue URL" in r.err, r
+    # A good one passes.
+    write(ini, open(ini).read().replace("/12345/", "/123456789012/"))
+    r = run_vmpipe("check", "-c", ini)
+    assert r.code == 0, r
+
+
 def test_check_broken(tmp_path, plugdir):
     ini = write(tmp_path / "broken.ini", f"""\
 [pipeline]
