@@ -369,13 +369,13 @@ def test_never_appears_with_fake_clock_counts_looks(tmp_path):
 def test_slowdown_storm_is_ridden_out(tmp_path):
     """Bursts of 503 SlowDown: the host retries inside a call, the engine
     backs off between calls, and the recording is still found."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(hour=12)
-    key = connect_key(CID, now)
+    hangup = yesterday_noon()
+    key = connect_key(CID, hangup)
     fake = AppearingS3(key, WAV, after=1).start()
     fake.set_faults(plan=["throttle"] * 5 + ["ok", "throttle", "throttle", "ok"])
     try:
         ini, _ = pipeline(tmp_path, wait="2m")
-        r = run(tmp_path, ini, record(tmp_path, received=utc(now)), fake_env(tmp_path, fake))
+        r = run(tmp_path, ini, record(tmp_path, received=utc(hangup)), fake_env(tmp_path, fake))
         assert r.code == 0, r
         assert r.json()["recording"]["uri"] == f"s3://{BUCKET}/{key}"
         faults = [e for e in fake.requests() if e.get("fault") == "throttle"]
