@@ -91,7 +91,7 @@ VMPIPE_WRAPPER="valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --er
 
 if [ -x tests/fuzz/run.sh ]; then
 	note "== fuzz smoke"
-	sh tests/fuzz/run.sh >build/fuzz.log 2>&1
+	FUZZ_SMOKE=20000 sh tests/fuzz/run.sh >build/fuzz.log 2>&1
 	rc=$?
 	count "fuzz smoke (see build/fuzz.log)" $rc
 	grep -E '^fuzz:|property violated|runtime error|ERROR' build/fuzz.log | head -30

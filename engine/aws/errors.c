@@ -84,7 +84,8 @@ static int xml_err_leaf(void *arg, const char *parent, const char *name, const c
 	/* S3: <Error><Code>; query: <ErrorResponse><Error><Code>; both put the
 	 * request id next to or inside <Error>. */
 	bool in_error = strcmp(parent, "Error") == 0;
-	if (in_error && !x->code && strcmp(name, "Code") == 0)
+	/* An empty <Code> (or one holding elements) names nothing: the status does. */
+	if (in_error && !x->code && len > 0 && strcmp(name, "Code") == 0)
 		x->code = strndup(text, len);
 	else if (in_error && !x->message && strcmp(name, "Message") == 0)
 		x->message = strndup(text, len);

@@ -86,6 +86,24 @@ static void test_xml_code_outside_error_ignored(void **state)
 	aws_error_clear(&e);
 }
 
+/* Found by the fuzz smoke: a <Code> that holds elements (or nothing) gave an
+ * empty code; the status names the error instead. */
+static void test_xml_empty_or_nested_code_named_by_status(void **state)
+{
+	(void)state;
+	struct aws_error e;
+	parse(AWS_PROTO_REST_XML, 404, NULL, NULL,
+	      "<Error><Code>NoSuchKeyrror><Code>NoSuchKey</Code><Message>x</Message></Code>"
+	      "<Message>The key does not exist.</Message></Error>",
+	      &e);
+	assert_string_equal(e.code, "NotFound");
+	assert_string_equal(e.message, "The key does not exist.");
+	aws_error_clear(&e);
+	parse(AWS_PROTO_QUERY, 400, NULL, NULL, "<ErrorResponse><Error><Code></Code></Error></ErrorResponse>", &e);
+	assert_string_equal(e.code, "BadRequest");
+	aws_error_clear(&e);
+}
+
 static void test_xml_malformed_and_entities(void **state)
 {
 	(void)state;
@@ -222,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_s3_slowdown_header_request_id),
 		cmocka_unit_test(test_query_error_response),
 		cmocka_unit_test(test_xml_code_outside_error_ignored),
+		cmocka_unit_test(test_xml_empty_or_nested_code_named_by_status),
 		cmocka_unit_test(test_xml_malformed_and_entities),
 		cmocka_unit_test(test_json11_type),
 		cmocka_unit_test(test_rest_json_header_wins),
