@@ -178,17 +178,23 @@ static int name_of(const struct where *w, const char *id, char *buf, size_t size
  * (for the region of contact.instance_arn and for log lines) and owns only
  * its own outcome.
  */
-static vm_status s3_call(vm_job *ctx, const vm_aws_request *req, vm_aws_response *resp, char *err,
-			 size_t errsize)
+vm_status state_aws_call(vm_job *ctx, const char *stage, const vm_aws_request *req, vm_aws_response *resp,
+			 char *err, size_t errsize)
 {
 	json_t *own = ctx ? NULL : json_object();
-	vm_job scratch = {.rec = ctx ? ctx->rec : own, .stage = "state"};
+	vm_job scratch = {.rec = ctx ? ctx->rec : own, .stage = stage};
 	vm_status st = vm_aws_send(&scratch, req, resp);
 	if (st != VM_DONE)
 		snprintf(err, errsize, "%s", scratch.fail_msg ? scratch.fail_msg : "S3 call failed");
 	free(scratch.fail_msg);
 	json_decref(own);
 	return st;
+}
+
+static vm_status s3_call(vm_job *ctx, const vm_aws_request *req, vm_aws_response *resp, char *err,
+			 size_t errsize)
+{
+	return state_aws_call(ctx, "state", req, resp, err, errsize);
 }
 
 /* Small: `vmpipe serve` holds one per job in flight (thousands). */

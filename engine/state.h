@@ -117,4 +117,10 @@ int state_sweep(const struct pipeline *p, int64_t age_ms);
  * pending and give a failed locate stage back what the event named. */
 void state_prepare_resume(vm_job *job);
 
+/* An AWS call for `ctx` (may be NULL) that leaves ctx's outcome alone: its log
+ * lines name `stage`; on failure err holds the message.  For the checkpoint's
+ * S3 calls and the Lambda wake-up index's. */
+vm_status state_aws_call(vm_job *ctx, const char *stage, const vm_aws_request *req, vm_aws_response *resp,
+			 char *err, size_t errsize);
+
 #endif

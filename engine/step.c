@@ -142,6 +142,15 @@ static void finish(struct sjob *sj)
 		rc == EXIT_DONE ? "done" : "failed", (long long)(took / 1000), (long long)(took % 1000), rc);
 }
 
+/* The stage failed for good (or ran out of time): record it and go on. */
+static void give_up(struct sjob *sj, const vm_stage *st, bool timed_out)
+{
+	sj->job->stage = NULL;
+	stage_failed(sj, st, timed_out);
+	leave_stage(sj, st);
+	stage_ended(sj);
+}
+
 /*
  * Advance the job by at most one plugin call.  Runs on a worker (or the
  * polling thread with workers = 0) and touches only the job.
@@ -262,10 +271,7 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 			log_msg(job, NULL, VM_LOG_ERROR, "%s", sj->last_msg);
 			job_add_error(job, st->name, "permanent", sj->last_msg);
 			sj->last_kind = VM_PERMANENT;
-			job->stage = NULL;
-			stage_failed(sj, st, false);
-			leave_stage(sj, st);
-			stage_ended(sj);
+			give_up(sj, st, false);
 			return;
 		}
 		if (now >= dl) {
@@ -276,10 +282,7 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 			job_add_error(job, st->name, "timeout", msg);
 			if (sj->last_kind != VM_PERMANENT)
 				sj->last_kind = VM_TRANSIENT;
-			job->stage = NULL;
-			stage_failed(sj, st, true);
-			leave_stage(sj, st);
-			stage_ended(sj);
+			give_up(sj, st, true);
 			return;
 		}
 		job->stage = NULL;

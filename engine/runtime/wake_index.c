@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 #define TRIES 4 /* rounds of read-then-write lost to another writer before giving up */
@@ -47,17 +48,10 @@ static int locate(struct obj *o, const char *state, enum wix_kind k, const char 
 	return n > 0 && (size_t)n < sizeof o->key ? 0 : -1;
 }
 
-/* One S3 call for `ctx` that leaves ctx's outcome alone (as state.c does). */
+/* One S3 call for `ctx` that leaves ctx's outcome alone. */
 static vm_status call(vm_job *ctx, const vm_aws_request *r, vm_aws_response *resp, char *err, size_t errsz)
 {
-	json_t *own = ctx ? NULL : json_object();
-	vm_job scratch = {.rec = ctx ? ctx->rec : own, .stage = "wakeup"};
-	vm_status st = vm_aws_send(&scratch, r, resp);
-	if (st != VM_DONE)
-		snprintf(err, errsz, "%s", scratch.fail_msg ? scratch.fail_msg : "S3 call failed");
-	free(scratch.fail_msg);
-	json_decref(own);
-	return st;
+	return state_aws_call(ctx, "wakeup", r, resp, err, errsz);
 }
 
 /* GET: 1 read (fields filled), 0 absent, -1 error (logged). */
