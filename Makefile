@@ -36,14 +36,14 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CF
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
              $(PKG_CFLAGS) -MMD -MP
-# libgsm (GSM 6.10 audio, engine/gsm.c) ships no pkg-config file: linked by name.
+# libgsm (GSM 6.10 audio, engine/audio/gsm.c) ships no pkg-config file: linked by name.
 LDLIBS     = $(PKG_LIBS) -lgsm -ldl -lpthread -lm
 # The engine exports only vm_* to the plugins it dlopen()s.
 EXPORTS := -Wl,--dynamic-list=engine/exports.list
 
-ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/aws/*.c engine/mail/*.c engine/runtime/*.c))
+ENGINE_SRC  := $(sort $(wildcard engine/*/*.c engine/runtime/*/*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
-LIB_OBJ     := $(filter-out $(BUILD)/obj/engine/runtime/main.o,$(ENGINE_OBJ))
+LIB_OBJ     := $(filter-out $(BUILD)/obj/engine/runtime/cli/main.o,$(ENGINE_OBJ))
 PLUGINS     := $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard plugins/*/*.c)))))
 PLUGIN_SO   := $(PLUGINS:%=$(BUILD)/plugins/%.so)
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))

@@ -4,7 +4,7 @@
  * the CLI does, rather than silently using other credentials): -1 when it may
  * work later (an endpoint down), -2 when the setup is wrong.
  */
-#include "aws/creds.h"
+#include "creds.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -17,13 +17,13 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "aws/http.h"
-#include "aws/profile.h"
-#include "aws/region.h"
-#include "aws/request.h"
-#include "aws/uri.h"
-#include "aws/xml.h"
-#include "clock.h"
+#include "http.h"
+#include "profile.h"
+#include "region.h"
+#include "request.h"
+#include "uri.h"
+#include "xml.h"
+#include "core/clock.h"
 
 #define REFRESH_EARLY_MS (5 * 60 * 1000)
 #define TOKEN_FILE_MAX 16384

@@ -2,14 +2,14 @@
  * Error parsing for REST-XML / query (expat), JSON 1.1 and REST-JSON
  * (jansson), and the retry classification of the SDKs' standard mode.
  */
-#include "aws/errors.h"
+#include "errors.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/xml.h"
+#include "xml.h"
 
 /* As listed by the SDKs' standard retry mode (botocore retries/standard.py). */
 static const char *const throttling_codes[] = {

@@ -2,7 +2,7 @@
  * Host API glue: vm_aws_send(), vm_s3_presign() and the engine-side S3 read.
  * Owns the process-wide credential chain.
  */
-#include "aws/host.h"
+#include "host.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,13 +10,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "aws/creds.h"
-#include "aws/presign.h"
-#include "aws/region.h"
-#include "aws/request.h"
-#include "aws/uri.h"
-#include "aws/sigv4.h"
-#include "clock.h"
+#include "creds.h"
+#include "presign.h"
+#include "region.h"
+#include "request.h"
+#include "uri.h"
+#include "sigv4.h"
+#include "core/clock.h"
 
 static pthread_mutex_t chain_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct aws_creds_chain *chain; /* guarded by chain_mu */

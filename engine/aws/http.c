@@ -4,7 +4,7 @@
  * calls to one endpoint reuse the connection, and no two threads ever use a
  * handle at once (curl does not support sharing connections across threads).
  */
-#include "aws/http.h"
+#include "http.h"
 
 #include <vmpipe/vmpipe.h>
 

@@ -1,12 +1,12 @@
 /* Presigned S3 GET URLs.  See presign.h. */
-#include "aws/presign.h"
+#include "presign.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/sigv4.h"
-#include "aws/uri.h"
+#include "sigv4.h"
+#include "uri.h"
 
 struct endpoint {
 	char scheme[8];   /* "http" or "https" */

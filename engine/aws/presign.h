@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aws/creds.h"
+#include "creds.h"
 
 /*
  * A presigned GET URL for s3://bucket/key, valid `expires_s` seconds (1 to

@@ -1,7 +1,7 @@
 /*
  * Shared config/credentials files, parsed with inih.
  */
-#include "aws/profile.h"
+#include "profile.h"
 
 #include <ini.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * Region and endpoint resolution.
  */
-#include "aws/region.h"
+#include "region.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "aws/profile.h"
+#include "profile.h"
 
 bool aws_region_valid(const char *r)
 {

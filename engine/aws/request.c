@@ -1,7 +1,7 @@
 /*
  * AWS calls: build, sign, send, classify, retry.
  */
-#include "aws/request.h"
+#include "request.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,10 +10,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "aws/region.h"
-#include "aws/sigv4.h"
-#include "aws/uri.h"
-#include "clock.h"
+#include "region.h"
+#include "sigv4.h"
+#include "uri.h"
+#include "core/clock.h"
 
 /* ------------------------------------------------------------ retry quota */
 

@@ -25,9 +25,9 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "aws/creds.h"
-#include "aws/errors.h"
-#include "aws/http.h"
+#include "creds.h"
+#include "errors.h"
+#include "http.h"
 
 struct aws_pair {
 	const char *name;

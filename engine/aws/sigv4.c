@@ -13,7 +13,7 @@
  *  - headers: lower-case names, values trimmed with inner whitespace runs
  *    collapsed to one space, duplicates joined with ',' in request order.
  */
-#include "aws/sigv4.h"
+#include "sigv4.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -27,7 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "aws/uri.h"
+#include "uri.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aws/creds.h"
+#include "creds.h"
 
 /* The longest presigned URL lifetime AWS accepts (7 days). */
 #define SIGV4_MAX_EXPIRES 604800

@@ -1,5 +1,5 @@
 /* URI percent-encoding for AWS requests.  See uri.h. */
-#include "aws/uri.h"
+#include "uri.h"
 
 #include <stdlib.h>
 #include <string.h>

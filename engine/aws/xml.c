@@ -2,7 +2,7 @@
  * XML for AWS answers, with expat: never string search, so a key named
  * "<Code>" inside a listing cannot be mistaken for an error code.
  */
-#include "aws/xml.h"
+#include "xml.h"
 
 #include <expat.h>
 #include <stdbool.h>

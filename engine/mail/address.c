@@ -1,12 +1,12 @@
 /* Address list parsing; see address.h. */
-#include "mail/address.h"
+#include "address.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mail/encode.h"
+#include "encode.h"
 
 #define ADDR_MAX 254 /* RFC 5321 path limit, minus the angle brackets */
 #define NAME_MAX_BYTES 512

@@ -1,5 +1,5 @@
 /* The recipient allow-list of the mail notifiers; see allow.h. */
-#include "mail/allow.h"
+#include "allow.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* UTF-8 clean-up, base64 and quoted-printable; see encode.h. */
-#include "mail/encode.h"
+#include "encode.h"
 
 #include <stdint.h>
 #include <stdio.h>

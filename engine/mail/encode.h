@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "mail/mbuf.h"
+#include "mbuf.h"
 
 enum text_clean_mode {
 	CLEAN_UTF8 = 0, /* only repair invalid UTF-8 */

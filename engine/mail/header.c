@@ -1,11 +1,11 @@
 /* Header folding and encoded-words; see header.h. */
-#include "mail/header.h"
+#include "header.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mail/encode.h"
+#include "encode.h"
 
 #define LINE_MAX_SOFT 76   /* where we fold */
 #define EW_MAX 75          /* RFC 2047: an encoded-word is at most 75 characters */

@@ -6,8 +6,8 @@
 #ifndef VMPIPE_MAIL_HEADER_H
 #define VMPIPE_MAIL_HEADER_H
 
-#include "mail/address.h"
-#include "mail/mbuf.h"
+#include "address.h"
+#include "mbuf.h"
 
 /* "Name: value" + CRLF for short values the caller knows are safe ASCII
  * (Date, Message-ID, Content-Type, ...). */

@@ -3,7 +3,7 @@
  * the notifier's addresses and templates once at load; per job it renders
  * the templates, fetches the attachment if asked, and assembles the message.
  */
-#include "mail/mail.h"
+#include "mail.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,16 +12,16 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "job.h"
-#include "mail/address.h"
-#include "mail/allow.h"
-#include "mail/default_templates.h"
-#include "mail/encode.h"
-#include "mail/mime.h"
-#include "mail/template.h"
-#include "mail/vars.h"
-#include "plugin.h" /* struct vm_stage */
-#include "util.h"
+#include "core/job.h"
+#include "address.h"
+#include "allow.h"
+#include "default_templates.h"
+#include "encode.h"
+#include "mime.h"
+#include "template.h"
+#include "vars.h"
+#include "core/plugin.h" /* struct vm_stage */
+#include "core/util.h"
 
 #define DEFAULT_FROM "Voicemail <voicemail@localhost>"
 #define DEFAULT_SUBJECT "Voicemail message from: {{caller}}"

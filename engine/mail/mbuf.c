@@ -1,5 +1,5 @@
 /* Growable byte buffer; see mbuf.h. */
-#include "mail/mbuf.h"
+#include "mbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Message assembly; see mime.h. */
-#include "mail/mime.h"
+#include "mime.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,9 +11,9 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "mail/encode.h"
-#include "mail/header.h"
-#include "mail/mbuf.h"
+#include "encode.h"
+#include "header.h"
+#include "mbuf.h"
 
 #define B64_LINE 76
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mail/address.h"
+#include "address.h"
 
 typedef struct mime_attachment {
 	const unsigned char *data;

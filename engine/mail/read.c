@@ -1,5 +1,5 @@
 /* Reading a received RFC 5322 / MIME message (see read.h). */
-#include "mail/read.h"
+#include "read.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mail/encode.h"
-#include "mail/mbuf.h"
+#include "encode.h"
+#include "mbuf.h"
 
 /* The line starting at p (before end): its length without the line end, and
  * where the next line starts. */

@@ -3,7 +3,7 @@
  * them.  What a PBX hands its mail command: headers folded or not, CRLF or LF
  * line ends, RFC 2047 encoded words, multipart bodies (nested, as
  * FreeSWITCH's templates make them), base64 parts.  Nothing here knows about
- * voicemail (engine/pbxmail.c does).
+ * voicemail (engine/mail/pbxmail.c does).
  *
  * Ownership: every struct filled here owns its strings and is released with
  * its _free(); a part's `body` points into the caller's text, which must

@@ -1,5 +1,5 @@
 /* Template parsing and rendering; see template.h. */
-#include "mail/template.h"
+#include "template.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mail/encode.h"
-#include "mail/mbuf.h"
+#include "encode.h"
+#include "mbuf.h"
 
 #define NEST_MAX 16
 

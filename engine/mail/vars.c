@@ -1,5 +1,5 @@
 /* Job record -> template variables; see vars.h and docs/templates.md. */
-#include "mail/vars.h"
+#include "vars.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "mail/encode.h"
-#include "util.h" /* format_duration() */
+#include "encode.h"
+#include "core/util.h" /* format_duration() */
 
 #define PREVIEW_CHARS 700 /* the original system's preview length */
 

@@ -461,7 +461,7 @@ char *vm_s3_presign(vm_job *job, const char *bucket, const char *key, int64_t ex
 
 /* ---- end of AWS ---- */
 
-/* ---- Recording links (engine/link.c; owner: lambda) ---- */
+/* ---- Recording links (engine/core/link.c; owner: lambda) ---- */
 
 /*
  * Put the link a notification should carry for s3://bucket/key into the job
@@ -483,7 +483,7 @@ int vm_recording_link(vm_job *job, const char *bucket, const char *key, int64_t 
 
 /* ---- end of recording links ---- */
 
-/* ---- Plain HTTPS GET (engine/http.c; owner: awspipe) ---- */
+/* ---- Plain HTTPS GET (engine/core/http.c; owner: awspipe) ---- */
 
 /*
  * GET `url` into `out` (the caller frees out->data; NUL-terminated, len
@@ -499,7 +499,7 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
 
 /* ---- end of plain HTTPS GET ---- */
 
-/* ---- One channel of a WAV (engine/wav.c; owner: whisper) ---- */
+/* ---- One channel of a WAV (engine/audio/wav.c; owner: whisper) ---- */
 
 /*
  * As vm_wav_decode_rate(), but only channel `channel` (0 = the first, left;

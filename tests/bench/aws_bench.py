@@ -32,8 +32,7 @@ import awsfake  # noqa: E402
 
 def build_tool(build):
     # Named from the sources: objects of files that moved are never linked.
-    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
-                  glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
+    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "**", "*.c"), recursive=True))
     objs = [os.path.join(build, "obj", os.path.relpath(s, ROOT))[:-2] + ".o"
             for s in srcs if os.path.basename(s) != "main.c"]
     if not all(os.path.exists(o) for o in objs):

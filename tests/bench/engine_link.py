@@ -11,8 +11,7 @@ PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
 
 
 def engine_objects(build):
-    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
-                  glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
+    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "**", "*.c"), recursive=True))
     objs = [os.path.join(build, "obj", os.path.relpath(s, ROOT))[:-2] + ".o"
             for s in srcs if os.path.basename(s) != "main.c"]
     missing = [o for o in objs if not os.path.exists(o)]

@@ -12,7 +12,7 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "util.h"
+#include "core/util.h"
 
 static double cpu_now(void)
 {

@@ -6,7 +6,7 @@
 1. GSM 6.10: the speech fixtures of speech.py (four sentences) and a loud
    square wave, as wav49 (GSM in a WAV, Asterisk's msg0000.WAV) and as raw
    .gsm, decoded by the engine's WAV reader (tests/bench/gsm_bench.c, built
-   here with engine/wav.c, engine/gsm.c and libgsm) and by sox to 16-bit
+   here with engine/audio/wav.c, engine/audio/gsm.c and libgsm) and by sox to 16-bit
    PCM: the largest sample difference, and the CPU time of each decoder.
 2. Asterisk end to end: an app_voicemail-shaped mail carrying a generated
    8 kHz GSM voicemail (the first sentence, 6.8 s) piped into

@@ -21,7 +21,7 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -fno-omit-frame-pointer \
                 -Iinclude -iquote engine $(PKG_CFLAGS) -MMD -MP
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
-FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out engine/runtime/main.c,$(ENGINE_SRC)))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out engine/runtime/cli/main.c,$(ENGINE_SRC)))
 
 # What a target needs besides the engine and its own file.
 FUZZ_EXTRA_fuzz_mail       := tests/fuzz/mail_check.c

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pipeline.h"
+#include "core/log.h"
+#include "core/pipeline.h"
 
 static char path[4096];
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer: the recording-link verifier (engine/link.c link_verify, and
+ * libFuzzer: the recording-link verifier (engine/core/link.c link_verify, and
  * link_click for the Function URL event around it), with a link
  * configuration of fixed secrets.  Written against the public functions
  * only, not the signature format: a new format keeps this target valid.
@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "link.h"
-#include "runtime/link_click.h"
-#include "log.h"
+#include "core/link.h"
+#include "runtime/lambda/link_click.h"
+#include "core/log.h"
 #include "fuzz.h"
 
 #define NOW_S 1765000000LL /* 2025-12-06: a fixed "now" keeps runs reproducible */

@@ -30,8 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "job.h"
-#include "log.h"
+#include "core/job.h"
+#include "core/log.h"
 #include "mail/default_templates.h"
 #include "mail/encode.h"
 #include "mail/mail.h"

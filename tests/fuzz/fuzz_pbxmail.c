@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "log.h"
-#include "pbxmail.h"
+#include "core/log.h"
+#include "mail/pbxmail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -24,8 +24,7 @@ PYTHON = "/usr/bin/python3"
 def engine_objects(build=BUILD):
     """The engine's objects in `build` but main.o, named from the sources (not
     globbed, so objects of files that moved or went away are never linked)."""
-    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "*.c")) +
-                  glob.glob(os.path.join(ROOT, "engine", "*", "*.c")))
+    srcs = sorted(glob.glob(os.path.join(ROOT, "engine", "**", "*.c"), recursive=True))
     return [os.path.join(build, "obj", os.path.relpath(s, ROOT))[:-2] + ".o"
             for s in srcs if os.path.basename(s) != "main.c"]
 

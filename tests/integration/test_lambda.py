@@ -431,7 +431,7 @@ def netstring(s):
 
 
 def make_link(bucket, key, expires, secret=LINK_SECRET, version=2):
-    """The link format of docs/lambda.md, written independently of engine/link.c
+    """The link format of docs/lambda.md, written independently of engine/core/link.c
     (version 1: the old format, which is refused)."""
     if version == 1:
         msg = f"vmpipe-link-v1\n{bucket}\n{key}\n{expires}".encode()

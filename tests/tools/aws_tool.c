@@ -28,9 +28,9 @@
 #include "aws/creds.h"
 #include "aws/host.h"
 #include "aws/sigv4.h"
-#include "clock.h"
-#include "job.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/job.h"
+#include "core/log.h"
 
 static void print_json(json_t *o)
 {

@@ -18,10 +18,10 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "job.h"
-#include "log.h"
+#include "core/job.h"
+#include "core/log.h"
 #include "mail/mail.h"
-#include "util.h"
+#include "core/util.h"
 
 static int set_opt(vm_mail_opts *o, const char *kv)
 {

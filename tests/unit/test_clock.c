@@ -1,5 +1,5 @@
 /*
- * Unit tests of the replaceable clock's settings (engine/clock.c): the
+ * Unit tests of the replaceable clock's settings (engine/core/clock.c): the
  * scaled clock with a shared origin, which several processes of one
  * time-scaled simulation use to agree on the time.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
+#include "core/clock.h"
 
 static int64_t real_ms(void)
 {

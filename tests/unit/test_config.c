@@ -1,6 +1,6 @@
 /*
  * Unit tests of the pipeline file: ${VAR} expansion and the INI reader
- * (engine/config.c), then pipeline_load() (engine/pipeline.c) on good files
+ * (engine/core/config.c), then pipeline_load() (engine/core/pipeline.c) on good files
  * and on bad ones, each message checked for file, line, section and option.
  */
 #include <setjmp.h>
@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "plugin_path.h"
+#include "core/config.h"
+#include "core/pipeline.h"
+#include "core/plugin_path.h"
 #include <vmpipe/vmpipe.h>
 #include "testenv.h"
 

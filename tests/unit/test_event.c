@@ -1,5 +1,5 @@
 /*
- * Unit tests of event intake (engine/event.c): the Amazon Connect
+ * Unit tests of event intake (engine/core/event.c): the Amazon Connect
  * contact-flow event, the S3 ObjectCreated notification and the job record
  * become a job record with the documented fields; anything else is refused
  * with a message that says what was wrong and what was expected.
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "event.h"
-#include "log.h"
+#include "core/event.h"
+#include "core/log.h"
 #include "testenv.h"
 
 #define ARN "arn:aws:connect:eu-west-2:123456789012:instance/abcdef01-2345-6789-abcd-ef0123456789"

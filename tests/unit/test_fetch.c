@@ -1,4 +1,4 @@
-/* Recordings in the host API (engine/fetch.c): file URIs, audio types,
+/* Recordings in the host API (engine/core/fetch.c): file URIs, audio types,
  * atomic writes, vm_fetch on file://. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "job.h"
-#include "log.h"
+#include "core/job.h"
+#include "core/log.h"
 #include "testenv.h"
 
 static char *tmp;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "job.h"
+#include "core/job.h"
 #include "mail/default_templates.h"
 #include "mail/mail.h"
 #include "testenv.h"

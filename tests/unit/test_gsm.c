@@ -1,5 +1,5 @@
 /*
- * Unit tests for engine/gsm.c and its hook in engine/wav.c: GSM 6.10 in a WAV
+ * Unit tests for engine/audio/gsm.c and its hook in engine/audio/wav.c: GSM 6.10 in a WAV
  * (format 0x0031, Asterisk's wav49) and raw .gsm files, decoded through the
  * WAV reader and compared sample by sample with sox's decoding of the same
  * files (sox -R -D: the fixtures are the same bytes every run).
@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "gsm.h"
+#include "audio/gsm.h"
 #include "testenv.h"
-#include "util.h"
-#include "wav.h"
+#include "core/util.h"
+#include "audio/wav.h"
 
 static char *tmp;
 static char err[256];

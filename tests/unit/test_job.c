@@ -1,5 +1,5 @@
 /*
- * Unit tests of the job record (engine/job.c): dotted paths, typed getters
+ * Unit tests of the job record (engine/core/job.c): dotted paths, typed getters
  * and setters, the errors list, notifier idempotency and the outcome the
  * status helpers leave for the scheduler.
  */
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "job.h"
+#include "core/clock.h"
+#include "core/job.h"
 #include "testenv.h"
 
 static void test_new_record(void **s)

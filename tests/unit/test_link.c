@@ -1,5 +1,5 @@
 /*
- * Unit tests of engine/link.c: configuration from the environment, the link
+ * Unit tests of engine/core/link.c: configuration from the environment, the link
  * format (a known answer computed with Python's hmac), verification of
  * forged, altered, expired and malformed links, key rotation, and
  * vm_recording_link() writing the job record in link mode.
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "job.h"
-#include "link.h"
+#include "core/job.h"
+#include "core/link.h"
 #include "testenv.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef-unit"

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "job.h"
+#include "core/job.h"
 #include "mail/address.h"
 #include "mail/encode.h"
 #include "mail/header.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the PBX voicemail mail reader (engine/pbxmail.c on
+ * Unit tests of the PBX voicemail mail reader (engine/mail/pbxmail.c on
  * engine/mail/read.c).  The mails are built here the way the PBXs write
  * them: Asterisk's app_voicemail through its mailcmd (LF line ends, the
  * X-Asterisk-CallerID pair, Message-ID <Asterisk-N-RANDOM-MAILBOX-PID@HOST>,
@@ -21,7 +21,7 @@
 
 #include "mail/mbuf.h"
 #include "mail/read.h"
-#include "pbxmail.h"
+#include "mail/pbxmail.h"
 #include "testenv.h"
 
 /* 100 bytes standing in for the audio: a RIFF header and some data. */

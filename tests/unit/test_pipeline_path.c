@@ -1,5 +1,5 @@
 /*
- * Unit tests of engine/pipeline_path.c: which pipeline file is used without
+ * Unit tests of engine/core/pipeline_path.c: which pipeline file is used without
  * -c, in a temporary tree laid out as an installation and as a source tree.
  */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "pipeline_path.h"
+#include "core/pipeline_path.h"
 #include "testenv.h"
 
 struct tree {

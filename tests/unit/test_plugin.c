@@ -1,5 +1,5 @@
 /*
- * Unit tests of the plugin loader and option tables (engine/plugin.c):
+ * Unit tests of the plugin loader and option tables (engine/core/plugin.c):
  * every way a plugin is refused (each message names the plugin, its file and
  * the reason, and through pipeline_load also the pipeline file, line and
  * section), how options are validated and stored, and the `vmpipe plugins`
@@ -17,11 +17,11 @@
 
 #include <cmocka.h>
 
-#include "job.h"
-#include "pipeline.h"
-#include "plugin.h"
-#include "plugin_list.h"
-#include "plugin_path.h"
+#include "core/job.h"
+#include "core/pipeline.h"
+#include "core/plugin.h"
+#include "core/plugin_list.h"
+#include "core/plugin_path.h"
 #include "testenv.h"
 
 static char *tmp, *plugdir;

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the scheduler (engine/sched.c) on the fake clock: the test
+ * Unit tests of the scheduler (engine/core/sched.c) on the fake clock: the test
  * stages of tests/plugins/flaky.h answer retry-after, transient, permanent or
  * never finish, loaded through pipeline_load() like any plugin.  Virtual time
  * makes the waits instant and exact, so the tests assert how long the engine
@@ -15,12 +15,12 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "event.h"
-#include "job.h"
-#include "log.h"
-#include "pipeline.h"
-#include "sched.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/pipeline.h"
+#include "core/sched.h"
 #include "testenv.h"
 
 #define T0 1733931005000LL /* 2024-12-11T15:30:05Z */

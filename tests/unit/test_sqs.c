@@ -1,6 +1,6 @@
 /*
  * Unit tests of the SQS client's parts that need no queue
- * (engine/runtime/sqs.c): queue URLs, the region they name, and options
+ * (engine/aws/sqs.c): queue URLs, the region they name, and options
  * refused before anything starts.  The client against a queue is tested in
  * tests/integration/test_serve_sqs.py with the strict SQS fake.
  */
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "runtime/sqs.h"
+#include "core/log.h"
+#include "aws/sqs.h"
 #include "testenv.h"
 
 static void test_queue_urls(void **s)

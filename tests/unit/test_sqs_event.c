@@ -1,7 +1,7 @@
 /*
- * Unit tests of SQS message bodies (engine/runtime/sqs_event.c): each form a
+ * Unit tests of SQS message bodies (engine/runtime/lambda/sqs_event.c): each form a
  * queue may carry (a plain event, SNS's envelope, S3's EventBridge event,
- * S3's test event) becomes the event engine/event.c takes, and the job it
+ * S3's test event) becomes the event engine/core/event.c takes, and the job it
  * makes names the same recording; anything else is refused with a reason.
  */
 #include <setjmp.h>
@@ -15,9 +15,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "event.h"
-#include "log.h"
-#include "runtime/sqs_event.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "runtime/lambda/sqs_event.h"
 #include "testenv.h"
 
 /* The message must be a job: the text handed on, and the job event.c makes. */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of job checkpoints (engine/state.c), directory backend, with the
+ * Unit tests of job checkpoints (engine/core/state.c), directory backend, with the
  * flaky test stages (tests/plugins/flaky.h): they count their calls in the
  * record, so a resumed run shows exactly which stages ran again.
  */
@@ -13,14 +13,14 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "job.h"
-#include "log.h"
-#include "pipeline.h"
-#include "sched.h"
-#include "state.h"
+#include "core/clock.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/pipeline.h"
+#include "core/sched.h"
+#include "core/state.h"
 #include "testenv.h"
-#include "util.h"
+#include "core/util.h"
 
 #define T0 1733931005000LL
 

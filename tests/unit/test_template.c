@@ -14,14 +14,14 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "job.h"
+#include "core/clock.h"
+#include "core/job.h"
 #include "mail/default_templates.h"
 #include "mail/mail.h"
 #include "mail/template.h"
 #include "mail/vars.h"
-#include "plugin.h"
-#include "util.h"
+#include "core/plugin.h"
+#include "core/util.h"
 #include "testenv.h"
 
 static const char *const NAMES[] = {"caller", "transcript", "url"};

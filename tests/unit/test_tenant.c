@@ -1,5 +1,5 @@
 /*
- * engine/tenant.c: which pipeline a tenant name selects, caching, refusal of
+ * engine/core/tenant.c: which pipeline a tenant name selects, caching, refusal of
  * names that are not plain, broken tenant files, concurrent first use.
  */
 #include <pthread.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "tenant.h"
+#include "core/tenant.h"
 #include "testenv.h"
 
 struct fx {

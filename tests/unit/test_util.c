@@ -1,5 +1,5 @@
 /*
- * Unit tests of engine/util.c: the option parsers (durations, sizes, bools,
+ * Unit tests of engine/core/util.c: the option parsers (durations, sizes, bools,
  * enums, integers), plain names, duration formatting and the atomic write.
  */
 #include <setjmp.h>
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "testenv.h"
 
 /* Parse one duration and compare, naming the input on failure. */

@@ -1,6 +1,6 @@
 /*
  * Unit tests of suspend mode's settings and wake-up messages
- * (engine/runtime/wake.c): what the SQS message carries, how it is read
+ * (engine/runtime/lambda/wake.c): what the SQS message carries, how it is read
  * back, which bodies are refused, the DelaySeconds of a due time, and the
  * environment variables.
  */
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "runtime/wake.h"
+#include "core/log.h"
+#include "runtime/lambda/wake.h"
 #include "testenv.h"
 
 static const char *const VARS[] = {"VMPIPE_WAKEUP_QUEUE", "VMPIPE_SUSPEND_AFTER", "VMPIPE_WAKEUP_EVENTS",

@@ -1,5 +1,5 @@
 /*
- * Unit tests for engine/wav.c: RIFF/WAVE parsing, G.711, mixdown, resampling.
+ * Unit tests for engine/audio/wav.c: RIFF/WAVE parsing, G.711, mixdown, resampling.
  * Every file is built byte by byte here, so each test says exactly which
  * header quirk it exercises.
  */
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "wav.h"
+#include "core/clock.h"
+#include "audio/wav.h"
 
 /* ------------------------------------------------------------ builder */
 

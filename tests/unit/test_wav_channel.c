@@ -1,5 +1,5 @@
 /*
- * Unit tests for vm_wav_decode_channel() (engine/wav.c): one channel of a
+ * Unit tests for vm_wav_decode_channel() (engine/audio/wav.c): one channel of a
  * multi-channel WAV instead of the mixdown, as transcribe-whisper's
  * `channel = caller` uses it on Amazon Connect's stereo recordings.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "wav.h"
+#include "audio/wav.h"
 
 static unsigned char buf[1 << 16];
 static char err[256];

@@ -1,5 +1,5 @@
 /*
- * Unit tests for vm_wav_probe() (engine/wav.c): the header of a WAV file,
+ * Unit tests for vm_wav_probe() (engine/audio/wav.c): the header of a WAV file,
  * without its samples, sized against the whole file.  The files are built
  * byte by byte; the probe must agree with vm_wav_decode_rate(…, 0, …) on
  * everything but the samples.
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "wav.h"
+#include "audio/wav.h"
 
 static unsigned char D[1 << 17];
 static size_t N;

@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "pipeline.h"
+#include "core/config.h"
+#include "core/pipeline.h"
 
 #define assert_contains(hay, needle)                                                     \
 	do {                                                                             \

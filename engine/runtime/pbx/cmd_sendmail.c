@@ -15,16 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "job.h"
-#include "log.h"
-#include "pbxmail.h"
-#include "pipeline.h"
-#include "sched.h"
-#include "spool.h"
-#include "state.h"
-#include "tenant.h"
-#include "util.h"
+#include "runtime/cli/cli.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "mail/pbxmail.h"
+#include "core/pipeline.h"
+#include "core/sched.h"
+#include "runtime/serve/spool.h"
+#include "core/state.h"
+#include "core/tenant.h"
+#include "core/util.h"
 
 static const char usage[] =
 	"usage: vmpipe sendmail [-c PIPELINE] [--spool DIR] [-t] [-i] [-f ADDR] [-F NAME] [-oX]\n"

@@ -1,5 +1,5 @@
 /*
- * What the command-line commands share (engine/runtime/main.c defines it):
+ * What the command-line commands share (engine/runtime/cli/main.c defines it):
  * global options, logging set-up, loading pipelines, reading an event.
  */
 #ifndef VMPIPE_CLI_H
@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pipeline.h"
-#include "tenant.h"
+#include "core/pipeline.h"
+#include "core/tenant.h"
 
 /* -v/-q and --log-format, shared by every command. */
 struct globals {
@@ -35,7 +35,7 @@ struct tenants *open_tenants(const char *config, const struct globals *g);
  * exit status after logging why. */
 int read_event(const char *name, char **text, size_t *len);
 
-/* engine/runtime/cmd_spool.c: the commands of the host service. */
+/* engine/runtime/cli/cmd_spool.c: the commands of the host service. */
 int cmd_serve(int argc, char **argv, const struct globals *g);
 int cmd_enqueue(int argc, char **argv, const struct globals *g);
 int cmd_status(int argc, char **argv, const struct globals *g);

@@ -19,11 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aws/host.h"
-#include "aws/region.h"
-#include "aws/request.h"
-#include "clock.h"
-#include "log.h"
+#include "host.h"
+#include "region.h"
+#include "request.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #define BATCH 10                 /* entries per batch call, SQS's limit */
 #define KEY_BUCKETS 1024

@@ -13,10 +13,10 @@
 
 #include <openssl/evp.h>
 
-#include "mail/address.h"
-#include "mail/mbuf.h"
-#include "mail/read.h"
-#include "util.h"
+#include "address.h"
+#include "mbuf.h"
+#include "read.h"
+#include "core/util.h"
 
 #define ID_MAX 100 /* event.c allows 128; leave room for what others append */
 

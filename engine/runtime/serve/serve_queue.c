@@ -3,9 +3,9 @@
  */
 #include "serve_int.h"
 
-#include "event.h"
-#include "log.h"
-#include "sqs_event.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "runtime/lambda/sqs_event.h"
 
 /* ------------------------------------------------------------ SQS intake */
 

@@ -2,7 +2,7 @@
  * What an SQS message body carries, as `vmpipe serve` takes it from a queue
  * (docs/serve.md, "SQS with several hosts").  Pure: no I/O, no logging.
  *
- *  - an event engine/event.c takes as it is: an Amazon Connect contact-flow
+ *  - an event engine/core/event.c takes as it is: an Amazon Connect contact-flow
  *    event, an S3 event notification (Records[].s3), a vmpipe job record;
  *  - the same wrapped by SNS: {"Type": "Notification", "Message": "<JSON
  *    text>"} (a topic between S3 and the queue without raw delivery);

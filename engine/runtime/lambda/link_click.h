@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "link.h"
+#include "core/link.h"
 
 /* Is `ev` a Function URL (or HTTP API v2) request? */
 bool link_is_http_event(const json_t *ev);

@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "event.h"
-#include "event_limits.h"
-#include "log.h"
-#include "sched.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/event_limits.h"
+#include "core/log.h"
+#include "core/sched.h"
 #include "sqs_event.h"
-#include "state.h"
-#include "util.h"
+#include "core/state.h"
+#include "core/util.h"
 #include "wake_index.h"
 
 /* A wake-up due within this is due now (DelaySeconds has whole seconds). */

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "job.h"
-#include "sqs.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/job.h"
+#include "aws/sqs.h"
+#include "core/util.h"
 
 #define MAX_FALLBACK_MS (12LL * 3600 * 1000)
 

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "log.h"
-#include "state.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "core/util.h"
 
 #define TRIES 4 /* rounds of read-then-write lost to another writer before giving up */
 

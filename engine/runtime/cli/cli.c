@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "event.h"
-#include "log.h"
-#include "pipeline_path.h"
-#include "plugin_path.h"
-#include "sched.h"
-#include "util.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/pipeline_path.h"
+#include "core/plugin_path.h"
+#include "core/sched.h"
+#include "core/util.h"
 
 char *default_plugin_dir(void)
 {

@@ -16,18 +16,18 @@
 #include <unistd.h>
 
 #include "aws/host.h"
-#include "clock.h"
-#include "event.h"
-#include "job.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/job.h"
 #include "lambda_api.h"
 #include "lambda_suspend.h"
-#include "link.h"
+#include "core/link.h"
 #include "link_click.h"
-#include "log.h"
-#include "sched.h"
-#include "state.h"
-#include "tenant.h"
-#include "util.h"
+#include "core/log.h"
+#include "core/sched.h"
+#include "core/state.h"
+#include "core/tenant.h"
+#include "core/util.h"
 
 bool lambda_autodetect(const char *argv0, bool have_command)
 {

@@ -30,8 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "job.h"
-#include "tenant.h"
+#include "core/job.h"
+#include "core/tenant.h"
 #include "wake.h"
 
 /* A held wake-up comes again this much later. */

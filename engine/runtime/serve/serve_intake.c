@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "event.h"
-#include "log.h"
-#include "state.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "core/util.h"
 
 /* -------------------------------------------------------------- intake */
 

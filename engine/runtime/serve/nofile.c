@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "log.h"
+#include "core/log.h"
 
 long nofile_raise(void)
 {

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "util.h" /* format_duration() */
+#include "core/clock.h"
+#include "core/util.h" /* format_duration() */
 
 enum {
 	FMT_PCM = 1,

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "job.h"
+#include "core/job.h"
 
 /* Largest mail taken (a 10-minute PCM WAV in base64 is ~13 MB). */
 #define PBXMAIL_MAX_BYTES (64u * 1024 * 1024)

@@ -28,7 +28,7 @@
 
 #include <stddef.h>
 
-#include "job.h"
+#include "core/job.h"
 
 enum wix_kind { WIX_RECORDING, WIX_TRANSCRIBE };
 

@@ -13,14 +13,14 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "clock.h"
-#include "event.h"
-#include "log.h"
-#include "sched.h"
-#include "serve.h"
-#include "spool.h"
-#include "state.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/sched.h"
+#include "runtime/serve/serve.h"
+#include "runtime/serve/spool.h"
+#include "core/state.h"
+#include "core/util.h"
 
 static const char usage_serve[] =
 	"usage: vmpipe serve [-c PIPELINE] [--spool DIR] [--workers N] [--metrics HOST:PORT]\n"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "aws/http.h"
-#include "util.h"
+#include "core/util.h"
 
 /* /next blocks while the container is idle (and frozen): no timeout. */
 #define NEXT_TIMEOUT_MS (400L * 24 * 3600 * 1000)

@@ -17,7 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 
 static const char *const folders[] = {"tmp", "new", "recordings", "rejected"};
 

@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 #include "metrics.h"
-#include "sched.h"
+#include "core/sched.h"
 #include "serve.h"
 #include "spool.h"
-#include "sqs.h"
-#include "tenant.h"
+#include "aws/sqs.h"
+#include "core/tenant.h"
 
 #define SCAN_EVERY_MS 30000  /* a full look at the spool besides inotify */
 #define LATER_MS 5000        /* a store that could not be reached: look again */

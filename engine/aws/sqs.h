@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "runtime/serve/metrics.h"
 
 #define SQS_MAX_HELD 4096              /* messages held at once by default */
 #define SQS_MAX_WAIT_MS 20000          /* ReceiveMessage's WaitTimeSeconds limit */

@@ -18,10 +18,10 @@
 #include <time.h>
 
 #include "aws/request.h"
-#include "clock.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "nofile.h"
-#include "state.h"
+#include "core/state.h"
 
 int64_t mono_ms(void)
 {

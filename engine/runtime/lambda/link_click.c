@@ -13,7 +13,7 @@
 #include "aws/host.h"
 #include "aws/region.h"
 #include "aws/request.h"
-#include "log.h"
+#include "core/log.h"
 
 bool link_is_http_event(const json_t *ev)
 {
