@@ -2,6 +2,7 @@
 every reference resolves, and suspend mode's resources are wired as
 docs/lambda.md says, with the least IAM for each.  cfn-lint, when it is
 installed, checks it against CloudFormation's own schemas too."""
+import json
 import os
 import re
 import shutil
@@ -177,3 +178,30 @@ def test_least_iam_for_the_wakeup_queue(tpl):
 def test_cfn_lint():
     p = subprocess.run(["cfn-lint", TEMPLATE], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_contact_record_trigger(tpl):
+    """The Kinesis mapping of the CTR trigger filters as VMPIPE_CTR_FILTER
+    does (other contacts never invoke the function), reports failures per
+    record, ends at the failure queue, and its role may read only that stream."""
+    m = tpl["Resources"]["CtrMapping"]
+    assert m["Condition"] == "HasCtr"
+    p = m["Properties"]
+    assert p["EventSourceArn"].value == "CtrStreamArn"
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < p["MaximumRetryAttempts"] <= 10 and p["DestinationConfig"]["OnFailure"]["Destination"].value == \
+        "FailureQueue.Arn"
+    pattern = p["FilterCriteria"]["Filters"][0]["Pattern"].value
+    env = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]["VMPIPE_CTR_FILTER"]
+    assert env.value[0] == "HasCtr" and env.value[1].value == "${CtrFilterAttribute}=${CtrFilterValue}"
+    params = tpl["Parameters"]
+    text = pattern.replace("${CtrFilterAttribute}", params["CtrFilterAttribute"]["Default"]).replace(
+        "${CtrFilterValue}", params["CtrFilterValue"]["Default"])
+    # Lambda filters on the decoded record: {"data": {...the CTR...}}; the default is VMX3's flag.
+    assert json.loads(text) == {"data": {"Attributes": {"vmx3_flag": ["1"]}}}
+    st = statements(tpl)
+    assert sorted(st["ReadContactRecords"]["Action"]) == sorted([
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary", "kinesis:ListShards"])
+    assert st["ReadContactRecords"]["Resource"].value == "CtrStreamArn"
+    assert st["UnreadableContactRecords"]["Resource"].value == "FailureQueue.Arn"
