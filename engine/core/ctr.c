@@ -343,9 +343,12 @@ enum ctr_result ctr_to_job(const json_t *ev, const char *filter, vm_job **job, c
 	}
 	const json_t *r = pick_recording(ev);
 	const char *storage = r ? str_of(r, "StorageType") : NULL;
+	const char *status = r ? str_of(r, "Status") : NULL;
 	int rc = 0;
 	if (!r)
 		vm_job_set_str(j, "recording.status", "none");
+	else if (status && strcmp(status, "DELETED") == 0)
+		rc = set_s3(j, r, err, errsize); /* says it was deleted, whatever held it */
 	else if (storage && strcmp(storage, "KINESIS_VIDEO_STREAM") == 0)
 		rc = set_kvs(j, r, err, errsize);
 	else

@@ -162,9 +162,15 @@ static vm_status run(const void *state, vm_job *job)
 	const char *arn = vm_job_get_str(job, "recording.stream_arn");
 	const char *start = vm_job_get_str(job, "recording.fragment_start");
 	const char *uri = vm_job_get_str(job, "recording.uri");
+	const char *status = vm_job_get_str(job, "recording.status");
+	if (status && strcmp(status, "deleted") == 0) {
+		const char *why = vm_job_get_str(job, "recording.deletion_reason");
+		vm_job_set_str(job, "recording.error", "deleted");
+		return vm_fail(job, VM_PERMANENT, "the contact record says the recording was deleted%s%.300s",
+			       why ? ": " : "", why ? why : "");
+	}
 	if (!arn || !start) {
-		const char *status = vm_job_get_str(job, "recording.status");
-		vm_job_set_str(job, "recording.error", status && strcmp(status, "deleted") == 0 ? "deleted" : "no stream");
+		vm_job_set_str(job, "recording.error", "no stream");
 		return vm_fail(job, VM_PERMANENT, "the job names no Kinesis video stream (recording.stream_arn, "
 			       "fragment_start: from a contact record of a media-streaming contact)%s%s",
 			       uri ? "; it names " : "", uri ? uri : "");
