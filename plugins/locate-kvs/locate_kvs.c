@@ -31,6 +31,8 @@
 struct locate_kvs {
 	const char *bucket;
 	const char *prefix;
+	const char *base_path;
+	char base_bucket[64], base_prefix[1024]; /* base_path split by init() */
 	const char *layout;
 	const char *region;
 	bool both_tracks;
@@ -200,9 +202,48 @@ static vm_status run(const void *state, vm_job *job)
 	return st;
 }
 
+/* The original's BASE_PATH, "BUCKET/PREFIX" (s3:// and '/' at either end
+ * accepted), as locate-s3 takes it. */
+static int split_base_path(struct locate_kvs *lk, vm_stage *stage)
+{
+	const char *p = lk->base_path;
+	if (strncmp(p, "s3://", 5) == 0)
+		p += 5;
+	while (*p == '/')
+		p++;
+	size_t n = strcspn(p, "/");
+	if (n == 0 || n >= sizeof lk->base_bucket) {
+		vm_stage_error(stage, "option 'base_path': '%s' does not start with a bucket name", lk->base_path);
+		return -1;
+	}
+	memcpy(lk->base_bucket, p, n);
+	p += n;
+	while (*p == '/')
+		p++;
+	size_t m = strlen(p);
+	while (m > 0 && p[m - 1] == '/')
+		m--;
+	if (m >= sizeof lk->base_prefix) {
+		vm_stage_error(stage, "option 'base_path': the prefix is too long");
+		return -1;
+	}
+	memcpy(lk->base_prefix, p, m);
+	lk->bucket = lk->base_bucket;
+	lk->prefix = lk->base_prefix;
+	return 0;
+}
+
 static int init(vm_stage *stage, void *state)
 {
 	struct locate_kvs *lk = state;
+	if (lk->base_path && *lk->base_path) {
+		if (lk->bucket || *lk->prefix) {
+			vm_stage_error(stage, "set either 'base_path' (BUCKET/PREFIX) or 'bucket' and 'prefix', not both");
+			return -1;
+		}
+		if (split_base_path(lk, stage) != 0)
+			return -1;
+	}
 	if (!lk->bucket || strlen(lk->bucket) < 3 || strlen(lk->bucket) > 63 ||
 	    strspn(lk->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(lk->bucket)) {
 		vm_stage_error(stage, "option 'bucket': '%s' is not an S3 bucket name", lk->bucket ? lk->bucket : "");
@@ -236,8 +277,10 @@ static void fini(void *state)
 
 #define O(f) offsetof(struct locate_kvs, f)
 static const vm_option options[] = {
-	{"bucket", VM_OPT_STRING, NULL, true, O(bucket), "bucket the WAV is written to (Connect's recordings bucket)",
-	 NULL},
+	{"bucket", VM_OPT_STRING, NULL, false, O(bucket),
+	 "bucket the WAV is written to (Connect's recordings bucket; or base_path)", NULL},
+	{"base_path", VM_OPT_STRING, NULL, false, O(base_path),
+	 "BUCKET/PREFIX in one, as locate-s3's base_path (instead of bucket and prefix)", NULL},
 	{"prefix", VM_OPT_STRING, "", false, O(prefix), "key prefix, e.g. connect/INSTANCE/CallRecordings", NULL},
 	{"layout", VM_OPT_STRING, "kvs/{yyyy}/{mm}/{dd}/", false, O(layout),
 	 "folder under prefix: {yyyy}, {mm}, {dd} of the stream's start (UTC)", NULL},
