@@ -133,7 +133,7 @@ def test_suspend_mode_resources(tpl):
 
 def plugin_default(plugin, option):
     out = subprocess.run([VMPIPE, "plugins"], capture_output=True, text=True, check=True).stdout
-    block = out.split(plugin, 1)[1]
+    block = re.split(r"(?m)^" + re.escape(plugin) + r" \(", out, maxsplit=1)[1]  # its own heading
     line = next(l for l in block.splitlines() if l.strip().startswith(option + " "))
     return re.search(r"\(default: ([^)]*)\)", line).group(1)
 
@@ -205,3 +205,24 @@ def test_contact_record_trigger(tpl):
         "kinesis:DescribeStreamSummary", "kinesis:ListShards"])
     assert st["ReadContactRecords"]["Resource"].value == "CtrStreamArn"
     assert st["UnreadableContactRecords"]["Resource"].value == "FailureQueue.Arn"
+
+
+def test_media_streaming_variant(tpl):
+    """Kinesis Video permissions only with MediaStreaming (and the CTR trigger),
+    only on the instance's streams; the WAV only under the kvs/ folder
+    locate-kvs writes to; the pipeline that reads the streams."""
+    assert tpl["Parameters"]["MediaStreaming"]["Default"] == "false"
+    conds = tpl["Conditions"]["HasKvs"].value
+    assert any(isinstance(c, Tag) and c.name == "Condition" and c.value == "HasCtr" for c in conds)
+    st = statements(tpl)
+    assert sorted(st["ReadMediaStreams"]["Action"]) == ["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetMedia"]
+    assert st["ReadMediaStreams"]["Resource"].value.endswith(":stream/${KvsStreamPrefix}*")
+    layout = plugin_default("locate-kvs", "layout")
+    assert st["WriteStreamedRecordings"]["Resource"].value.endswith(
+        "/${RecordingsPrefix}/" + layout.split("/")[0] + "/*")
+    fn = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]
+    assert fn["VMPIPE_PIPELINE"].value[:2] == ["HasKvs", "/var/task/etc/pipeline-kvs.ini"]
+    for pol in tpl["Resources"]["VoicemailFunction"]["Properties"]["Policies"][0]["Statement"]:
+        if isinstance(pol, Tag) and pol.value[1]["Sid"] in ("ReadMediaStreams", "WriteStreamedRecordings"):
+            assert pol.value[0] == "HasKvs"
+    assert os.path.exists(os.path.join(ROOT, "etc", "pipeline-kvs.ini"))
