@@ -160,19 +160,25 @@ def test_bad_record_is_reported_and_ends_at_the_on_failure_destination(make_worl
     assert f"Kinesis record {bad_seq}" in log
 
 
-def test_recording_later_than_the_record(make_world):
+@pytest.mark.parametrize("suspend", [True, False], ids=["suspend", "one-invocation"])
+def test_recording_later_than_the_record(make_world, suspend):
     """The CTR comes before the recording is visible: the named object is
-    looked at again (no search) until it is there."""
-    w, k = make_world()
+    looked at again (no search) until it is there; in suspend mode its S3
+    event wakes the job (the fallback timer is 10 minutes away)."""
+    w, k = make_world(suspend=suspend, extra={"VMPIPE_WAKEUP_FALLBACK": "10m"})
     now = w.clock.now()
     vm, key = voicemail_ctr(w, VOICEMAIL, now, upload=False)
     k.put(vm)
-    w.clock.sleep(6)
-    w.s3.put(w.bucket, key, wav(), "audio/wav")
+    w.wait(lambda: any(r["method"] == "HEAD" for r in recording_requests(w)), 30, "the first look")
+    w.upload_recording(key, wav(), w.clock.now() + 6)
     settle(w, k, 1)
     assert checkpoint(w, VOICEMAIL)["state"] == "done"
     reqs = recording_requests(w)
     assert not [r for r in reqs if "list-type" in r.get("query", "")], reqs
+    if suspend:
+        woke = [i for i in w.invocations if i.source == "s3" and i.result]
+        assert woke and woke[0].result["json"].get("state") in ("done", "suspended"), w.timeline
+        assert len([r for r in reqs if r["method"] == "HEAD"]) <= 3, reqs
 
 
 def test_filter_from_the_environment(make_world):

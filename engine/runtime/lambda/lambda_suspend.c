@@ -104,7 +104,11 @@ static struct cover covered(const struct wake_cfg *w, const struct pipeline *p, 
 	}
 	if (!st)
 		return c;
-	if (st->kind == VM_STAGE_LOCATE && w->s3_events && !vm_job_get_str(job, "recording.uri")) {
+	/* A recording searched for, or one a contact record named that is not
+	 * visible yet (its key starts with the contact id as well). */
+	const char *source = vm_job_get_str(job, "source");
+	if (st->kind == VM_STAGE_LOCATE && w->s3_events &&
+	    (!vm_job_get_str(job, "recording.uri") || (source && strcmp(source, "ctr") == 0))) {
 		c.kind = WIX_RECORDING;
 		c.key = vm_job_get_str(job, "contact.initial_id");
 		vm_job_get_int(job, "recording.wait_until", &c.until);
