@@ -214,3 +214,43 @@ def test_run_refuses_a_contact_that_is_not_a_voicemail(tmp_path):
                        capture_output=True, text=True, cwd=str(tmp_path), timeout=60)
     assert p.returncode == 65, p
     assert "not a voicemail" in p.stderr and "VMPIPE_CTR_FILTER" in p.stderr, p.stderr
+
+
+def test_media_streaming_contacts_in_one_batch(tmp_path):
+    """Two media-streaming voicemails back to back on one video stream, their
+    records in one batch: etc/pipeline-kvs.ini writes each contact's own
+    audio; the stream's data endpoint is asked for once (cached per stream)."""
+    import connect_mkv
+    import kvs_fake
+    kvs = kvs_fake.KVSFake([(lambda_world.AKID, lambda_world.SECRET, None)]).start()
+    kvs.skew_s = 10 * 365 * 86400
+    env = {"VMPIPE_PIPELINE": os.path.join(ROOT, "etc", "pipeline-kvs.ini"), "VMPIPE_SUSPEND_AFTER": "1s",
+           "VMPIPE_LOG_LEVEL": "debug", "AWS_ENDPOINT_URL_KINESIS_VIDEO": kvs.url}
+    w = lambda_world.World([VMPIPE, "lambda"], scale=SCALE, transcribe_s=10.0, extra_env=env, cwd=str(tmp_path),
+                           function_timeout_s=60)
+    k = connect_ctr.KinesisMapping(w)
+    try:
+        arn = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/connect-acme-contact-1/1714558500000"
+        now = w.clock.now()
+        first = connect_mkv.contact(VOICEMAIL, connect_mkv.tone_pcm(3, 440), b"", connect_mkv.FIRST_FRAGMENT,
+                                    int(now * 1000) - 20000)
+        second = connect_mkv.contact(OTHER, connect_mkv.tone_pcm(2, 660), b"", connect_mkv.FIRST_FRAGMENT + 10 ** 6,
+                                     int(now * 1000) - 10000)
+        kvs.add_stream(arn, first + second, live=True)
+        for cid, frags in ((VOICEMAIL, first), (OTHER, second)):
+            rec = connect_ctr.kvs_recording(arn, str(frags[0][0]), str(frags[-1][0]), now - 20, now)
+            k.put(connect_ctr.ctr(cid, now - 30, now, [rec], connect_ctr.vmx3_attributes()))
+        settle(w, k, 2)
+        assert len(w.mails()) == 2
+        for cid, seconds in ((VOICEMAIL, 3), (OTHER, 2)):
+            rec = checkpoint(w, cid)
+            assert rec["state"] == "done" and rec["recording"]["duration"] == seconds, rec
+            assert "/kvs/" in rec["recording"]["key"]
+        ops = [r["path"] for r in kvs.requests()]
+        assert ops.count("/getDataEndpoint") == 1 and ops.count("/getMedia") == 2, ops
+        assert all(g["closed_early"] for g in kvs.gets)
+    finally:
+        k.stop()
+        w.stop()
+        kvs.stop()
+        assert not w.rt.violations, w.rt.violations
