@@ -17,8 +17,9 @@ for a fragment number the stream does not have.
 A stream may be `live`: after its fragments the answer stays open (as
 GetMedia does at the tip of a stream) until the client goes away or the
 fake stops; `cut_at` ends each answer cleanly after that many of its bytes (a
-stream that ends mid-cluster).  `gets` records each GetMedia: the bytes
-sent and whether the client closed it before the end.
+stream that ends mid-cluster); `reset_once_after` breaks the next answer
+with a TCP RST after that many bytes.  `gets` records each GetMedia: the
+bytes sent and whether the client closed it before the end.
 """
 import json
 import threading
@@ -39,9 +40,10 @@ def _model(service, op):
 
 
 class StreamReply(Reply):
-    def __init__(self, data, live=False, cut_at=None, record=None, stopping=None):
+    def __init__(self, data, live=False, cut_at=None, record=None, stopping=None, reset_after=None):
         super().__init__(200, b"", {"Content-Type": "video/webm", "x-amzn-RequestId": "kvs-fake"})
         self.data = data if cut_at is None else data[:cut_at]
+        self.reset_after = reset_after
         self.live = live
         self.record = record
         self.stopping = stopping
@@ -66,6 +68,9 @@ class _StreamHandler(_Handler):
                 pos += len(part)
                 k += 1
                 reply.record["sent"] = pos
+                if reply.reset_after is not None and pos >= reply.reset_after:
+                    reply.record["reset"] = True
+                    return self._reset()  # the connection breaks mid-answer (TCP RST)
             if reply.live:
                 # The tip of a live stream: nothing more until the client leaves.
                 self.connection.settimeout(0.2)
@@ -115,9 +120,11 @@ class KVSFake(awsfake.FakeAWS):
         self.stopping.set()
         super().stop()
 
-    def add_stream(self, arn, fragments, live=False, cut_at=None):
+    def add_stream(self, arn, fragments, live=False, cut_at=None, reset_once_after=None):
+        """reset_once_after: the next GetMedia breaks (RST) after that many bytes."""
         with self.lock:
-            self.streams[arn] = {"fragments": list(fragments), "live": live, "cut_at": cut_at}
+            self.streams[arn] = {"fragments": list(fragments), "live": live, "cut_at": cut_at,
+                                 "reset": reset_once_after}
 
     def _validate(self, req):
         op = self.ops.get(req.path)
@@ -162,4 +169,5 @@ class KVSFake(awsfake.FakeAWS):
                   "total": len(data)}
         with self.lock:
             self.gets.append(record)
-        return StreamReply(data, stream["live"], stream["cut_at"], record, self.stopping)
+            reset, stream["reset"] = stream["reset"], None
+        return StreamReply(data, stream["live"], stream["cut_at"], record, self.stopping, reset)

@@ -209,3 +209,27 @@ def test_deleted_recording_and_unknown_stream(tmp_path, world, voices):
     assert p.code != 0 and "does not exist" in p.err, p.err
     # Every request the fake saw was signed right and valid for its model.
     assert all(r.get("status") in (200, 404) for r in kvs.requests()), kvs.requests()
+
+
+def test_connection_broken_mid_answer(tmp_path, world, voices):
+    """The connection breaks after 40 KB of the answer: the call is not
+    retried with bytes already read (the reader would take them twice); the
+    engine runs the stage again and a fresh reader takes the whole answer:
+    the WAV is still the caller's bytes exactly."""
+    s3, kvs = world
+    a, b, c = stream_of(kvs, voices)
+    kvs.add_stream(STREAM, a + b + c, live=True, reset_once_after=40000)
+    p, rec = run(tmp_path, s3, kvs, ctr_of(b[0][0], b[-1][0]))
+    assert p.code == 0, p.err
+    assert [g.get("reset", False) for g in kvs.gets] == [True, False], kvs.gets
+    assert wav_parts(stored(s3, rec))[2] == voices[0]
+
+
+def test_answer_over_max_stream(tmp_path, world, voices):
+    s3, kvs = world
+    a, b, c = stream_of(kvs, voices, live=False)
+    p, rec = run(tmp_path, s3, kvs, ctr_of(b[0][0], None), max_stream="64k")
+    assert p.code == 66, p.err
+    assert "larger than 65536 bytes" in p.err, p.err
+    with s3.lock:
+        assert not s3.buckets[BUCKET]
