@@ -377,6 +377,10 @@ static void run_kinesis(struct runtime *rt, const struct lambda_invocation *inv,
 		return;
 	log_msg(NULL, "lambda", VM_LOG_INFO, "invocation %s: %zu Kinesis record(s)", inv->request_id,
 		json_array_size(json_object_get(ev, "Records")));
+	const char *state = tenants_base(rt->tenants)->set.state;
+	if (!state || !*state)
+		log_msg(NULL, "lambda", VM_LOG_WARN, "contact records come at least once and a failed batch comes "
+			"again, but [pipeline] state is not set (VMPIPE_STATE): a record delivered again mails again");
 	json_t *ans = kinesis_batch(ev, k.hard, rt->wake.on ? kinesis_suspend : kinesis_run, &k);
 	watchdog_claim(&rt->wd);
 	char *out = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
