@@ -192,6 +192,16 @@ static vm_status run(const void *state, vm_job *job)
 	if (!a)
 		return vm_fail(job, VM_TRANSIENT, "out of memory");
 	st = kvs_get_media(job, lk->region, endpoint, arn, start, (uint64_t)lk->max_stream, a);
+	if (st == VM_TRANSIENT && !o.stop_fragment && kvs_audio_stopped(a) == KVS_MORE &&
+	    kvs_audio_stats(a)->fragments > 0) {
+		/* Without a stop number, a contact that was the stream's last stays
+		 * open at its tip until the request times out: what came is all
+		 * there is (fragments whose ContactId was read are kept). */
+		vm_log(job, VM_LOG_WARN, "GetMedia stayed open at the stream's tip and the record names no "
+		       "FragmentStopNumber: taking the %llu fragment(s) read",
+		       (unsigned long long)kvs_audio_stats(a)->fragments);
+		st = VM_DONE;
+	}
 	if (st == VM_DONE && kvs_audio_stopped(a) == KVS_MORE && kvs_audio_finish(a) != 0)
 		/* Cut (mid-cluster, mid-fragment): its whole fragments are kept. */
 		vm_log(job, VM_LOG_WARN, "the media stream ended early (%s): keeping what came",

@@ -100,8 +100,9 @@ def pipeline(tmp_path, **opts):
     return str(ini)
 
 
-def run(tmp_path, s3, kvs, event, **opts):
+def run(tmp_path, s3, kvs, event, extra_env=None, **opts):
     env = clean_env(tmp_path / "home")
+    env.update(extra_env or {})
     env.update({"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL_S3": s3.url, "AWS_ENDPOINT_URL_KINESIS_VIDEO": kvs.url,
                 "VMPIPE_LOG_FORMAT": "text"})
@@ -233,3 +234,16 @@ def test_answer_over_max_stream(tmp_path, world, voices):
     assert "larger than 65536 bytes" in p.err, p.err
     with s3.lock:
         assert not s3.buckets[BUCKET]
+
+
+def test_last_contact_on_a_live_stream_without_a_stop_number(tmp_path, world, voices):
+    """No FragmentStopNumber, and nothing after our contact: GetMedia stays
+    open at the tip until the request times out (VMPIPE_AWS_TIMEOUT_MS); the
+    fragments whose ContactId came are the recording."""
+    s3, kvs = world
+    a, b, c = stream_of(kvs, voices)
+    kvs.add_stream(STREAM, a + b, live=True)
+    p, rec = run(tmp_path, s3, kvs, ctr_of(b[0][0], None), extra_env={"VMPIPE_AWS_TIMEOUT_MS": "1500"})
+    assert p.code == 0, p.err
+    assert "stayed open at the stream's tip" in p.err
+    assert wav_parts(stored(s3, rec))[2] == voices[0]
