@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/cli/cli.h"
+#include "handover.h"
 #include "core/job.h"
 #include "core/log.h"
 #include "mail/pbxmail.h"
@@ -217,8 +218,58 @@ static int enqueue(const char *spool, vm_job *job, const char *why)
 	return rc;
 }
 
-/* Run the job here, as `vmpipe run` does.  Its exit status. */
-static int run_inline(const char *config, const char *spool, vm_job **job)
+/* Not a voicemail: kept in rejected/ with the reason (by the spool's owner;
+ * anyone else drops it, and serve keeps it there).  EXIT_BAD_EVENT, or
+ * EXIT_TEMPFAIL when it could not be kept. */
+struct handover_mail;
+static int refuse(const char *spool, bool own, const struct handover_mail *hm, const char *why);
+
+/* The mail as it came, for a drop (handover.h). */
+struct handover_mail {
+	const char *data;
+	size_t len;
+	char *const *rcpt;
+};
+
+/* A job sendmail could not finish, left for serve: as a record beside its
+ * recording (this user owns the spool), else as the mail itself. */
+static int leave_for_serve(const char *spool, vm_job *job, const struct handover_mail *mail, const char *why)
+{
+	if (!mail)
+		return enqueue(spool, job, why);
+	char err[600], name[SPOOL_NAME_MAX];
+	if (handover_drop_mail(spool, mail->data, mail->len, mail->rcpt, name, sizeof name, err, sizeof err) != 0) {
+		log_msg(job, "sendmail", VM_LOG_ERROR, "could not drop the mail into the spool: %s", err);
+		return -1;
+	}
+	log_msg(job, "sendmail", VM_LOG_INFO, "%s: the mail is dropped as %s/new/%s for vmpipe serve", why, spool,
+		name);
+	return 0;
+}
+
+static int refuse(const char *spool, bool own, const struct handover_mail *hm, const char *why)
+{
+	char e2[600], name[SPOOL_NAME_MAX + 8];
+	spool_unique_name(name, SPOOL_NAME_MAX);
+	strcat(name, ".eml");
+	int k = own ? spool_reject(spool, name, hm->data, hm->len, why, e2, sizeof e2)
+		    : handover_drop_mail(spool, hm->data, hm->len, hm->rcpt, name, sizeof name, e2, sizeof e2);
+	if (k != 0) {
+		log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused (%s), and it could not be kept: %s", why, e2);
+		return EXIT_TEMPFAIL;
+	}
+	if (own)
+		log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s; kept as %s/rejected/%s", why, spool, name);
+	else
+		log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s; dropped as %s/new/%s (vmpipe serve keeps it "
+			"in rejected/)", why, spool, name);
+	return EXIT_BAD_EVENT;
+}
+
+/* Run the job here, as `vmpipe run` does.  Its exit status.  `mail`: when
+ * the job cannot be left in the spool as a record (this user does not own
+ * it), the mail is dropped for serve instead. */
+static int run_inline(const char *config, const char *spool, vm_job **job, const struct handover_mail *mail)
 {
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
@@ -228,7 +279,7 @@ static int run_inline(const char *config, const char *spool, vm_job **job)
 		diag_print(&d);
 		diag_free(&d);
 		log_msg(*job, "sendmail", VM_LOG_ERROR, "%s: pipeline refused", config);
-		enqueue(spool, *job, "not run (bad pipeline)");
+		leave_for_serve(spool, *job, mail, "not run (bad pipeline)");
 		return EXIT_CONFIG;
 	}
 	diag_free(&d);
@@ -239,7 +290,7 @@ static int run_inline(const char *config, const char *spool, vm_job **job)
 	/* Not told: leave the job where `vmpipe serve` takes it (notifications
 	 * already sent are in the record, so nobody is mailed twice). */
 	if (rc == EXIT_UNAVAILABLE || rc == EXIT_TEMPFAIL)
-		enqueue(spool, *job, "owner not notified");
+		leave_for_serve(spool, *job, mail, "owner not notified");
 	tenants_close(ts);
 	return rc;
 }
@@ -269,61 +320,47 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 			strerror(errno));
 		return EXIT_TEMPFAIL;
 	}
-	char err[700], name[SPOOL_NAME_MAX + 100], path[PATH_MAX];
+	char err[700], path[PATH_MAX] = "", priv[PATH_MAX] = "";
 	struct pbxmail m;
+	/* The spool's owner keeps what it takes; anyone else (the PBX's user,
+	 * beside a serve user) may only drop into it (handover.h). */
+	bool own = access(spool, F_OK) != 0 || spool_owned(spool);
+	struct handover_mail hm = {mail, len, o.rcpt};
 	if (pbxmail_parse(mail, len, o.rcpt, &m, err, sizeof err) != 0) {
-		char e2[600];
-		spool_unique_name(name, SPOOL_NAME_MAX);
-		strcat(name, ".eml");
-		if (spool_reject(spool, name, mail, len, err, e2, sizeof e2) != 0) {
-			log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused (%s), and it could not be kept: %s", err, e2);
-			free(mail);
-			return EXIT_TEMPFAIL;
-		}
-		log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s; kept as %s/rejected/%s", err, spool, name);
+		rc = refuse(spool, own, &hm, err);
 		free(mail);
-		return EXIT_BAD_EVENT;
+		return rc;
 	}
-	free(mail);
-
+	if (spool_serve_running(spool) || !o.config || !*o.config) {
+		if (!o.config || !*o.config)
+			log_msg(m.job, "sendmail", VM_LOG_WARN,
+				"no pipeline was given (-c): the mail waits in the spool for vmpipe serve");
+		rc = leave_for_serve(spool, m.job, &hm, "vmpipe serve takes it") == 0 ? 0 : EXIT_TEMPFAIL;
+		pbxmail_free(&m);
+		free(mail);
+		return rc;
+	}
 	/* The recording first: a job never points at audio that is not there. */
-	spool_unique_name(name, SPOOL_NAME_MAX);
-	size_t k = strlen(name);
-	snprintf(name + k, sizeof name - k, "-%s", m.audio_name);
-	if (spool_store(spool, "recordings", name, m.audio, m.audio_len, path, sizeof path, err,
-			sizeof err) != 0) {
+	int st = own ? handover_store_recording(spool, &m, path, sizeof path, err, sizeof err)
+		     : handover_private_recording(&m, priv, sizeof priv, err, sizeof err);
+	if (st != 0) {
 		log_msg(m.job, "sendmail", VM_LOG_ERROR, "cannot store the recording: %s", err);
 		pbxmail_free(&m);
+		free(mail);
 		return EXIT_TEMPFAIL;
 	}
-	char uri[PATH_MAX * 3 + 8];
-	vm_file_uri(path, uri, sizeof uri); /* fits: sized for every byte encoded */
-	vm_job_set_str(m.job, "recording.uri", uri);
-	double secs;
-	if (!vm_job_get_num(m.job, "recording.duration_seconds", &secs)) {
-		/* Asterisk's mail names no duration: the audio has it. */
-		vm_wav w;
-		if (vm_wav_decode_rate(m.audio, m.audio_len, 0, &w, NULL, 0) == VM_WAV_OK) {
-			vm_job_set_num(m.job, "recording.duration_seconds", w.duration);
-			vm_wav_free(&w);
-		}
-	}
 	const char *caller = vm_job_get_str(m.job, "contact.caller");
-	log_msg(m.job, "sendmail", VM_LOG_INFO, "voicemail from %s for %s (%s, %zu bytes) stored as %s",
+	log_msg(m.job, "sendmail", VM_LOG_INFO, "voicemail from %s for %s (%s, %zu bytes) stored as %s%s",
 		caller ? caller : "an unknown caller",
 		vm_job_get_str(m.job, "recipient.email") ? vm_job_get_str(m.job, "recipient.email") : "(no recipient)",
-		vm_job_get_str(m.job, "source"), m.audio_len, path);
-
-	if (spool_serve_running(spool)) {
-		rc = enqueue(spool, m.job, "vmpipe serve is running") == 0 ? 0 : EXIT_TEMPFAIL;
-	} else if (!o.config || !*o.config) {
-		log_msg(m.job, "sendmail", VM_LOG_WARN, "vmpipe serve is not running and no pipeline was given (-c)");
-		rc = enqueue(spool, m.job, "left for vmpipe serve") == 0 ? 0 : EXIT_TEMPFAIL;
-	} else {
-		log_msg(m.job, "sendmail", VM_LOG_INFO, "vmpipe serve is not running on %s: running the job here",
-			spool);
-		rc = run_inline(o.config, spool, &m.job);
-	}
+		vm_job_get_str(m.job, "source"), m.audio_len, own ? path : priv, own ? "" : " (for this run)");
+	log_msg(m.job, "sendmail", VM_LOG_INFO, "vmpipe serve is not running on %s: running the job here%s", spool,
+		own ? "" : " (without checkpoints: the state store is the serve user's)");
+	if (!own)
+		state_disable();
+	rc = run_inline(o.config, spool, &m.job, own ? NULL : &hm);
+	handover_private_remove(priv);
+	free(mail);
 	pbxmail_free(&m);
 	return rc;
 }

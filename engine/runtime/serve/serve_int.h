@@ -23,6 +23,7 @@
 #define LATER_MS 5000        /* a store that could not be reached: look again */
 #define SWEEP_EVERY_MS 3600000
 #define TMP_MAX_AGE_S (36 * 3600) /* Maildir's rule for abandoned tmp/ files */
+#define INTAKE_SLICE 64      /* files taken per turn of the loop */
 
 /* One load of the pipelines.  Jobs keep the one they started on across a
  * SIGHUP; it is closed when the last of them ends. */
@@ -34,7 +35,7 @@ struct gen {
 /* The loop's part of a job (the scheduler's `owner`). */
 struct held {
 	struct gen *gen;
-	char cur[SPOOL_NAME_MAX];  /* its event, kept in SPOOL/cur/ until the job ends */
+	char cur[NAME_MAX + 1];   /* its event, kept in SPOOL/cur/ until the job ends */
 	int64_t accepted_ms;
 };
 
@@ -47,9 +48,10 @@ struct srv {
 	struct metrics *m;
 	json_t *ids;              /* ids of jobs in flight here */
 	json_t *curs;             /* SPOOL/cur names in flight here */
-	int lock_fd, ino_fd, sig_fd, met_fd;
+	int lock_fd, ino_fd, sig_fd, met_fd, sock_fd;
 	int64_t drain_ms, keep_done_ms;
 	bool stopping;
+	bool waiting;             /* the state store could not be reached: intake waits LATER_MS */
 	int64_t next_scan;        /* real ms (CLOCK_MONOTONIC) */
 	int64_t next_sweep;
 	/* SQS intake (the section below "SQS intake"). */
@@ -73,10 +75,15 @@ void gen_unref(struct gen *g);
  * loop when ADMIT_STARTED.  `why` says what happened otherwise. */
 enum admit admit(struct srv *v, const char *text, size_t len, struct held **hp, char *why,
 		 size_t whysize);
-/* One file of SPOOL/new (or SPOOL/cur at start: in_cur). */
-void take(struct srv *v, const char *name, bool in_cur);
-/* The files of SPOOL/SUB (taken, with take_them); how many there are. */
+/* One entry of SPOOL/new (or SPOOL/cur at start: in_cur): taken, rejected or
+ * quarantined.  True when it cost work (INTAKE_SLICE counts those). */
+bool take(struct srv *v, const char *name, bool in_cur);
+/* The entries of SPOOL/SUB (taken, with take_them, up to INTAKE_SLICE: then
+ * next_scan is now); how many there are. */
 size_t scan(struct srv *v, const char *sub, bool take_them);
+/* A look at cur/ then new/ (a slice of each); `resumed` (may be NULL): how
+ * many were in cur/. */
+void intake_round(struct srv *v, size_t *resumed);
 void clean_tmp(struct srv *v);
 void read_inotify(struct srv *v);
 
