@@ -140,6 +140,8 @@ install: all
 	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/vmpipe/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' deploy/vmpipe.service.in \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/vmpipe.service
+	install -D -m 644 deploy/vmpipe.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/vmpipe.conf
+	install -D -m 644 deploy/vmpipe.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/vmpipe.conf
 	# The default pipeline of `vmpipe run` without -c (vmpipe(1), FILES), with
 	# the sample it runs on; its outbox moves out of the source tree's build/.
 	sed -e 's|\.\./samples/|samples/|' -e 's|\.\./build/outbox|/var/spool/vmpipe/outbox|' \

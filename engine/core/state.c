@@ -61,9 +61,9 @@ void state_default(const char *dir)
 
 static bool disabled;
 
-void state_disable(void)
+void state_disable(bool off)
 {
-	disabled = true;
+	disabled = off;
 }
 
 static const char *setting(const struct pipeline *p)

@@ -45,7 +45,7 @@ void state_default(const char *dir);
 /* Checkpoints off for this process, whatever the pipelines say (`vmpipe
  * sendmail` run by a user who does not own the spool: the state store is
  * the serve user's). */
-void state_disable(void);
+void state_disable(bool off);
 
 /*
  * `vmpipe serve`: a state directory must be this user's alone, in a parent

@@ -150,7 +150,9 @@ def record(cid):
 
 def recording(tmp, cid):
     (tmp / "rec").mkdir(exist_ok=True)
-    (tmp / "rec" / f"{cid}.wav").write_bytes(wav_bytes())
+    part = tmp / f"{cid}.wav.part"  # whole when it appears (test_serve.recording says why)
+    part.write_bytes(wav_bytes())
+    os.rename(part, tmp / "rec" / f"{cid}.wav")
 
 
 def mails(tmp, *names):

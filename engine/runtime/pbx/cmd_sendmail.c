@@ -183,7 +183,9 @@ static int find_spool(const struct opts *o, char *out, size_t size)
 	if (o->config && *o->config) {
 		char *pdir = default_plugin_dir();
 		struct diag d = {0};
+		state_disable(true); /* only its spool is wanted: the state may be serve's */
 		struct pipeline *p = pipeline_load(o->config, pdir, false, &d);
+		state_disable(false);
 		free(pdir);
 		if (!p) {
 			diag_print(&d);
@@ -357,7 +359,7 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 	log_msg(m.job, "sendmail", VM_LOG_INFO, "vmpipe serve is not running on %s: running the job here%s", spool,
 		own ? "" : " (without checkpoints: the state store is the serve user's)");
 	if (!own)
-		state_disable();
+		state_disable(true);
 	rc = run_inline(o.config, spool, &m.job, own ? NULL : &hm);
 	handover_private_remove(priv);
 	free(mail);

@@ -278,7 +278,7 @@ static int setup(struct srv *v, sigset_t *mask)
 	char newdir[PATH_MAX + 8];
 	snprintf(newdir, sizeof newdir, "%s/new", v->spool);
 	if (v->sig_fd < 0 || v->ino_fd < 0 ||
-	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot watch %s: %s", newdir, strerror(errno));
 		return EXIT_SOFTWARE;
 	}

@@ -207,10 +207,20 @@ static void quarantine(struct srv *v, const char *sub, const char *name, const c
 	if (r != 0) {
 		if (errno == ENOENT)
 			return;
-		log_msg(NULL, "intake", VM_LOG_ERROR, "%s/%s: %s; it cannot be moved to rejected/ (%s): removed",
-			sub, name, why, strerror(errno));
-		if (unlink(src) != 0 && errno == EISDIR)
+		/* Another user's directory cannot be moved (its ".." would
+		 * change): it goes, and its .why stays. */
+		int e = errno;
+		if (unlink(src) != 0 && (errno == EISDIR || errno == EPERM))
 			rmdir(src);
+		log_msg(NULL, "intake", VM_LOG_ERROR, "%s/%s: %s; it cannot be moved to rejected/ (%s): removed",
+			sub, name, why, strerror(e));
+		spool_unique_name(fresh, sizeof fresh);
+		as = fresh;
+		snprintf(whyname, sizeof whyname, "%s.why", as);
+		int n = snprintf(line, sizeof line, "%s/%s: %s (removed: it could not be moved here)\n", sub, name,
+				 why);
+		spool_store(v->spool, "rejected", whyname, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1,
+			    NULL, 0, err, sizeof err);
 		metrics_event(v->m, "rejected");
 		return;
 	}
@@ -466,6 +476,16 @@ void clean_tmp(struct srv *v)
 	closedir(d);
 }
 
+/* A regular file just created in new/ is still being written (or is a hard
+ * link: the next scan sees it); anything else is there whole. */
+static bool created_file(struct srv *v, const char *name)
+{
+	char path[PATH_MAX + NAME_MAX + 8];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/new/%s", v->spool, name);
+	return lstat(path, &st) != 0 || S_ISREG(st.st_mode);
+}
+
 void read_inotify(struct srv *v)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -481,6 +501,9 @@ void read_inotify(struct srv *v)
 			else if (ev->len && (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) && taken < INTAKE_SLICE &&
 				 !v->waiting)
 				taken += take(v, ev->name, false);
+			else if (ev->len && (ev->mask & IN_CREATE) && taken < INTAKE_SLICE && !v->waiting &&
+				 !created_file(v, ev->name))
+				taken += take(v, ev->name, false); /* a link, FIFO, socket, directory: at once */
 			else if (ev->len && !v->waiting)
 				v->next_scan = 0; /* past a slice: the next turn's scan takes it */
 			p += sizeof *ev + ev->len;

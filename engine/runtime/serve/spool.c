@@ -189,7 +189,9 @@ int spool_enqueue(const char *dir, const void *data, size_t len, char *name, siz
 		errno = e;
 		return fail(err, errsize, "cannot move the event into", dst);
 	}
-	if (fsync_parent(dst) != 0)
+	/* A dropper may not read new/ (it is not listable), so it cannot open
+	 * it to fsync: its file is synced, and serve syncs new/ as it takes. */
+	if (fsync_parent(dst) != 0 && errno != EACCES)
 		return fail(err, errsize, "cannot sync", dst);
 	if (name)
 		snprintf(name, namesize, "%s", n);
