@@ -14,8 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 
@@ -436,5 +434,25 @@ def test_a_retry_of_an_unknown_id_leaves_no_lock(host):
         assert r.returncode == 0, r.stderr
         srv.wait_log("not in the state store")
         assert os.listdir(host.state) == []
+    finally:
+        assert srv.stop() == 0
+
+
+def test_a_bad_event_from_the_group_is_kept_by_serve(host):
+    """`vmpipe enqueue` as the PBX: rejected/ is serve's, so the bad event is
+    dropped, and serve keeps it there with its reason."""
+    ev = os.path.join(host.root, "bad.json")
+    with open(ev, "w") as f:
+        f.write('{"not": "an event"}')
+    os.chmod(ev, 0o644)
+    r = run_as(host.users, "pbx", [VMPIPE, "enqueue", "--spool", host.spool, ev])
+    assert r.returncode == 65, r.stderr
+    assert "dropped for vmpipe serve in" in r.stderr
+    srv = host.serve().ready()
+    try:
+        wait_until("the rejection", lambda: any(n.endswith(".why") for n in host.ls("rejected")))
+        [why] = [n for n in host.ls("rejected") if n.endswith(".why")]
+        assert "unrecognised event" in open(os.path.join(host.spool, "rejected", why)).read()
+        assert host.ls("new") == []
     finally:
         assert srv.stop() == 0
