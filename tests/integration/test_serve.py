@@ -282,3 +282,19 @@ def test_tells_systemd_ready_reloading_stopping(tmp_path, spool):
         assert sock.recv(256) == b"STOPPING=1"
     finally:
         sock.close()
+
+
+def test_a_large_intake_is_taken_in_slices(tmp_path, spool):
+    """300 events waiting at start are taken 64 per turn of the loop (so
+    signals, job ends and scrapes are answered in between), and all of them."""
+    ini = pipeline(tmp_path)
+    (spool / "tmp").mkdir(parents=True)
+    (spool / "new").mkdir()
+    for n in range(300):
+        (spool / "tmp" / f"e{n:03d}").write_text('{"not": "an event"}')
+        os.rename(spool / "tmp" / f"e{n:03d}", spool / "new" / f"e{n:03d}")
+    srv = Serve(ini, spool, env={"VMPIPE_LOG_LEVEL": "debug"}).ready()
+    wait_until("every event rejected", lambda: len(os.listdir(spool / "rejected")) == 600)
+    assert os.listdir(spool / "new") == []
+    srv.wait_log("64 taken from new/: the rest after this turn of the loop", 4)
+    assert srv.stop() == 0

@@ -431,8 +431,11 @@ size_t scan(struct srv *v, const char *sub, bool take_them)
 			if (take_them && !v->stopping && !v->waiting && work < INTAKE_SLICE) {
 				if (take(v, nm, in_cur))
 					work++;
-				if (work >= INTAKE_SLICE)
+				if (work >= INTAKE_SLICE) {
 					v->next_scan = 0;
+					log_msg(NULL, "intake", VM_LOG_DEBUG, "%zu taken from %s/: the rest after "
+						"this turn of the loop", work, sub);
+				}
 			}
 		}
 		free(ents[i]);
