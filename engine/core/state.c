@@ -630,14 +630,12 @@ void state_prepare_resume(vm_job *job)
 	vm_job_set_str(job, "state", "pending");
 	vm_job_set_str(job, "suspended_until", NULL);
 	/* A checkpoint is no authority for a path: a local recording is located
-	 * again (confined to the locator's directory, its identity recorded
-	 * anew) before any stage reads it. */
+	 * again (confined to the locator's directory, and the same file as
+	 * before) before any stage reads it. */
 	const char *uri = vm_job_get_str(job, "recording.uri");
 	json_t *stages = job_get(job, "stages");
-	if (uri && strncmp(uri, "file://", 7) == 0 && json_is_object(stages)) {
-		json_object_del(stages, "locate");
-		vm_job_set_str(job, "recording.file_id", NULL);
-	}
+	if (uri && strncmp(uri, "file://", 7) == 0 && json_is_object(stages))
+		json_object_del(stages, "locate"); /* file_id stays: locate-file wants the same file */
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
 	 * notifier would use an unchecked URI.  It runs again now and checks it
 	 * again, so give it back what the event named. */

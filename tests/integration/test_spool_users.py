@@ -450,9 +450,10 @@ def test_a_bad_event_from_the_group_is_kept_by_serve(host):
     assert "dropped for vmpipe serve in" in r.stderr
     srv = host.serve().ready()
     try:
-        wait_until("the rejection", lambda: any(n.endswith(".why") for n in host.ls("rejected")))
+        wait_until("the rejection", lambda: host.ls("new") == [] and
+                   any(n.endswith(".why") for n in host.ls("rejected")))
         [why] = [n for n in host.ls("rejected") if n.endswith(".why")]
         assert "unrecognised event" in open(os.path.join(host.spool, "rejected", why)).read()
-        assert host.ls("new") == []
     finally:
         assert srv.stop() == 0
+
