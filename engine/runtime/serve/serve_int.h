@@ -1,8 +1,8 @@
 /*
  * Inside `vmpipe serve` (serve.h): what its files share.  serve.c is the
- * loop (set-up, signals, drain, job ends), serve_intake.c takes events from
- * the spool, serve_queue.c from Amazon SQS.  Everything here runs on the
- * loop's thread.
+ * loop (set-up, signals, drain, job ends), serve_intake.c admits events,
+ * serve_spool.c takes them from the spool, serve_queue.c from Amazon SQS.
+ * Everything here runs on the loop's thread.
  */
 #ifndef VMPIPE_SERVE_INT_H
 #define VMPIPE_SERVE_INT_H
@@ -71,10 +71,15 @@ void held_free(struct held *h);
 void gen_unref(struct gen *g);
 
 /* serve_intake.c */
-/* Claim, checkpoint and start the job of one event; *hp is its part of the
- * loop when ADMIT_STARTED.  `why` says what happened otherwise. */
+/* Claim, checkpoint and start the job of one event (SQS: a dropped mail is
+ * refused there); *hp is its part of the loop when ADMIT_STARTED.  `why`
+ * says what happened otherwise. */
 enum admit admit(struct srv *v, const char *text, size_t len, struct held **hp, char *why,
 		 size_t whysize);
+/* The same for a job made already (owned); `retry`: a retry request's. */
+enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, char *why, size_t whysize);
+
+/* serve_spool.c */
 /* One entry of SPOOL/new (or SPOOL/cur at start: in_cur): taken, rejected or
  * quarantined.  True when it cost work (INTAKE_SLICE counts those). */
 bool take(struct srv *v, const char *name, bool in_cur);
