@@ -125,6 +125,7 @@ def test_asterisk_wav49_inline(spool, tmp_path):
     assert not (spool.out / f"{AST_ID}.eml").exists()
 
 
+@pytest.mark.valgrind
 def test_serve_running_takes_the_dropped_mail(spool, tmp_path):
     """With serve running, sendmail drops the whole mail and returns; serve
     (the spool's owner) takes the recording out of it into recordings/."""

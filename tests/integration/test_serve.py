@@ -284,6 +284,7 @@ def test_tells_systemd_ready_reloading_stopping(tmp_path, spool):
         sock.close()
 
 
+@pytest.mark.valgrind
 def test_a_large_intake_is_taken_in_slices(tmp_path, spool):
     """300 events waiting at start are taken 64 per turn of the loop (so
     signals, job ends and scrapes are answered in between), and all of them."""
