@@ -271,23 +271,26 @@ def test_serve_refuses_a_layout_others_may_write(host):
 
 RACE = r"""
 import ctypes, os, sys
-spool, target, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+spool, target, rounds, flips = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
-won = 0
+done = 0
 for i in range(rounds):
     name = f"race{os.getpid()}x{i}"
-    tmp, new, link = (os.path.join(spool, d, name) for d in ("tmp", "new", "new"))
-    link = new + ".l"
+    tmp, new = os.path.join(spool, "tmp", name), os.path.join(spool, "new", name)
+    link = tmp + ".l"  # beside, in tmp/: serve does not watch it
     with open(tmp, "w") as f:
         f.write('{"not": "an event"}')
     os.chmod(tmp, 0o640)
     os.symlink(target, link)
     os.rename(tmp, new)
-    # The name swapped for a link to serve's secret while serve looks at it.
-    if libc.renameat2(AT_FDCWD, new.encode(), AT_FDCWD, link.encode(), RENAME_EXCHANGE) == 0:
-        won += 1
-print(won)
+    # new/NAME flips between the file and a link to serve's secret while
+    # serve looks at it (until serve has moved it away).
+    for _ in range(flips):
+        if libc.renameat2(AT_FDCWD, new.encode(), AT_FDCWD, link.encode(), RENAME_EXCHANGE) != 0:
+            break
+        done += 1
+print(done)
 """
 
 
@@ -296,7 +299,8 @@ def test_swapping_a_drop_for_a_link_reads_nothing(host):
     between serve's check and its read."""
     srv = host.serve().ready()
     try:
-        attack(host.users, RACE, host.spool, host.secret, 200)
+        flips = int(attack(host.users, RACE, host.spool, host.secret, 200, 20000))
+        print(f"exchanges done: {flips}")
         wait_until("the drop emptied", lambda: host.ls("new") == [])
         srv.wait_log("rejected", 1)
         assert host.leaked() == []
