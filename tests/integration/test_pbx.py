@@ -321,3 +321,43 @@ tls = none
     rec = json.loads((spool.dir / "new" / job).read_text())
     assert rec["id"] == AST_ID and rec["notifications"] == []
     assert len(spool.files("recordings")) == 1
+
+
+def test_a_dropped_mail_in_flight_resumes_with_its_recording(spool, tmp_path, plugdir):
+    """A mail serve took (its job waiting, the mail in cur/) is resumed after
+    a restart from its checkpoint: the recording taken out the first time
+    stands, no second copy is left in recordings/."""
+    ini = write(tmp_path / "wait.ini", f"""\
+[pipeline]
+plugin_dir = {plugdir}
+timeout = 5m
+state = {tmp_path}/jobs
+
+[serve]
+spool = {spool.dir}
+
+[locate]
+plugin = locate-file
+dir = {spool.dir}/recordings
+settle = 0s
+
+[notify]
+plugin = test-flaky
+mode = retry
+times = -1
+delay = 1h
+""")
+    srv = Serve(ini, spool.dir).ready()
+    try:
+        p = sendmail(asterisk_mail(gsm_wav(tmp_path)), "-c", ini, "-t")
+        assert p.returncode == 0, p.stderr
+        wait_until("the mail in cur/", lambda: len(spool.files("cur")) == 1)
+    finally:
+        assert srv.stop() == 0
+    [rec] = spool.files("recordings")
+    again = Serve(ini, spool.dir).ready()
+    try:
+        again.wait_log("resumed from its checkpoint")
+        assert spool.files("recordings") == [rec] and len(spool.files("cur")) == 1
+    finally:
+        assert again.stop() == 0

@@ -37,6 +37,7 @@ struct held {
 	struct gen *gen;
 	char cur[NAME_MAX + 1];   /* its event, kept in SPOOL/cur/ until the job ends */
 	int64_t accepted_ms;
+	bool resumed;             /* from its checkpoint: the record's own recording stands */
 };
 
 struct srv {

@@ -127,6 +127,7 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 	h->gen = v->gen;
 	v->gen->refs++;
 	h->accepted_ms = clock_now_ms();
+	h->resumed = stored != NULL;
 	json_object_set_new(v->ids, id, json_true());
 	log_msg(job, "serve", VM_LOG_INFO, "%s", stored ? "resumed from its checkpoint" : "accepted");
 	sched_add(v->s, p, job, claim, 0, h);

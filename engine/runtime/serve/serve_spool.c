@@ -230,8 +230,10 @@ bool take(struct srv *v, const char *name, bool in_cur)
 		r = job ? admit_job(v, job, k == DROP_RETRY, &h, why, sizeof why) : ADMIT_LATER;
 	}
 	drop_free(&d);
-	if (r != ADMIT_STARTED && *rec)
-		unlink(rec); /* taken out of a mail that is not taken now */
+	/* Taken out of a mail that is not taken now, or whose job resumed with
+	 * the copy it took the first time (a mail left in cur/ by a restart). */
+	if (*rec && (r != ADMIT_STARTED || h->resumed))
+		unlink(rec);
 	switch (r) {
 	case ADMIT_STARTED:
 		snprintf(h->cur, sizeof h->cur, "%s", name);
