@@ -20,6 +20,11 @@ PLUGIN_DIR = os.path.join(BUILD, "plugins")
 TEST_PLUGIN_DIR = os.path.join(BUILD, "test-plugins")
 PYTHON = "/usr/bin/python3"
 
+# Folders the tests make for a spool must not be group-writable: `vmpipe
+# serve` refuses those (docs/serve.md, "Who writes what"), whatever umask
+# the machine running the tests has.
+os.umask(0o022)
+
 # Every process the tests start inherits this mark (this pytest process's
 # id: each xdist worker its own), so the session can find what was left.
 MARK = "VMPIPE_TEST_SESSION"
