@@ -1,9 +1,9 @@
 /*
  * `vmpipe sendmail` (see cmd_sendmail.h, docs/pbx.md).  Nothing the PBX sent
  * is lost: a mail that is not a voicemail is kept in rejected/ with the
- * reason, a voicemail's recording is in recordings/ before the job exists,
- * and a job the inline run could not finish is left in the spool for
- * `vmpipe serve`.
+ * reason (by serve, when this user may only drop), a voicemail's recording
+ * is stored before its job runs, and a job the inline run could not finish
+ * is left in the spool for `vmpipe serve`.
  */
 #include "cmd_sendmail.h"
 
@@ -33,13 +33,13 @@ static const char usage[] =
 	"       vmpipe-sendmail ...  (the same, under the name a PBX expects)\n"
 	"\n"
 	"A PBX's mail command (Asterisk: mailcmd in voicemail.conf; FreeSWITCH:\n"
-	"mailer-app).  Reads the voicemail e-mail on standard input, stores the\n"
-	"recording in the spool's recordings/ and creates the job: handed to\n"
-	"`vmpipe serve` when it runs on the spool, else run here through the\n"
-	"pipeline.  A mail without audio is refused (exit 65) and kept in the\n"
-	"spool's rejected/ with the reason.  sendmail's own options (-t -i -oi\n"
-	"-odb -f -F -r -B -N -R -V -X -L -O -h -bm ...) are accepted and ignored;\n"
-	"RECIPIENTs are used when the mail has no To header.  See docs/pbx.md.\n"
+	"mailer-app).  Reads the voicemail e-mail on standard input and drops it\n"
+	"into the spool for `vmpipe serve` when it runs there, else runs its job\n"
+	"here through the pipeline.  A mail without audio is refused (exit 65)\n"
+	"and kept in the spool's rejected/ with the reason.  sendmail's own\n"
+	"options (-t -i -oi -odb -f -F -r -B -N -R -V -X -L -O -h -bm ...) are\n"
+	"accepted and ignored; RECIPIENTs are used when the mail has no To\n"
+	"header.  See docs/pbx.md.\n"
 	"\n"
 	"  -c, --config FILE  the pipeline (default: $VMPIPE_PIPELINE); needed to run\n"
 	"                     inline, and for its [serve] spool\n"
