@@ -190,9 +190,16 @@ int spool_enqueue(const char *dir, const void *data, size_t len, char *name, siz
 		return fail(err, errsize, "cannot move the event into", dst);
 	}
 	/* A dropper may not read new/ (it is not listable), so it cannot open
-	 * it to fsync: its file is synced, and serve syncs new/ as it takes. */
-	if (fsync_parent(dst) != 0 && errno != EACCES)
-		return fail(err, errsize, "cannot sync", dst);
+	 * it to fsync: syncfs() through its own file makes the rename durable
+	 * instead (a rename lost in a crash would leave the event in tmp/). */
+	if (fsync_parent(dst) != 0) {
+		int fd = errno == EACCES ? open(dst, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		int rc = fd >= 0 ? syncfs(fd) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0)
+			return fail(err, errsize, "cannot sync", dst);
+	}
 	if (name)
 		snprintf(name, namesize, "%s", n);
 	return 0;
