@@ -299,3 +299,24 @@ def test_a_large_intake_is_taken_in_slices(tmp_path, spool):
     assert os.listdir(spool / "new") == []
     srv.wait_log("64 taken from new/: the rest after this turn of the loop", 4)
     assert srv.stop() == 0
+
+
+def test_a_file_written_straight_into_new_is_taken_when_closed(tmp_path, spool):
+    """Not the Maildir way, but it happens: a file created in new/ and still
+    being written is left alone until its writer closes it."""
+    ini = pipeline(tmp_path)
+    srv = Serve(ini, spool).ready()
+    recording(tmp_path, cid(8))
+    recording(tmp_path, cid(9))
+    with open(spool / "new" / "direct", "w") as f:
+        f.write(json.dumps(connect_event(cid(8)))[:20])
+        f.flush()
+        # Events are seen in order: once this one is taken, the creation of
+        # "direct" has been seen too.
+        enqueue(tmp_path, spool, cid(9))
+        wait_until("the later event's mail", lambda: f"{cid(9)}.eml" in mails(tmp_path))
+        assert os.listdir(spool / "new") == ["direct"] and os.listdir(spool / "rejected") == []
+        f.write(json.dumps(connect_event(cid(8)))[20:])
+    wait_until("the mail", lambda: f"{cid(8)}.eml" in mails(tmp_path))
+    assert os.listdir(spool / "rejected") == []
+    assert srv.stop() == 0

@@ -337,14 +337,16 @@ void clean_tmp(struct srv *v)
 	closedir(d);
 }
 
-/* A regular file just created in new/ is still being written (or is a hard
- * link: the next scan sees it); anything else is there whole. */
-static bool created_file(struct srv *v, const char *name)
+/* Is this entry of new/ there whole?  A regular file just created (one
+ * link) is still being written by someone who did not use tmp/: its
+ * IN_CLOSE_WRITE or a scan takes it.  Anything else (a link, FIFO, socket,
+ * directory, a hard link) is complete as it appears. */
+static bool whole(struct srv *v, const char *name)
 {
 	char path[PATH_MAX + NAME_MAX + 8];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/new/%s", v->spool, name);
-	return lstat(path, &st) != 0 || S_ISREG(st.st_mode);
+	return lstat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_nlink > 1);
 }
 
 void read_inotify(struct srv *v)
@@ -357,15 +359,13 @@ void read_inotify(struct srv *v)
 			return;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
+			bool ready = ev->len && ((ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) ||
+						 ((ev->mask & IN_CREATE) && whole(v, ev->name)));
 			if (ev->mask & IN_Q_OVERFLOW)
 				v->next_scan = 0;
-			else if (ev->len && (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) && taken < INTAKE_SLICE &&
-				 !v->waiting)
+			else if (ready && !v->waiting && taken < INTAKE_SLICE)
 				taken += take(v, ev->name, false);
-			else if (ev->len && (ev->mask & IN_CREATE) && taken < INTAKE_SLICE && !v->waiting &&
-				 !created_file(v, ev->name))
-				taken += take(v, ev->name, false); /* a link, FIFO, socket, directory: at once */
-			else if (ev->len && !v->waiting)
+			else if (ready && !v->waiting)
 				v->next_scan = 0; /* past a slice: the next turn's scan takes it */
 			p += sizeof *ev + ev->len;
 		}
