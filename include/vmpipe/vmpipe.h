@@ -506,7 +506,9 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
  * 1 = the second, right) instead of the mixdown of all; -1 mixes all down.
  * A mono file's one channel is used whatever `channel` says (a PBX records
  * mono, Amazon Connect stereo with the caller on the left); a channel the
- * file does not have is VM_WAV_UNSUPPORTED.
+ * file does not have is VM_WAV_UNSUPPORTED.  The caps are vm_wav_decode_rate()'s
+ * (VM_WAV_MAX_SECONDS and the decode memory limit, checked from the header
+ * before anything is allocated: VM_WAV_TOO_LONG).
  */
 int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, int channel,
                           vm_wav *out, char *err, size_t errsz);

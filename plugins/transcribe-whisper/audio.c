@@ -135,16 +135,16 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 		return as_it_is(rec, len, name, false, out);
 	}
 
-	vm_wav w;
+	/* What the header says decides, before anything is decoded: a file that
+	 * goes as it is is never decoded, and one whose conversion would not fit
+	 * max_upload (or any cap of the decoder) is refused at the cost of its
+	 * header. */
+	vm_wav h;
 	char werr[200];
-	int rc = vm_wav_decode_channel(rec, len, VM_WAV_RATE, o->channel, &w, werr, sizeof werr);
-	if (rc == VM_WAV_NOMEM) {
-		snprintf(err, errsz, "out of memory decoding the recording: %s", werr);
-		return WH_AUDIO_NOMEM;
-	}
+	int rc = vm_wav_probe(rec, len, len, &h, werr, sizeof werr);
 	if (rc == VM_WAV_UNSUPPORTED && len <= o->max_upload) {
-		/* A codec the host does not decode (ADPCM, GSM in older builds): a
-		 * server with ffmpeg (OpenAI, LocalAI) may; its answer will tell. */
+		/* A codec the host does not decode (ADPCM): a server with ffmpeg
+		 * (OpenAI, LocalAI) may; its answer will tell. */
 		snprintf(out->why, sizeof out->why, "%s", werr);
 		out->undecoded = true;
 		out->channel_ignored = o->channel >= 0;
@@ -156,14 +156,42 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 		return WH_AUDIO_BAD;
 	}
 	out->is_wav = true;
-	out->duration = w.duration;
-	out->claimed_duration = w.claimed_duration;
-	out->truncated = w.truncated;
-	bool plain = w.src_format == 1 && w.src_bits == 16 && !w.truncated;
-	bool one_channel = o->channel >= 0 && w.src_channels > 1;
-	if (!o->always_convert && plain && !one_channel && len <= o->max_upload) {
-		vm_wav_free(&w);
+	out->duration = h.duration;
+	out->claimed_duration = h.claimed_duration;
+	out->truncated = h.truncated;
+	bool plain = h.src_format == 1 && h.src_bits == 16 && !h.truncated;
+	bool one_channel = o->channel >= 0 && h.src_channels > 1;
+	if (!o->always_convert && plain && !one_channel && len <= o->max_upload)
 		return as_it_is(rec, len, name, true, out);
+
+	size_t converted = WAV_HEADER + (size_t)((uint64_t)h.nsamples * VM_WAV_RATE / h.rate) * 2;
+	if (converted > o->max_upload) {
+		snprintf(err, errsz, "%.0f s of audio are %s as a 16 kHz mono WAV, more than "
+			 "max_upload (%s)", h.duration, size_text(converted, a, sizeof a),
+			 size_text(o->max_upload, b, sizeof b));
+		return WH_AUDIO_TOO_LARGE;
+	}
+	vm_wav w;
+	rc = vm_wav_decode_channel(rec, len, VM_WAV_RATE, one_channel ? o->channel : -1, &w, werr,
+				   sizeof werr);
+	if (rc == VM_WAV_NOMEM) {
+		snprintf(err, errsz, "out of memory decoding the recording: %s", werr);
+		return WH_AUDIO_NOMEM;
+	}
+	if (rc == VM_WAV_TOO_LONG) {
+		snprintf(err, errsz, "the recording is too long to convert: %s", werr);
+		return WH_AUDIO_TOO_LARGE;
+	}
+	if (rc == VM_WAV_UNSUPPORTED && len <= o->max_upload) {
+		/* A channel the file does not have: the server gets it all. */
+		snprintf(out->why, sizeof out->why, "%s", werr);
+		out->undecoded = true;
+		out->channel_ignored = o->channel >= 0;
+		return as_it_is(rec, len, name, true, out);
+	}
+	if (rc != VM_WAV_OK) {
+		snprintf(err, errsz, "the recording is a WAV file the host cannot read (%s)", werr);
+		return WH_AUDIO_BAD;
 	}
 
 	if (o->always_convert)

@@ -377,6 +377,56 @@ def test_unreadable_wav_fails_without_a_request(world):
     assert "WAV file the host cannot read (block align 4" in rec["transcript"]["error"]
 
 
+# Runs its arguments and prints the child's peak RSS (resource.getrusage of
+# the waited-for child: vmpipe alone, not this interpreter).
+RSS_WRAPPER = """\
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write("\\nPEAK_RSS_KB=%d\\n" % kb)
+sys.exit(rc)
+"""
+
+
+def sparse_wav(path, channels, rate, size):
+    """A 16-bit PCM WAV of `size` bytes, silent, written sparse (no disk, no time)."""
+    data = size - 44
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " +
+                struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * 2 * channels,
+                            2 * channels, 16) + b"data" + struct.pack("<I", data))
+        f.truncate(size)
+
+
+@pytest.mark.skipif(bool(os.environ.get("VMPIPE_WRAPPER")), reason="measures vmpipe's own RSS")
+@pytest.mark.parametrize("opts, channels, rate, size, needle", [
+    # 100 MB of 4 kHz stereo is 1 h 44 min: channel = caller decoded it all
+    # (932 MB RSS) before the duration cap; max_upload now refuses it first ...
+    ({"channel": "caller"}, 2, 4000, 100 << 20, "more than max_upload"),
+    # ... and with room to upload it the decoder's caps do, as for the mixdown.
+    ({"channel": "caller", "max_upload": "1G"}, 2, 4000, 100 << 20, "too long to convert: 1h 49m 14s of audio; at most 1h 0m 0s"),
+    # 50 min of 8 kHz mono: 48 MB as it is, 96 MB converted: the header says
+    # so, where the whole conversion was made (264 MB RSS) and then refused.
+    ({}, 1, 8000, 48_000_044, "as a 16 kHz mono WAV, more than max_upload (25.0 MB)"),
+])
+def test_refused_before_decoding_peak_rss(world, monkeypatch, opts, channels, rate, size,
+                                          needle):
+    wrapper = write(world.tmp / "rss.py", RSS_WRAPPER)
+    monkeypatch.setenv("VMPIPE_WRAPPER", f"/usr/bin/python3 {wrapper}")
+    try:
+        res, rec = world.run(world.ini(max_bytes="200M", **opts),
+                             lambda p: sparse_wav(p, channels, rate, size))
+        assert res.code == 0, res                    # the owner was mailed
+        assert world.fake.log == []
+        t = rec["transcript"]
+        assert t["status"] == "failed" and needle in t["error"], t
+        kb = int(re.search(r"PEAK_RSS_KB=(\d+)", res.err).group(1))
+        # The recording is read whole (vm_fetch); nothing else of its size may be.
+        assert kb * 1024 < size + (48 << 20), f"peak RSS {kb} KB for a {size}-byte recording"
+    finally:
+        os.unlink(world.recording())
+
+
 def test_too_short_to_transcribe(world):
     def tiny(path):
         with wave.open(path, "wb") as w:
