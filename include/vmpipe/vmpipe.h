@@ -499,6 +499,69 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
 
 /* ---- end of plain HTTPS GET ---- */
 
+/* ---- HTTP POST of a form (engine/core/http_form.c; owner: whisper) ---- */
+
+/* One part of a multipart/form-data body. */
+typedef struct vm_http_part {
+	const char *name;
+	const void *data;          /* borrowed: read as the request is sent, never copied */
+	size_t len;
+	const char *filename;      /* NULL: a text field; else the file part's name */
+	const char *content_type;  /* NULL: none */
+} vm_http_part;
+
+typedef struct vm_http_form {
+	const char *url;                 /* http:// or https://, already encoded */
+	const char *const *headers;      /* "Name: value" lines, NULL-terminated, or NULL */
+	const vm_http_part *parts;
+	size_t nparts;
+	const char *ca_file;             /* NULL: vm_ca_bundle() */
+	long connect_timeout_ms;         /* 0: 3 s */
+	long timeout_ms;                 /* the whole exchange; 0: 30 s */
+	size_t max_answer;               /* bytes of a 2xx answer read at most; 0: 64 MiB */
+} vm_http_form;
+
+/* What went wrong below HTTP: decides whether a retry may help. */
+enum {
+	VM_HTTP_NET_OK = 0,
+	VM_HTTP_NET_TIMEOUT,   /* no answer within the timeout (connect or whole) */
+	VM_HTTP_NET_CONNECT,   /* refused, unreachable, a name that does not resolve */
+	VM_HTTP_NET_RESET,     /* reset, closed early, nothing received */
+	VM_HTTP_NET_TOO_LARGE, /* the answer is larger than max_answer */
+	VM_HTTP_NET_TLS,       /* the server's certificate is not trusted */
+	VM_HTTP_NET_OTHER,     /* a bad URL, out of memory */
+};
+
+typedef struct vm_http_header {
+	char *name;  /* lower-case */
+	char *value;
+} vm_http_header;
+
+typedef struct vm_http_response {
+	long status;             /* HTTP status; 0 when no answer came */
+	char *body;              /* malloc()ed, NUL-terminated (len excludes it), or NULL */
+	size_t len;
+	vm_http_header *headers; /* of the final answer */
+	size_t nheaders;
+	int net;                 /* VM_HTTP_NET_* */
+	char net_msg[256];       /* libcurl's explanation when net != VM_HTTP_NET_OK */
+} vm_http_response;
+
+/*
+ * POST `form` as multipart/form-data through the engine's HTTP path (libcurl,
+ * pooled connections, the engine's CA bundle; no redirect followed, no
+ * "Expect: 100-continue").  One attempt: the engine retries.  0 when an HTTP
+ * answer arrived (any status), -1 with out->net and out->net_msg set.  A
+ * header line holding a secret (Authorization) is never logged.  Release out
+ * with vm_http_response_free() either way.
+ */
+int vm_http_post_form(const vm_http_form *form, vm_http_response *out);
+/* The first value of header `name` (any case) in the answer, or NULL (borrowed). */
+const char *vm_http_response_header(const vm_http_response *r, const char *name);
+void vm_http_response_free(vm_http_response *r);
+
+/* ---- end of HTTP POST of a form ---- */
+
 /* ---- One channel of a WAV (engine/audio/wav.c; owner: whisper) ---- */
 
 /*

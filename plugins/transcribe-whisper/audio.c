@@ -116,6 +116,39 @@ static int as_it_is(const unsigned char *rec, size_t len, const char *name, bool
 	return WH_AUDIO_OK;
 }
 
+/* The 16 kHz WAV made of `w` (freed here) is what goes; `why` (or out->why
+ * when NULL) says why. */
+static int converted(vm_wav *w, const char *name, const char *why, const struct wh_audio_opts *o,
+		     struct wh_upload *out, char *err, size_t errsz)
+{
+	char a[32], b[32];
+	if (why)
+		snprintf(out->why, sizeof out->why, "%s", why);
+	out->is_wav = true;
+	out->duration = w->duration;
+	out->claimed_duration = w->claimed_duration;
+	out->truncated = w->truncated;
+	out->owned = wh_wav_write(w->samples, w->nsamples, w->rate, &out->len);
+	size_t nsamples = w->nsamples;
+	vm_wav_free(w);
+	if (!out->owned) {
+		snprintf(err, errsz, "out of memory for %zu samples", nsamples);
+		return WH_AUDIO_NOMEM;
+	}
+	if (out->len > o->max_upload) {
+		snprintf(err, errsz, "%.0f s of audio are %s as a 16 kHz mono WAV, more than "
+			 "max_upload (%s)", out->duration, size_text(out->len, a, sizeof a),
+			 size_text(o->max_upload, b, sizeof b));
+		wh_upload_free(out);
+		return WH_AUDIO_TOO_LARGE;
+	}
+	out->data = out->owned;
+	out->converted = true;
+	out->content_type = "audio/wav";
+	named(name, ".wav", out->filename, sizeof out->filename);
+	return WH_AUDIO_OK;
+}
+
 int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
                      const struct wh_audio_opts *o, struct wh_upload *out, char *err, size_t errsz)
 {
@@ -124,6 +157,26 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	out->duration = out->claimed_duration = -1;
 	bool riff = len >= 12 && memcmp(rec, "RIFF", 4) == 0 && memcmp(rec + 8, "WAVE", 4) == 0;
 	if (!riff) {
+		/* Raw GSM 6.10 (Asterisk's format=gsm) is no format any server takes
+		 * (OpenAI's list: flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav,
+		 * webm): the host decodes it, capped at what fits max_upload as a
+		 * 16 kHz WAV, a cap checked from the length before decoding. */
+		vm_wav g;
+		char gerr[200];
+		double fits = (double)(o->max_upload - WAV_HEADER) / (VM_WAV_RATE * 2.0);
+		int grc = vm_wav_decode_limits(rec, len, VM_WAV_RATE, fits, 0, &g, gerr, sizeof gerr);
+		if (grc == VM_WAV_OK)
+			return converted(&g, name, "raw GSM 6.10", o, out, err, errsz);
+		if (grc == VM_WAV_TOO_LONG) {
+			snprintf(err, errsz, "the recording is raw GSM 6.10, which is converted, and too "
+				 "long for max_upload (%s) as a 16 kHz mono WAV: %s",
+				 size_text(o->max_upload, b, sizeof b), gerr);
+			return WH_AUDIO_TOO_LARGE;
+		}
+		if (grc == VM_WAV_NOMEM) {
+			snprintf(err, errsz, "out of memory decoding the recording: %s", gerr);
+			return WH_AUDIO_NOMEM;
+		}
 		/* The server decodes it; the host's reader cannot, so it goes as it is. */
 		if (len > o->max_upload) {
 			snprintf(err, errsz, "the recording is %s, more than max_upload (%s), and only "
@@ -164,10 +217,10 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	if (!o->always_convert && plain && !one_channel && len <= o->max_upload)
 		return as_it_is(rec, len, name, true, out);
 
-	size_t converted = WAV_HEADER + (size_t)((uint64_t)h.nsamples * VM_WAV_RATE / h.rate) * 2;
-	if (converted > o->max_upload) {
+	size_t conv_len = WAV_HEADER + (size_t)((uint64_t)h.nsamples * VM_WAV_RATE / h.rate) * 2;
+	if (conv_len > o->max_upload) {
 		snprintf(err, errsz, "%.0f s of audio are %s as a 16 kHz mono WAV, more than "
-			 "max_upload (%s)", h.duration, size_text(converted, a, sizeof a),
+			 "max_upload (%s)", h.duration, size_text(conv_len, a, sizeof a),
 			 size_text(o->max_upload, b, sizeof b));
 		return WH_AUDIO_TOO_LARGE;
 	}
@@ -205,25 +258,7 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	else
 		snprintf(out->why, sizeof out->why, "%s is more than max_upload",
 			 size_text(len, a, sizeof a));
-	out->owned = wh_wav_write(w.samples, w.nsamples, w.rate, &out->len);
-	size_t nsamples = w.nsamples;
-	vm_wav_free(&w);
-	if (!out->owned) {
-		snprintf(err, errsz, "out of memory for %zu samples", nsamples);
-		return WH_AUDIO_NOMEM;
-	}
-	if (out->len > o->max_upload) {
-		snprintf(err, errsz, "%.0f s of audio are %s as a 16 kHz mono WAV, more than "
-			 "max_upload (%s)", out->duration, size_text(out->len, a, sizeof a),
-			 size_text(o->max_upload, b, sizeof b));
-		wh_upload_free(out);
-		return WH_AUDIO_TOO_LARGE;
-	}
-	out->data = out->owned;
-	out->converted = true;
-	out->content_type = "audio/wav";
-	named(name, ".wav", out->filename, sizeof out->filename);
-	return WH_AUDIO_OK;
+	return converted(&w, name, NULL, o, out, err, errsz);
 }
 
 void wh_upload_free(struct wh_upload *up)
