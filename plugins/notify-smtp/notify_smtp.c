@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -206,6 +207,44 @@ static vm_status failure(vm_job *job, const struct notify_smtp *ns, const struct
 	return vm_fail(job, kind, "%s: %s%s", ns->where, r->curl_err, hint);
 }
 
+/* The recording's size in bytes, -1 when not known. */
+static int64_t recording_size(vm_job *job)
+{
+	int64_t size;
+	if (vm_job_get_int(job, "recording.size", &size) && size >= 0)
+		return size;
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	char path[PATH_MAX];
+	struct stat st;
+	if (uri && vm_file_uri_path(uri, path, sizeof path) == 0 && stat(path, &st) == 0)
+		return (int64_t)st.st_size;
+	return -1;
+}
+
+/*
+ * The message again, the recording not attached ({{attachment_too_large}}:
+ * the body says so and keeps the link).  Its {{attach_max}} is the largest
+ * recording the server would take: the SIZE limit less room for the body,
+ * over base64's growth (57 bytes become a 76-character line and CRLF: 78),
+ * or, when the server named no limit, less than this recording.
+ */
+static vm_status build_without_recording(vm_job *job, const struct notify_smtp *ns,
+					 const struct smtp_result *r, size_t refused, vm_mail *out)
+{
+	enum { BODY_ROOM = 64 * 1024 };
+	int64_t rec = recording_size(job);
+	int64_t fits = r->size_limit > BODY_ROOM ? (int64_t)((r->size_limit - BODY_ROOM) / 78 * 57)
+		       : (int64_t)(refused / 78 * 57);
+	if (rec > 0 && fits >= rec)
+		fits = rec - 1;
+	if (fits < 1)
+		fits = 1;
+	vm_mail_opts o = ns->mail;
+	o.attach = VM_ATTACH_YES;
+	o.attach_max = fits;
+	return vm_mail_build(job, &o, out);
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct notify_smtp *ns = state;
@@ -228,7 +267,31 @@ static vm_status run(const void *state, vm_job *job)
 	vm_log(job, VM_LOG_DEBUG, "sending %zu bytes to %s via %s (tls %s)", mail.len, rcpts, ns->where,
 	       tls_names[ns->tls]);
 	struct smtp_result r;
-	if (smtp_send(job, &ns->conn, from, mail.rcpt, mail.data, mail.len, &r) != 0) {
+	int rc = smtp_send(job, &ns->conn, from, mail.rcpt, mail.data, mail.len, &r);
+	if (rc != 0 && r.code == 552 && ns->mail.attach != VM_ATTACH_NO) {
+		/* Too large for the server (552, RFC 5321 §4.2.3; Postfix: "5.3.4 Message
+		 * size exceeds fixed limit"), refused at MAIL FROM when it offers SIZE:
+		 * the recording is what made it so.  Once more without it: the owner
+		 * is told either way. */
+		vm_mail smaller;
+		s = build_without_recording(job, ns, &r, mail.len, &smaller);
+		if (s != VM_DONE) {
+			vm_mail_free(&mail);
+			return s;
+		}
+		if (smaller.len < mail.len) {
+			vm_log(job, VM_LOG_WARN, "%s refused %zu bytes as too large (\"%s\"%s): sending "
+			       "%zu bytes without the recording", ns->where, mail.len, r.reply,
+			       r.size_limit ? ", its SIZE limit is smaller" : "", smaller.len);
+			vm_mail_free(&mail);
+			mail = smaller;
+			from = ns->envelope_from ? ns->envelope_from : mail.envelope_from;
+			rc = smtp_send(job, &ns->conn, from, mail.rcpt, mail.data, mail.len, &r);
+		} else {
+			vm_mail_free(&smaller);
+		}
+	}
+	if (rc != 0) {
 		vm_mail_free(&mail);
 		return failure(job, ns, &r);
 	}

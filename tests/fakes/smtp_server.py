@@ -10,6 +10,10 @@
 - Scripted replies: data_replies=["451 4.3.0 Try again later"] answers the
   first DATA with 451 and every later one normally; rcpt_replies maps an
   address to the reply its RCPT TO gets ("550 5.1.1 No such user").
+- size_limit=N: aiosmtpd's data_size_limit, advertised as EHLO "SIZE N" and
+  enforced as aiosmtpd does (552 at MAIL FROM for a declared SIZE=n over it,
+  552 after DATA for more data); size_limit=0: no SIZE advertised, no limit
+  (Postfix's message_size_limit = 0).  Default: aiosmtpd's 32 MiB.
 - The certificate is self-signed for localhost / 127.0.0.1, made by openssl at
   construction; trust it with ca_file = srv.cert.
 
@@ -80,8 +84,9 @@ class _Handler:
 
 class SmtpServer:
     def __init__(self, directory, tls="starttls", users=None, data_replies=None,
-                 rcpt_replies=None):
+                 rcpt_replies=None, size_limit=None):
         self.tls = tls
+        self.size_limit = size_limit
         self.users = dict(users or {})
         self.data_replies = list(data_replies or [])
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
@@ -114,6 +119,8 @@ class SmtpServer:
             ctx.load_cert_chain(self.cert, self.key)
         kwargs = dict(hostname="127.0.0.1", port=self.port, ready_timeout=10)
         smtp_kwargs = {}
+        if self.size_limit is not None:
+            smtp_kwargs["data_size_limit"] = self.size_limit or None
         if self.tls == "starttls":
             smtp_kwargs.update(tls_context=ctx, require_starttls=True)
         elif self.tls == "smtps":

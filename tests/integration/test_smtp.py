@@ -423,6 +423,60 @@ def test_attach_smaller_than(setup, server, limit, attached):
         assert "not attached" in r.err
 
 
+# Postfix's default message_size_limit (postconf(5)): 10,240,000 bytes.
+POSTFIX_LIMIT = 10_240_000
+
+
+def test_over_the_servers_size_goes_without_the_recording(setup, tmp_path):
+    """An 8 MB recording is an 11 MB message (base64): over Postfix's default
+    limit.  curl declares SIZE= in MAIL FROM, the server refuses it there (552,
+    before any data), and the mail goes again without the recording."""
+    big = wav_bytes(seconds=250, rate=16000)              # 8,000,044 bytes
+    (setup.rec_dir / f"{setup.contact}.wav").write_bytes(big)
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, size_limit=POSTFIX_LIMIT) as srv:
+        p = setup.pipeline(smtp_opts(srv, "attach = yes"))     # attach_max = 10M
+        r = run(p, setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+        assert srv.data_attempts == 1                    # the large one never reached DATA
+    assert len(m.data) < POSTFIX_LIMIT
+    msg = parse(m.data)
+    assert list(msg.iter_attachments()) == []
+    text = part(msg, "text/plain").get_content()
+    # The largest recording that fits: (10,240,000 - 64 KiB) / 78 * 57 bytes.
+    assert "too large to attach to this message (the limit is 7." in text, text
+    assert re.search(r"refused \d+ bytes as too large \(\"552 [^\"]*\", its SIZE limit is "
+                     r"smaller\): sending \d+ bytes without the recording", r.err), r.err
+    rec = json.loads(r.out)
+    assert [n["transport"] for n in rec["notifications"]] == ["smtp"]
+
+
+def test_552_after_data_goes_once_more_without_the_recording(setup, tmp_path):
+    """A server that names no SIZE and refuses the data (Postfix with the limit
+    in a milter, or a relay behind it): the 552 after DATA, then once more."""
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, size_limit=0,
+                    data_replies=["552 5.3.4 Message size exceeds fixed limit"]) as srv:
+        p = setup.pipeline(smtp_opts(srv, "attach = yes"))
+        r = run(p, setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+        assert srv.data_attempts == 2
+    msg = parse(m.data)
+    assert list(msg.iter_attachments()) == []
+    assert "too large to attach" in part(msg, "text/plain").get_content()
+    assert "552 5.3.4 Message size exceeds fixed limit" in r.err
+
+
+def test_552_without_a_recording_to_drop_is_permanent(setup, tmp_path):
+    with SmtpServer(tmp_path, users={USER: PASSWORD},
+                    data_replies=["552 5.3.4 Message size exceeds fixed limit"] * 3) as srv:
+        p = setup.pipeline(smtp_opts(srv))                     # attach = no
+        r = run(p, setup.event())
+        assert r.code != 0, r
+        assert srv.messages == [] and srv.data_attempts == 1
+    assert "552 5.3.4" in r.err
+
+
 # -------------------------------------------------------------- idempotency
 
 def test_a_job_already_notified_is_not_mailed_again(setup, server):
