@@ -9,6 +9,7 @@
  * A job whose record already lists this stage's message is not sent again.
  */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,13 @@ struct notify_smtp {
 	int64_t connect_timeout_ms;
 	int64_t timeout_ms;
 	const char *envelope_from;
+	const char *helo;
 	vm_mail_opts mail;
 	/* Filled by init. */
 	char where[300];         /* scheme://host:port for messages (no credentials) */
 	char ca_path[PATH_MAX];  /* ca_file resolved against the pipeline's directory */
+	char ehlo[256];          /* the name EHLO gives */
+	char url_ehlo[2400];     /* url with the EHLO name as its path (how curl takes it) */
 	struct smtp_conn conn;
 };
 
@@ -75,10 +79,10 @@ static bool plain_address(const char *a)
 }
 
 /* Parse and vet `url`; fills ns->where.  0, or -1 after vm_stage_error(). */
-static int check_url(vm_stage *stage, struct notify_smtp *ns, bool *loopback)
+static int check_url(vm_stage *stage, struct notify_smtp *ns, bool *loopback, bool *has_path)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *path = NULL;
 	int rc = -1;
 	if (!u || curl_url_set(u, CURLUPART_URL, ns->url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -103,14 +107,98 @@ static int check_url(vm_stage *stage, struct notify_smtp *ns, bool *loopback)
 		goto out;
 	}
 	*loopback = is_loopback(host);
+	*has_path = curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path &&
+		    strcmp(path, "/") != 0 && *path;
 	rc = 0;
 out:
+	curl_free(path);
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
 	curl_free(user);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+/* A domain name (letters, digits, '-', '.') or an address literal ("[192.0.2.1]",
+ * "[IPv6:2001:db8::1]"): what EHLO may carry (RFC 5321 §4.1.1.1). */
+static bool ehlo_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 253)
+		return false;
+	if (n[0] == '[')
+		return n[len - 1] == ']' && strspn(n + 1, "0123456789abcdefABCDEFIPv6:.") == len - 2;
+	return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == len &&
+	       n[0] != '.' && n[0] != '-';
+}
+
+/*
+ * The host's fully-qualified name: the canonical name of gethostname() as the
+ * resolver gives it (getaddrinfo AI_CANONNAME: /etc/hosts, DNS), as Postfix's
+ * myhostname and `hostname -f` take it.  0, or -1 when the host has none
+ * (a name without a dot).
+ */
+static int host_fqdn(char *out, size_t size)
+{
+	char host[256];
+	if (gethostname(host, sizeof host) != 0)
+		return -1;
+	host[sizeof host - 1] = '\0';
+	if (strchr(host, '.') && ehlo_ok(host)) {
+		snprintf(out, size, "%s", host);
+		return 0;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_flags = AI_CANONNAME};
+	struct addrinfo *ai = NULL;
+	int rc = -1;
+	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname &&
+	    strchr(ai->ai_canonname, '.') && ehlo_ok(ai->ai_canonname)) {
+		snprintf(out, size, "%s", ai->ai_canonname);
+		rc = 0;
+	}
+	if (ai)
+		freeaddrinfo(ai);
+	if (rc != 0)
+		snprintf(out, size, "%s", host);
+	return rc;
+}
+
+/*
+ * The EHLO name: `helo`, else the host's FQDN (curl would send the short host
+ * name, which servers with reject_non_fqdn_helo_hostname refuse).  curl takes
+ * it as the URL's path; a path already in `url` is the older way to set it.
+ */
+static int ehlo_name(vm_stage *stage, struct notify_smtp *ns, bool has_path)
+{
+	if (ns->helo && *ns->helo) {
+		if (has_path) {
+			vm_stage_error(stage, "option 'helo': the url's path sets the EHLO name too: "
+					      "keep one");
+			return -1;
+		}
+		if (!ehlo_ok(ns->helo)) {
+			vm_stage_error(stage, "option 'helo': '%s' is not a host name or an address "
+					      "literal like [192.0.2.1]", ns->helo);
+			return -1;
+		}
+		snprintf(ns->ehlo, sizeof ns->ehlo, "%s", ns->helo);
+	} else if (has_path) {
+		return 0;
+	} else if (host_fqdn(ns->ehlo, sizeof ns->ehlo) != 0) {
+		vm_log(NULL, VM_LOG_WARN, "[%s] this host's name '%s' is not fully qualified (no "
+		       "domain in /etc/hosts or DNS): servers that require one refuse the mail; set "
+		       "helo = a name the server knows", vm_stage_name(stage), ns->ehlo);
+		if (!ehlo_ok(ns->ehlo))
+			return 0; /* curl's own default then */
+	}
+	const char *sep = ns->url[strlen(ns->url) - 1] == '/' ? "" : "/";
+	if ((size_t)snprintf(ns->url_ehlo, sizeof ns->url_ehlo, "%s%s%s", ns->url, sep, ns->ehlo) >=
+	    sizeof ns->url_ehlo) {
+		vm_stage_error(stage, "option 'url': too long");
+		return -1;
+	}
+	return 0;
 }
 
 static int init(vm_stage *stage, void *state)
@@ -120,8 +208,8 @@ static int init(vm_stage *stage, void *state)
 		vm_stage_error(stage, "libcurl failed to initialise");
 		return -1;
 	}
-	bool loopback = false;
-	if (check_url(stage, ns, &loopback) != 0)
+	bool loopback = false, has_path = false;
+	if (check_url(stage, ns, &loopback, &has_path) != 0 || ehlo_name(stage, ns, has_path) != 0)
 		return -1;
 	if (ns->password && *ns->password && !(ns->username && *ns->username)) {
 		vm_stage_error(stage, "option 'password' is set but 'username' is not");
@@ -161,7 +249,7 @@ static int init(vm_stage *stage, void *state)
 		vm_log(NULL, VM_LOG_WARN, "[%s] insecure = yes: the certificate of %s is not verified",
 		       vm_stage_name(stage), ns->where);
 	ns->conn = (struct smtp_conn){
-		.url = ns->url,
+		.url = *ns->url_ehlo ? ns->url_ehlo : ns->url,
 		.tls = ns->tls,
 		.username = ns->username && *ns->username ? ns->username : NULL,
 		.password = ns->password,
@@ -328,6 +416,9 @@ static const vm_option options[] = {
 	 "give up connecting after this long (a transient failure)", NULL},
 	{"timeout", VM_OPT_DURATION, "60s", false, O(timeout_ms),
 	 "bound on one whole SMTP transaction (a transient failure)", NULL},
+	{"helo", VM_OPT_STRING, NULL, false, O(helo),
+	 "the name EHLO gives (default: this host's fully-qualified name, from the resolver)",
+	 NULL},
 	{"envelope_from", VM_OPT_STRING, NULL, false, O(envelope_from),
 	 "envelope sender (MAIL FROM, where bounces go); default: the From address", NULL},
 	VM_MAIL_OPTIONS(struct notify_smtp, mail),

@@ -423,6 +423,69 @@ def test_attach_smaller_than(setup, server, limit, attached):
         assert "not attached" in r.err
 
 
+# ------------------------------------------------------------------- EHLO
+
+def host_namespace(monkeypatch, tmp_path, hostname, hosts):
+    """Run vmpipe with its own host name and /etc/hosts (a UTS and a mount
+    namespace: root only), so the EHLO name is known whatever this machine is
+    called."""
+    if os.geteuid() != 0 or os.environ.get("VMPIPE_WRAPPER"):
+        pytest.skip("needs root for unshare, and no other wrapper")
+    f = tmp_path / "hosts"
+    f.write_text(hosts)
+    monkeypatch.setenv("VMPIPE_WRAPPER", "unshare --uts --mount sh -c 'hostname {} && mount "
+                       "--bind {} /etc/hosts && exec \"$@\"' sh".format(hostname, f))
+
+
+def test_ehlo_gives_the_hosts_fqdn(setup, tmp_path, monkeypatch):
+    """Postfix's reject_non_fqdn_helo_hostname refuses a short name; the host's
+    FQDN (the resolver's canonical name of its host name) passes."""
+    host_namespace(monkeypatch, tmp_path, "pbx7",
+                   "127.0.0.1 localhost\n127.0.1.1 pbx7.example.org pbx7\n")
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv)), setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+    assert m.helo == "pbx7.example.org"
+
+
+def test_a_host_without_fqdn_is_warned_and_refused(setup, tmp_path, monkeypatch):
+    host_namespace(monkeypatch, tmp_path, "pbx7", "127.0.0.1 localhost pbx7\n")
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv)), setup.event())
+        assert srv.messages == []
+    assert r.code == 69, r
+    assert "this host's name 'pbx7' is not fully qualified" in r.err
+    assert "504 5.5.2 <pbx7>: Helo command rejected: need fully-qualified hostname" in r.err
+
+
+@pytest.mark.parametrize("helo", ["voicemail.example.com", "[192.0.2.7]"])
+def test_helo_option_names_the_client(setup, tmp_path, helo):
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv, f"helo = {helo}")), setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+    assert m.helo == helo
+
+
+@pytest.mark.parametrize("lines, needle", [
+    (["helo = bad name"], "option 'helo': 'bad name' is not a host name"),
+    (["helo = -x.example"], "is not a host name"),
+])
+def test_bad_helo_is_refused(setup, server, lines, needle):
+    r = run(setup.pipeline(smtp_opts(server, *lines)), setup.event())
+    assert r.code == 78, r
+    assert needle in r.err
+
+
+def test_helo_and_a_url_path_conflict(setup, server):
+    lines = smtp_opts(server, "helo = a.example").replace(
+        f"url = {server.url}", f"url = {server.url}/b.example")
+    r = run(setup.pipeline(lines), setup.event())
+    assert r.code == 78, r
+    assert "the url's path sets the EHLO name too" in r.err
+
+
 # Postfix's default message_size_limit (postconf(5)): 10,240,000 bytes.
 POSTFIX_LIMIT = 10_240_000
 
