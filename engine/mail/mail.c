@@ -404,6 +404,24 @@ static void attachment_name(const vm_job *job, const char *ctype, char *out, siz
 	snprintf(out, size, "voicemail-%s.%s", n ? safe : "recording", ext);
 }
 
+static bool in_list(const mail_addrs *l, const char *addr)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
+int vm_mail_recipient_kind(const vm_mail_opts *opts, const char *addr)
+{
+	const struct mail_priv *p = opts ? opts->priv : NULL;
+	if (!p || !addr)
+		return VM_RCPT_TO;
+	if (in_list(&p->cc, addr))
+		return VM_RCPT_CC;
+	return in_list(&p->bcc, addr) ? VM_RCPT_BCC : VM_RCPT_TO;
+}
+
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 {
 	memset(out, 0, sizeof *out);

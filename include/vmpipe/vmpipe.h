@@ -294,6 +294,17 @@ typedef struct vm_mail {
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out);
 void vm_mail_free(vm_mail *mail);
 
+enum { VM_RCPT_TO = 0, VM_RCPT_CC = 1, VM_RCPT_BCC = 2 };
+
+/*
+ * Which header a recipient of vm_mail.rcpt belongs to: VM_RCPT_CC or
+ * VM_RCPT_BCC for an address of the `cc` or `bcc` option (case-insensitive),
+ * else VM_RCPT_TO (the job's recipient, or the `to` option).  For a notifier
+ * whose API wants the envelope split (SES's Destination).  The addresses and
+ * the allow-list are the mail module's, parsed once by vm_mail_init().
+ */
+int vm_mail_recipient_kind(const vm_mail_opts *opts, const char *addr);
+
 /* ---- audio (wav.c) ---- */
 
 /*
