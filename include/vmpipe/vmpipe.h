@@ -246,6 +246,9 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	 "attach the audio: no, yes, or smaller-than attach_max", "no|yes|smaller-than"},   \
 	{"attach_max", VM_OPT_SIZE, "10M", false, offsetof(T, F.attach_max),                \
 	 "largest recording attached", NULL},                                               \
+	{"attach_format", VM_OPT_ENUM, "auto", false, VM_OPT_NOSTORE,                       \
+	 "the attachment's form: auto (MP3 for GSM, mu-law, A-law; else as recorded), "     \
+	 "original, wav (16-bit PCM) or mp3", "auto|original|wav|mp3"},                     \
 	{"allowed_recipient_domains", VM_OPT_STRING, NULL, false, VM_OPT_NOSTORE,           \
 	 "comma list of domains (*.example.com: subdomains) recipients must be in; "       \
 	 "empty: any", NULL}
@@ -572,6 +575,42 @@ const char *vm_http_response_header(const vm_http_response *r, const char *name)
 void vm_http_response_free(vm_http_response *r);
 
 /* ---- end of HTTP POST of a form ---- */
+
+/* ---- Playable audio (engine/audio/encode.c, mp3.c; owner: notify) ---- */
+
+enum {
+	VM_PLAYABLE_AUTO = 0,     /* MP3 for GSM 6.10, mu-law and A-law; anything else as it is */
+	VM_PLAYABLE_ORIGINAL = 1, /* as it is */
+	VM_PLAYABLE_WAV = 2,      /* 16-bit PCM mono WAV at the recording's rate */
+	VM_PLAYABLE_MP3 = 3,      /* MP3 (LAME), mono, CBR for speech: 24 kbit/s up to 12 kHz,
+				   * 32 at 16 kHz (higher rates go to 16 kHz) */
+};
+#define VM_PLAYABLE_KEPT 1 /* vm_audio_playable(): the original is the answer */
+
+/*
+ * The recording `data` (`len` bytes, a whole file as vm_fetch() reads it) in
+ * a form mail clients and browsers play, for an attachment or a listen page.
+ * The host's WAV reader decodes it (WAV in PCM, float, G.711 or GSM 6.10;
+ * raw .gsm), within VM_WAV_MAX_SECONDS; the original is never changed.
+ * 0: out->data (malloc()ed, caller frees) holds the new form and
+ * *content_type says which ("audio/mpeg", "audio/wav"; static strings).
+ * VM_PLAYABLE_KEPT: play the original (VM_PLAYABLE_ORIGINAL; or AUTO for a
+ * PCM WAV or a file the host does not decode, such as an MP3); `out` empty.
+ * Negative (VM_WAV_*): it cannot be made into the form asked for, with the
+ * reason in err.  The MP3 carries LAME's Info tag up to 12 kHz, so decoders
+ * that read it give back the recording's exact length (at 16 kHz, 53 ms more).
+ */
+int vm_audio_playable(const unsigned char *data, size_t len, int format, vm_buf *out,
+                      const char **content_type, char *err, size_t errsz);
+
+/*
+ * A canonical 16-bit PCM mono WAV of `n` samples at `rate` Hz (44-byte
+ * header).  malloc()ed (caller frees), *len set; NULL when out of memory or
+ * too large for a RIFF size.
+ */
+unsigned char *vm_wav_write(const int16_t *samples, size_t n, unsigned rate, size_t *len);
+
+/* ---- end of playable audio ---- */
 
 /* ---- One channel of a WAV (engine/audio/wav.c; owner: whisper) ---- */
 

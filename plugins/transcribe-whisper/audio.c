@@ -10,45 +10,6 @@
 
 #define WAV_HEADER 44
 
-static void le16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)(v & 0xff);
-	p[1] = (unsigned char)(v >> 8 & 0xff);
-}
-
-static void le32(unsigned char *p, uint32_t v)
-{
-	le16(p, v & 0xffff);
-	le16(p + 2, v >> 16);
-}
-
-unsigned char *wh_wav_write(const int16_t *samples, size_t n, unsigned rate, size_t *len)
-{
-	*len = 0;
-	if (n > (UINT32_MAX - 36) / 2)
-		return NULL;
-	uint32_t data = (uint32_t)(n * 2);
-	unsigned char *w = malloc(WAV_HEADER + (size_t)data);
-	if (!w)
-		return NULL;
-	memcpy(w, "RIFF", 4);
-	le32(w + 4, 36 + data);
-	memcpy(w + 8, "WAVEfmt ", 8);
-	le32(w + 16, 16);         /* fmt chunk size */
-	le16(w + 20, 1);          /* WAVE_FORMAT_PCM */
-	le16(w + 22, 1);          /* mono */
-	le32(w + 24, rate);
-	le32(w + 28, rate * 2);   /* bytes per second */
-	le16(w + 32, 2);          /* block align */
-	le16(w + 34, 16);         /* bits per sample */
-	memcpy(w + 36, "data", 4);
-	le32(w + 40, data);
-	for (size_t i = 0; i < n; i++)
-		le16(w + WAV_HEADER + 2 * i, (uint16_t)samples[i]);
-	*len = WAV_HEADER + (size_t)data;
-	return w;
-}
-
 /* "12.3 MB" / "512 KB" / "100 bytes": sizes in messages. */
 static const char *size_text(size_t n, char *buf, size_t size)
 {
@@ -128,7 +89,7 @@ static int converted(vm_wav *w, const char *name, const char *why, const struct 
 	out->duration = w->duration;
 	out->claimed_duration = w->claimed_duration;
 	out->truncated = w->truncated;
-	out->owned = wh_wav_write(w->samples, w->nsamples, w->rate, &out->len);
+	out->owned = vm_wav_write(w->samples, w->nsamples, w->rate, &out->len);
 	size_t nsamples = w->nsamples;
 	vm_wav_free(w);
 	if (!out->owned) {
