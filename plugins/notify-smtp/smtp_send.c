@@ -76,8 +76,10 @@ static void reply_line_done(struct convo *cv)
 	/* "250-SIZE 10240000" among the EHLO reply's lines (RFC 1870 §4). */
 	if (reply_code(line) == 250 && (line[3] == '-' || line[3] == ' ') &&
 	    strncasecmp(line + 4, "SIZE", 4) == 0 && (line[8] == ' ' || line[8] == '\0')) {
-		char *end;
-		unsigned long long v = strtoull(line + 8, &end, 10);
+		char *end = line + 8;
+		unsigned long long v = 0;
+		if (line[8] == ' ' && isdigit((unsigned char)line[9]))
+			v = strtoull(line + 9, &end, 10);
 		cv->size_limit = *end == '\0' ? (uint64_t)v : 0;
 	}
 	if (reply_code(line) >= 400)
