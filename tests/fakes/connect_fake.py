@@ -21,8 +21,7 @@ guide state:
     the concurrent active tasks quota (`max_tasks`):
       ServiceQuotaExceededException (HTTP 402, as the model says);
     RelatedContactId is accepted as the current API reference has it (Debian's
-      botocore 1.29 model predates it): a string of 1-256, never together
-      with PreviousContactId (InvalidRequestException).
+      botocore 1.29 model predates it): a string of 1-256.
   POST /search-users (SearchUsers): Username EXACT matches only (what VMX3
     sends, Code/sub_build_data_payload.py).
 
@@ -165,9 +164,6 @@ class ConnectFake(awsfake.FakeAWS):
         flow = b.get("ContactFlowId")
         self._allowed("connect:StartTaskContact",
                       self.arn(b["InstanceId"], f"/contact-flow/{flow or '*'}"))
-        if b.get("PreviousContactId") and b.get("RelatedContactId"):
-            raise Refused("InvalidRequestException",
-                          "PreviousContactId and RelatedContactId cannot be used together")
         tpl = None
         if "TaskTemplateId" in b:
             tpl = inst["templates"].get(b["TaskTemplateId"])
