@@ -104,6 +104,7 @@ def only_task(fake):
 
 # ---------------------------------------------------------------- routing
 
+@pytest.mark.valgrind
 def test_queue_task_vmx3_attributes_route_through_vmx3_flow(setup):
     """A contact set up for VMX3 (vmx3_target queue, vmx3_queue_arn) runs
     unchanged, and VMX3's own task flow would route the task to that queue."""
@@ -153,6 +154,7 @@ def test_agent_by_id_goes_to_the_agents_queue(setup):
     assert setup.fake.searches == []  # an id needs no look-up
 
 
+@pytest.mark.valgrind
 def test_agent_by_login_searches_users_once_vmx3_style(setup):
     """vmx3_preferred_agent is a login: SearchUsers Username EXACT (VMX3's
     call), and VMX3's task flow prefers that agent in the queue."""
