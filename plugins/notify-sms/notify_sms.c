@@ -32,6 +32,7 @@ struct notify_sms {
 	int message_type;
 	const char *recipient_attribute;
 	const char *to;
+	const char *allowed_prefixes;
 	const char *header;
 	bool link;
 	int64_t max_segments;
@@ -60,6 +61,14 @@ static int recipients(const struct notify_sms *ns, const vm_job *job, char out[]
 	else if (n == 0)
 		snprintf(why, size, "no SMS recipient: the contact attribute %s is not set and "
 			 "neither is 'to'", ns->recipient_attribute);
+	for (int i = 0; i < n; i++)
+		if (!sms_prefix_allowed(out[i], ns->allowed_prefixes)) {
+			char shown[40];
+			sms_mask(out[i], shown, sizeof shown);
+			snprintf(why, size, "SMS recipient %s is outside allowed_prefixes (%.100s): "
+				 "nothing sent", shown, ns->allowed_prefixes);
+			return -1;
+		}
 	return n == 0 ? -1 : n;
 }
 
@@ -78,10 +87,21 @@ static int init(vm_stage *stage, void *state)
 			       (long long)ns->max_segments, SMS_MAX_SEGMENTS);
 		return -1;
 	}
-	if (ns->to && sms_recipients(ns->to, nums, err, sizeof err) < 0) {
+	if (sms_prefixes_check(ns->allowed_prefixes, err, sizeof err) != 0) {
+		vm_stage_error(stage, "option 'allowed_prefixes': %s", err);
+		return -1;
+	}
+	int n = ns->to ? sms_recipients(ns->to, nums, err, sizeof err) : 0;
+	if (n < 0) {
 		vm_stage_error(stage, "option 'to': %s", err);
 		return -1;
 	}
+	for (int i = 0; i < n; i++)
+		if (!sms_prefix_allowed(nums[i], ns->allowed_prefixes)) {
+			vm_stage_error(stage, "option 'to': %s is outside allowed_prefixes (%s)", nums[i],
+				       ns->allowed_prefixes);
+			return -1;
+		}
 	if (!*ns->recipient_attribute || strchr(ns->recipient_attribute, '.')) {
 		vm_stage_error(stage, "option 'recipient_attribute': '%s' is not an attribute name",
 			       ns->recipient_attribute);
@@ -256,6 +276,8 @@ static const vm_option options[] = {
 	 "contact attribute holding the E.164 number(s), comma-separated", NULL},
 	{"to", VM_OPT_STRING, NULL, false, O(to),
 	 "E.164 number(s) when the contact names none (comma-separated)", NULL},
+	{"allowed_prefixes", VM_OPT_STRING, NULL, false, O(allowed_prefixes),
+	 "E.164 prefixes texts may go to (+1, +44: calling codes); empty: any", NULL},
 	{"header", VM_OPT_STRING, "Voicemail from {{caller}} ({{duration}}):", false, O(header),
 	 "first line of the text (template); the transcript and the link follow", NULL},
 	{"link", VM_OPT_BOOL, "yes", false, O(link),

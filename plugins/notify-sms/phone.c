@@ -60,3 +60,47 @@ int sms_recipients(const char *list, char out[][17], char *why, size_t size)
 	}
 	return count;
 }
+
+/* The next item of a comma list: [*b, *e), trimmed; false at the end. */
+static bool next_item(const char **p, const char **b, const char **e)
+{
+	while (**p == ' ' || **p == ',' || **p == '\t')
+		(*p)++;
+	if (!**p)
+		return false;
+	*b = *p;
+	*p += strcspn(*p, ",");
+	*e = *p;
+	while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+		(*e)--;
+	return true;
+}
+
+bool sms_prefix_allowed(const char *number, const char *prefixes)
+{
+	const char *p = prefixes ? prefixes : "", *b, *e;
+	bool any = false;
+	while (next_item(&p, &b, &e)) {
+		any = true;
+		if (strncmp(number, b, (size_t)(e - b)) == 0)
+			return true;
+	}
+	return !any;
+}
+
+int sms_prefixes_check(const char *prefixes, char *why, size_t size)
+{
+	const char *p = prefixes ? prefixes : "", *b, *e;
+	while (next_item(&p, &b, &e)) {
+		size_t n = (size_t)(e - b);
+		bool ok = n >= 2 && n <= 16 && b[0] == '+' && b[1] >= '1' && b[1] <= '9';
+		for (size_t i = 1; ok && i < n; i++)
+			ok = b[i] >= '0' && b[i] <= '9';
+		if (!ok) {
+			snprintf(why, size, "'%.*s' is not an E.164 prefix (+ and 1-15 digits)",
+				 (int)(n < 40 ? n : 40), b);
+			return -1;
+		}
+	}
+	return 0;
+}

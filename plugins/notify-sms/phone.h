@@ -25,4 +25,15 @@ void sms_mask(const char *number, char *buf, size_t size);
  */
 int sms_recipients(const char *list, char out[][17], char *why, size_t size);
 
+/*
+ * True when `number` starts with one of the comma list `prefixes` of E.164
+ * prefixes ("+1, +44": the calling codes texts may go to; "+1212": an area
+ * too); NULL or empty: every number.
+ */
+bool sms_prefix_allowed(const char *number, const char *prefixes);
+
+/* 0 when `prefixes` is a comma list of '+' and 1-15 digits, else -1 with the
+ * bad item in why. */
+int sms_prefixes_check(const char *prefixes, char *why, size_t size);
+
 #endif

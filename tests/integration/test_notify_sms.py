@@ -201,6 +201,18 @@ def test_bad_number_fails_at_intake_before_anything_is_paid_for(setup, eum, numb
     assert rec["state"] == "failed" and "transcript" not in rec and eum.requests() == []
 
 
+def test_number_outside_allowed_prefixes_fails_at_intake(setup, eum):
+    """Voicemail for Amazon Connect offers SMS only to availableSMSCountries
+    (its portal's phone field); here the pipeline enforces it for any source."""
+    ini = setup.pipeline("allowed_prefixes = +1")
+    r = setup.run(ini, setup.event(smsRecipient=f"{OWNER},{OTHER}"))
+    assert r.code == 69, r
+    assert "SMS recipient +44…23 is outside allowed_prefixes (+1): nothing sent" in r.err
+    assert eum.requests() == [] and OTHER not in r.err
+    r = setup.run(ini, setup.event(smsRecipient=OWNER))
+    assert r.code == 0, r
+
+
 def test_no_recipient_fails_at_intake(setup, eum):
     r = setup.run(setup.pipeline(), setup.event())
     assert r.code == 69, r
@@ -305,6 +317,8 @@ def test_sns_throttling_is_transient_and_authorization_names_the_action(setup, s
     (["to = 555-0100"], "option 'to': '(8 characters)' is not an E.164 phone number"),
     (["service = sns", "configuration_set = x"], "SNS has none"),
     (["header = {{calller}}"], "unknown variable 'calller'"),
+    (["allowed_prefixes = 44"], "option 'allowed_prefixes': '44' is not an E.164 prefix"),
+    (["allowed_prefixes = +1", f"to = {OTHER}"], "is outside allowed_prefixes (+1)"),
     (["service = carrier-pigeon"], "service"),
 ])
 def test_bad_configuration_is_refused_by_check(setup, lines, msg):

@@ -228,6 +228,23 @@ static void test_e164(void **s)
 	assert_string_equal(why, "more than 10 SMS recipients");
 }
 
+static void test_prefixes(void **s)
+{
+	(void)s;
+	assert_true(sms_prefix_allowed("+15555550123", NULL));
+	assert_true(sms_prefix_allowed("+15555550123", ""));
+	assert_true(sms_prefix_allowed("+15555550123", "+44, +1"));
+	assert_false(sms_prefix_allowed("+447700900123", "+1"));
+	assert_true(sms_prefix_allowed("+12125550123", " +1212 ,"));
+	assert_false(sms_prefix_allowed("+13125550123", "+1212"));
+	char why[100];
+	assert_int_equal(sms_prefixes_check("+1, +44, +1212", why, sizeof why), 0);
+	assert_int_equal(sms_prefixes_check("+1, 44", why, sizeof why), -1);
+	assert_string_equal(why, "'44' is not an E.164 prefix (+ and 1-15 digits)");
+	assert_int_equal(sms_prefixes_check("+0", why, sizeof why), -1);
+	assert_int_equal(sms_prefixes_check("+1 2", why, sizeof why), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_fit_keeps_gsm7_when_the_cut_drops_the_ucs2_part),
 		cmocka_unit_test(test_fit_whole_and_refusals),
 		cmocka_unit_test(test_e164),
+		cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
