@@ -1,7 +1,9 @@
 /*
  * notify-sms: tell the mailbox owner by SMS, as the AWS solution Voicemail
- * for Amazon Connect does beside its e-mail (per agent extension: here the
- * contact attribute smsRecipient, or `to` per pipeline/tenant): who called,
+ * for Amazon Connect does beside its e-mail (amazon-connect/voicemail-for-
+ * amazon-connect, notification.service.js sendTextMessage; per agent
+ * extension there, here the contact attribute smsRecipient, or `to` per
+ * pipeline/tenant, and allowed_prefixes for its availableSMSCountries): who called,
  * how long, the first words of the transcript and the recording link, in a
  * body that fits `max_segments` real SMS segments (segments.h).
  *

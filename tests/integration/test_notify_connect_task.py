@@ -429,3 +429,35 @@ def test_kill9_after_the_call_resumes_to_one_task(setup, crash_shim):
     assert n["message_id"] == first
     r = run_env(env, "run", "-c", ini, ev)
     assert r.code == 0 and "already done" in r.err and len(setup.fake.started()) == 2
+
+
+# ---------------------------------------------------------------- the daemon
+
+def test_serve_runs_it_like_any_notifier(setup, tmp_path):
+    """`vmpipe serve`: three voicemails from the spool, three tasks, each with
+    its own ClientToken, beside the e-mail of each."""
+    from serve_helpers import Serve, wait_until
+    from conftest import run_vmpipe
+    ids = [f"5e7e0000-0000-4000-8000-00000000000{n}" for n in range(3)]
+    for c in ids:
+        (setup.rec / f"{c}.wav").write_bytes(wav_bytes(0.5))
+    out = tmp_path / "out"
+    ini = setup.pipeline(f"contact_flow_id = {FLOW}", f"default_queue = {QUEUE}",
+                         extra=f"[notify]\nplugin = notify-file\ndir = {out}\n")
+    spool = tmp_path / "spool"
+    env = aws_env(setup.tmp, {"CONNECT": setup.fake.url}, clock=None)
+    env["VMPIPE_LOG_FORMAT"] = "json"
+    srv = Serve(ini, spool, env=env).ready()
+    try:
+        for c in ids:
+            ev = write(tmp_path / f"ev-{c}.json", json.dumps(connect_event(c)))
+            r = run_vmpipe("enqueue", "--spool", spool, ev)
+            assert r.code == 0, r
+        wait_until("three tasks", lambda: len(setup.fake.tasks) == 3)
+        srv.wait_log("done in", 3)
+    finally:
+        assert srv.stop() == 0
+    reqs = [t["request"] for t in setup.fake.tasks]
+    assert sorted(r["Attributes"]["vmpipe_job_id"] for r in reqs) == sorted(ids)
+    assert len({r["ClientToken"] for r in reqs}) == 3
+    assert len(list(out.glob("*.eml"))) == 3
