@@ -273,10 +273,8 @@ static int add_attributes(const struct connect_task *ct, const vm_job *job,
 	set_str(attrs, "vmpipe_queue_arn", rt->route_arn);
 	if (ct->vmx3_attributes) {
 		/* What VMX3's task flow and agents' views read (sub_connect_task.py). */
-		int64_t ms = 0;
-		vm_format_time(vm_job_get_int(job, "received_ms", &ms) ? ms : vm_now_ms(), date,
-			       sizeof date);
 		const char *rec = vm_job_get_str(job, "received_at");
+		vm_format_time(vm_now_ms(), date, sizeof date);
 		char *short_tx = ct_fit(transcript, 2048, " ...(truncated)");
 		set_str(attrs, "vmx3_callback_number", caller);
 		set_str(attrs, "vmx3_timestamp", rec ? rec : date);

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <expat.h>
 #include <jansson.h>
 
 #include "phone.h"
+#include "sns_xml.h"
 
 /* ------------------------------------------------------- End User Messaging */
 
@@ -111,55 +111,6 @@ static char *sns_body(const struct sms_send *s, size_t *len)
 	return b;
 }
 
-struct xml_id {
-	int depth_in_id;
-	char id[200];
-	size_t n;
-};
-
-static void XMLCALL x_start(void *u, const XML_Char *name, const XML_Char **atts)
-{
-	(void)atts;
-	struct xml_id *x = u;
-	const char *local = strchr(name, ' ') ? strrchr(name, ' ') + 1 : name;
-	if (strcmp(local, "MessageId") == 0 && !x->id[0])
-		x->depth_in_id = 1;
-}
-
-static void XMLCALL x_end(void *u, const XML_Char *name)
-{
-	(void)name;
-	struct xml_id *x = u;
-	if (x->depth_in_id) {
-		x->depth_in_id = 0;
-		x->id[x->n] = '\0';
-	}
-}
-
-static void XMLCALL x_text(void *u, const XML_Char *s, int len)
-{
-	struct xml_id *x = u;
-	if (x->depth_in_id && len > 0)
-		for (int i = 0; i < len && x->n + 1 < sizeof x->id; i++)
-			x->id[x->n++] = s[i];
-}
-
-/* <PublishResponse><PublishResult><MessageId>…: with expat, not string search. */
-static char *sns_message_id(const unsigned char *body, size_t len)
-{
-	struct xml_id x = {0};
-	XML_Parser p = XML_ParserCreateNS(NULL, ' ');
-	if (!p)
-		return NULL;
-	XML_SetUserData(p, &x);
-	XML_SetElementHandler(p, x_start, x_end);
-	XML_SetCharacterDataHandler(p, x_text);
-	bool ok = XML_Parse(p, (const char *)body, (int)(len > 1 << 20 ? 1 << 20 : len), 1) ==
-		  XML_STATUS_OK;
-	XML_ParserFree(p);
-	return ok && x.id[0] ? strdup(x.id) : NULL;
-}
-
 /* ------------------------------------------------------------------ errors */
 
 static bool opted_out(const char *code, const char *reason, const char *msg)
@@ -242,7 +193,7 @@ vm_status sms_send(vm_job *job, const struct sms_send *s, char **id, char *msg, 
 		return st;
 	}
 	if (s->via == SMS_VIA_SNS) {
-		*id = sns_message_id(r.body, r.body_len);
+		*id = sms_sns_message_id(r.body, r.body_len);
 	} else {
 		json_t *j = json_loadb((const char *)r.body, r.body_len, 0, NULL);
 		const char *v = json_string_value(json_object_get(j, "MessageId"));

@@ -3,7 +3,8 @@
  * (plugins/notify-sms/segments.c) and its E.164 checks (phone.c), against
  * 3GPP TS 23.038/23.040's limits: GSM-7 160 septets, 153 per segment of a
  * longer text, extension characters two septets never split; UCS-2 70 code
- * units, 67 per segment, surrogate pairs never split.  Unit tests link the
+ * units, 67 per segment, surrogate pairs never split; and the reader of SNS
+ * Publish answers (sns_xml.c).  Unit tests link the
  * engine only, so the plugin files are compiled in here.
  */
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 
 #include "../../plugins/notify-sms/phone.c"
 #include "../../plugins/notify-sms/segments.c"
+#include "../../plugins/notify-sms/sns_xml.c"
 
 #define EMOJI "\xF0\x9F\x98\x80" /* U+1F600: two UTF-16 code units */
 #define L_STROKE "\xC5\x82"      /* U+0142 ł: not in GSM-7 */
@@ -245,6 +247,27 @@ static void test_prefixes(void **s)
 	assert_int_equal(sms_prefixes_check("+1 2", why, sizeof why), -1);
 }
 
+static char *sns_id(const char *xml)
+{
+	return sms_sns_message_id((const unsigned char *)xml, strlen(xml));
+}
+
+static void test_sns_answer(void **s)
+{
+	(void)s;
+	char *id = sns_id("<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">"
+			  "<PublishResult><MessageId>94f20ce6-13c5</MessageId></PublishResult>"
+			  "</PublishResponse>");
+	assert_string_equal(id, "94f20ce6-13c5");
+	free(id);
+	id = sns_id("<r><MessageId>a&amp;b<x>no</x>c</MessageId><MessageId>2</MessageId></r>");
+	assert_string_equal(id, "a&bc");
+	free(id);
+	assert_null(sns_id("<r><MessageId></MessageId><MessageId>2</MessageId></r>"));
+	assert_null(sns_id("<PublishResponse><PublishResult><MessageId>94f2"));
+	assert_null(sns_id("<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_fit_whole_and_refusals),
 		cmocka_unit_test(test_e164),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_sns_answer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
