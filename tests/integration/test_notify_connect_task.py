@@ -196,6 +196,16 @@ def test_flow_attribute_and_quick_connect(setup):
     assert req["ContactFlowId"] == VMX3_FLOW and req["QuickConnectId"] == "qc-0001"
 
 
+@pytest.mark.parametrize("link,key", [("related", "RelatedContactId"), ("none", None)])
+def test_link_to_the_voice_contact(setup, link, key):
+    r = setup.run(setup.pipeline(f"contact_flow_id = {FLOW}", f"default_queue = {QUEUE}",
+                                 f"link = {link}"), setup.event())
+    assert r.code == 0, r
+    req = only_task(setup.fake)["request"]
+    assert "PreviousContactId" not in req
+    assert (req.get(key) == CID) if key else "RelatedContactId" not in req
+
+
 def test_queue_of_another_instance_is_refused(setup):
     other = QUEUE.replace(INSTANCE, "99999999-2345-6789-abcd-ef0123456789")
     r = setup.run(setup.pipeline(f"contact_flow_id = {FLOW}"), setup.event(taskQueue=other))
