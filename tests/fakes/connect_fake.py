@@ -17,7 +17,8 @@ guide state:
     a URL reference must be an http(s) URL;
     attributes at most 32,768 UTF-8 bytes in all (the Connect quotas page);
     idempotent on ClientToken: the same token in the same instance answers
-      the ContactId of the task it started, and starts nothing;
+      the ContactId of the task it started, and starts nothing (the model
+      marks ClientToken idempotencyToken);
     the concurrent active tasks quota (`max_tasks`):
       ServiceQuotaExceededException (HTTP 402, as the model says);
     RelatedContactId is accepted as the current API reference has it (Debian's

@@ -325,3 +325,46 @@ def test_bad_configuration_is_refused_by_check(setup, lines, msg):
     r = run_env(aws_env(setup.tmp, setup.fakes), "check", "-c", setup.pipeline(*lines))
     assert r.code == 78, r
     assert msg in r.err
+
+
+# ---------------------------------------------------------------- once
+
+SAN = "san" in os.path.basename(os.environ.get("VMPIPE_BUILD", "build"))
+
+
+@pytest.fixture(scope="module")
+def crash_shim(tmp_path_factory):
+    import subprocess
+    from conftest import ROOT
+    out = str(tmp_path_factory.mktemp("shim") / "crash_rename.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", out,
+                    os.path.join(ROOT, "tests/tools/crash_rename.c"), "-ldl"], check=True)
+    return out
+
+
+@pytest.mark.skipif(SAN, reason="LD_PRELOAD under ASan")
+def test_kill9_after_the_send_is_the_documented_window(setup, eum, crash_shim):
+    """SendTextMessage takes no idempotency token: killed after the text went
+    out and before the checkpoint said so, the resumed run sends it again
+    and says so (as notify-ses, test_once.py); a finished job never does."""
+    import signal
+    import subprocess
+    from conftest import VMPIPE
+    ini = setup.pipeline()
+    text = open(ini).read().replace("retry_cap = 10s", f"retry_cap = 10s\nstate = {setup.tmp}/state")
+    open(ini, "w").write(text)
+    ev = setup.event(smsRecipient=OWNER)
+    env = aws_env(setup.tmp, setup.fakes, clock=None)
+    # Checkpoint renames: locate, transcribe, notify.sms sending, notify.sms
+    # done: killed before the fourth, after the text was accepted.
+    p = subprocess.run([VMPIPE, "run", "-c", ini, ev], capture_output=True, text=True, timeout=120,
+                       env=dict(env, LD_PRELOAD=crash_shim, CRASH_RENAME_MATCH=f"{CID}.json",
+                                CRASH_RENAME_NTH="4", CRASH_RENAME_BEFORE="1"))
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert len(eum.messages) == 1
+    r = run_env(env, "run", "-c", ini, ev)
+    assert r.code == 0, r
+    assert "SMS has no idempotency token, so this may be a second copy" in r.err
+    assert len(eum.messages) == 2
+    r = run_env(env, "run", "-c", ini, ev)
+    assert r.code == 0 and "already done" in r.err and len(eum.messages) == 2
