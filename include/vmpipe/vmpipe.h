@@ -640,6 +640,38 @@ const char *vm_ca_bundle(void);
 
 /* ---- end of CA bundle ---- */
 
+/* ---- Text templates and intake checks (engine/mail/text.c, engine/core/intake.c; owner: connect) ---- */
+
+/*
+ * A text template with the job variables e-mail templates have
+ * (docs/templates.md: {{caller}}, {{duration}}, {{date}}, {{transcript}},
+ * {{url}}, {{recipient_name}}, {{tenant}}, …, and {{#name}}…{{/name}}
+ * sections), for notifiers that send no e-mail (a task's name, an SMS).
+ * Parse once in init(): an unknown variable is an error then ("line 1:
+ * unknown variable 'calller'" in err), not an empty string at send time.
+ * `one_line`: the result loses every control character (CR, LF, …).
+ */
+typedef struct vm_text vm_text;
+vm_text *vm_text_parse(const char *src, bool one_line, char *err, size_t errsz);
+/* The template rendered for `job` (malloc()ed, valid UTF-8), NULL when out of memory. */
+char *vm_text_render(const vm_text *t, const vm_job *job);
+void vm_text_free(vm_text *t);
+
+/*
+ * A notifier's check at intake, before any stage runs (the engine's own for
+ * mail notifiers is the recipient allow-list): return 0 when this notifier
+ * could deliver `job`, or -1 with the reason in `why` ("smsRecipient
+ * '+1555' is not an E.164 number") when it would refuse it for certain.
+ * When every notifier that has not yet delivered refuses, the job fails at
+ * once (exit 69), each refusal in its errors, before anything is located,
+ * transcribed or paid for.  `state` is the stage's (read-only) state.  Call
+ * vm_stage_intake_check() from init().
+ */
+typedef int (*vm_intake_fn)(const void *state, const vm_job *job, char *why, size_t size);
+void vm_stage_intake_check(vm_stage *stage, vm_intake_fn check);
+
+/* ---- end of text templates and intake checks ---- */
+
 #ifdef __cplusplus
 }
 #endif
