@@ -14,8 +14,10 @@
 #include <openssl/evp.h>
 
 #include "address.h"
+#include "pbxaudio.h"
 #include "mbuf.h"
 #include "read.h"
+#include "core/event_limits.h"
 #include "core/util.h"
 
 #define ID_MAX 100 /* event.c allows 128; leave room for what others append */
@@ -161,12 +163,20 @@ static void sha_hex(const void *data, size_t len, char *out, size_t hexchars)
  * Message-ID, else a digest of the whole mail.  The same mail handed in
  * twice gets the same id, so a pipeline with [pipeline] state mails it once.
  */
-static void make_id(const char *source, const mr_headers *h, const char *mail, size_t len, char *id,
-		    size_t size)
+static void make_id(const char *source, const mr_headers *h, const char *audio_name, const char *mail,
+		    size_t len, char *id, size_t size)
 {
 	const char *own = strcmp(source, "asterisk") == 0   ? mr_get(h, "X-Asterisk-VM-Message-ID")
 			  : strcmp(source, "freeswitch") == 0 ? mr_get(h, "X-Voicemail-UUID")
 							      : NULL;
+	/* FreeSWITCH names the file after the message: msg_UUID.EXT (mod_voicemail.c). */
+	char uuid[64];
+	const char *dot = audio_name ? strrchr(audio_name, '.') : NULL;
+	if (!own && strcmp(source, "freeswitch") == 0 && dot && strncmp(audio_name, "msg_", 4) == 0 &&
+	    dot - audio_name - 4 == 36) {
+		snprintf(uuid, sizeof uuid, "%.36s", audio_name + 4);
+		own = uuid;
+	}
 	const char *msgid = mr_get(h, "Message-ID");
 	char buf[256], p[256];
 	if (own && *own) {
@@ -233,7 +243,8 @@ static const char *ext_for(const char *type)
 	return "wav";
 }
 
-static int take_audio(const mr_part *part, const char *type, struct pbxmail *out, char *err,
+/* One audio part, transfer-decoded, into `ap`.  -1 with err when it does not decode. */
+static int take_audio(const mr_part *part, const char *type, struct pbxaudio_part *ap, char *err,
 		      size_t errsize)
 {
 	const char *cd = mr_get(&part->headers, "Content-Disposition");
@@ -254,9 +265,9 @@ static int take_audio(const mr_part *part, const char *type, struct pbxmail *out
 	char pn[64];
 	plain(base, pn, sizeof pn);
 	if (pn[0])
-		snprintf(out->audio_name, sizeof out->audio_name, "%s", pn);
+		snprintf(ap->name, sizeof ap->name, "%s", pn);
 	else
-		snprintf(out->audio_name, sizeof out->audio_name, "voicemail.%s", ext_for(type));
+		snprintf(ap->name, sizeof ap->name, "voicemail.%s", ext_for(type));
 	free(dname);
 
 	/* No Content-Transfer-Encoding: 7bit, the bytes as they are. */
@@ -267,40 +278,46 @@ static int take_audio(const mr_part *part, const char *type, struct pbxmail *out
 		low[k++] = (char)tolower((unsigned char)*c);
 	low[k] = '\0';
 	if (strcmp(low, "base64") == 0) {
-		out->audio = mr_base64(part->body, part->len, &out->audio_len);
-		if (!out->audio) {
-			snprintf(err, errsize, "the audio attachment %s is not valid base64", out->audio_name);
+		ap->data = mr_base64(part->body, part->len, &ap->len);
+		if (!ap->data) {
+			snprintf(err, errsize, "the audio attachment %s is not valid base64", ap->name);
 			return -1;
 		}
 	} else if (strcmp(low, "binary") == 0 || strcmp(low, "8bit") == 0 || strcmp(low, "7bit") == 0) {
-		out->audio = malloc(part->len ? part->len : 1);
-		if (!out->audio) {
+		ap->data = malloc(part->len ? part->len : 1);
+		if (!ap->data) {
 			snprintf(err, errsize, "out of memory");
 			return -1;
 		}
-		memcpy(out->audio, part->body, part->len);
-		out->audio_len = part->len;
+		memcpy(ap->data, part->body, part->len);
+		ap->len = part->len;
 	} else {
 		snprintf(err, errsize, "the audio attachment %s is in transfer encoding '%.30s' (base64 expected)",
-			 out->audio_name, low);
+			 ap->name, low);
 		return -1;
 	}
-	if (out->audio_len == 0) {
-		snprintf(err, errsize, "the audio attachment %s is empty", out->audio_name);
+	if (ap->len == 0) {
+		snprintf(err, errsize, "the audio attachment %s is empty", ap->name);
 		return -1;
 	}
-	const char *ct = vm_audio_type(out->audio_name);
-	vm_job_set_str(out->job, "recording.content_type", ct ? ct : type);
-	vm_job_set_int(out->job, "recording.size", (int64_t)out->audio_len);
 	return 0;
 }
 
-/* The first audio leaf; -1 with the types seen when there is none. */
+/*
+ * Every audio leaf, into out->audio: one as it is, several joined (the
+ * introduction first).  0 (out->audio NULL when there is none, with the
+ * part types in out->note), or -1 with err.
+ */
 static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, size_t errsize)
 {
+	struct pbxaudio_part ap[PBXAUDIO_MAX_PARTS];
+	size_t n = 0;
+	int rc = -1;
+	memset(ap, 0, sizeof ap);
 	mbuf seen = MBUF_INIT;
+	const char *first_type = NULL;
+	char type[128], type0[128] = "";
 	for (size_t i = 0; i < parts->n; i++) {
-		char type[128];
 		const mr_headers *h = &parts->v[i].headers;
 		mr_media_type(mr_get(h, "Content-Type"), type, sizeof type);
 		char *name = mr_param(mr_get(h, "Content-Disposition"), "filename");
@@ -308,19 +325,171 @@ static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, siz
 			name = mr_param(mr_get(h, "Content-Type"), "name");
 		bool audio = is_audio(type, name);
 		free(name);
-		if (audio) {
-			mbuf_free(&seen);
-			return take_audio(&parts->v[i], type, out, err, errsize);
-		}
 		mbuf_printf(&seen, "%s%s", i ? ", " : "", type);
+		if (!audio)
+			continue;
+		if (n == PBXAUDIO_MAX_PARTS) {
+			snprintf(err, errsize, "more than %d audio attachments", PBXAUDIO_MAX_PARTS);
+			goto done;
+		}
+		if (take_audio(&parts->v[i], type, &ap[n], err, errsize) != 0)
+			goto done;
+		if (!n++) {
+			snprintf(type0, sizeof type0, "%s", type);
+			first_type = type0;
+		}
 	}
-	char *s = mbuf_take(&seen, NULL);
-	snprintf(err, errsize, "not a voicemail: no audio attachment (parts: %s)", s ? s : "?");
-	free(s);
-	return -1;
+	out->audio_parts = (int)n;
+	if (n == 0) {
+		char *s = mbuf_take(&seen, NULL);
+		snprintf(out->note, sizeof out->note, "no audio attachment (parts: %s)", s ? s : "?");
+		free(s);
+		rc = 0;
+		goto done;
+	}
+	if (n == 1) {
+		out->audio = ap[0].data;
+		out->audio_len = ap[0].len;
+		ap[0].data = NULL;
+		snprintf(out->audio_name, sizeof out->audio_name, "%s", ap[0].name);
+	} else {
+		char why[300];
+		if (pbxaudio_join(ap, n, &out->audio, &out->audio_len, why, sizeof why) != 0) {
+			snprintf(err, errsize, "%zu audio attachments that cannot be joined: %s", n, why);
+			goto done;
+		}
+		/* "msg0003.WAV" + "msgintro0003.WAV" -> "msg0003-with-intro.wav" */
+		const char *main = ap[0].name;
+		for (size_t i = 0; i < n; i++)
+			if (strncasecmp(ap[i].name, "msgintro", 8) != 0) {
+				main = ap[i].name;
+				break;
+			}
+		const char *dot = strrchr(main, '.');
+		snprintf(out->audio_name, sizeof out->audio_name, "%.*s-with-intro.wav",
+			 (int)(dot ? dot - main : (ptrdiff_t)strlen(main)), main);
+		first_type = "audio/wav";
+	}
+	const char *ct = vm_audio_type(out->audio_name);
+	vm_job_set_str(out->job, "recording.content_type", ct ? ct : first_type);
+	vm_job_set_int(out->job, "recording.size", (int64_t)out->audio_len);
+	if (n > 1)
+		vm_job_set_int(out->job, "recording.parts", (int64_t)n);
+	rc = 0;
+done:
+	mbuf_free(&seen);
+	for (size_t i = 0; i < PBXAUDIO_MAX_PARTS; i++)
+		free(ap[i].data);
+	return rc;
 }
 
 /* ------------------------------------------------------------- the record */
+
+/* The local part and the domain of a bare address. */
+static void split_addr(const char *addr, char *local, size_t lsize, char *domain, size_t dsize)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	snprintf(local, lsize, "%.*s", at ? (int)(at - addr) : 0, at ? addr : "");
+	snprintf(domain, dsize, "%s", at ? at + 1 : "");
+}
+
+/*
+ * FreeSWITCH without the X-Voicemail-Caller-ID-* headers: its stock template
+ * (conf/vanilla/voicemail.tpl) names the caller in
+ *   From: "NAME" <NUMBER@DOMAIN>
+ *   Subject: Voicemail from "NAME" <NUMBER> HH:MM:SS
+ * and mod_voicemail's built-in headers (no template) in
+ *   From: FreeSWITCH mod_voicemail <ACCOUNT@DOMAIN>
+ *   Subject: Voicemail from NAME NUMBER
+ * The mailbox is the envelope sender: ACCOUNT@DOMAIN unless vm-mailfrom is
+ * set (deliver_vm(): email-from, else "%s@%s" of account and domain).
+ */
+static void freeswitch_stock(vm_job *job, const mr_headers *h, const char *envelope_from)
+{
+	char *subj = text_of(h, "Subject"), *num = NULL, *name = NULL;
+	const char *rest = subj && strncmp(subj, "Voicemail from ", 15) == 0 ? subj + 15 : NULL;
+	if (rest && rest[0] == '"') {
+		const char *q = strchr(rest + 1, '"');
+		const char *lt = q ? strstr(q, " <") : NULL, *gt = lt ? strchr(lt, '>') : NULL;
+		if (gt) {
+			name = strndup(rest + 1, (size_t)(q - rest - 1));
+			num = strndup(lt + 2, (size_t)(gt - lt - 2));
+		}
+	} else if (rest) {
+		const char *sp = strrchr(rest, ' ');
+		num = strdup(sp ? sp + 1 : rest);
+		if (sp)
+			name = strndup(rest, (size_t)(sp - rest));
+	}
+	free(subj);
+	mail_addrs from = {0};
+	char e[200], local[256], domain[256];
+	const char *fv = mr_get(h, "From");
+	bool builtin = false;
+	if (fv && addr_parse_list(fv, &from, "From", e, sizeof e) == 0 && from.n == 1) {
+		split_addr(from.v[0].addr, local, sizeof local, domain, sizeof domain);
+		builtin = from.v[0].name && strcmp(from.v[0].name, "FreeSWITCH mod_voicemail") == 0;
+		if (builtin) {
+			if (!vm_job_get_str(job, "contact.mailbox")) {
+				vm_job_set_str(job, "contact.mailbox", local);
+				vm_job_set_str(job, "contact.dialed", local);
+			}
+			if (!vm_job_get_str(job, "contact.context") && domain[0])
+				vm_job_set_str(job, "contact.context", domain);
+		} else {
+			if (!num && local[0])
+				num = strdup(local);
+			if (!name && from.v[0].name)
+				name = mr_decode_words(from.v[0].name);
+			if (!vm_job_get_str(job, "contact.context") && domain[0])
+				vm_job_set_str(job, "contact.context", domain);
+		}
+	}
+	addr_list_free(&from);
+	if (!vm_job_get_str(job, "contact.caller") && !unknown_caller(num))
+		vm_job_set_str(job, "contact.caller", num);
+	if (!vm_job_get_str(job, "contact.caller_name") && !unknown_caller(name))
+		vm_job_set_str(job, "contact.caller_name", name);
+	free(num);
+	free(name);
+	if (!vm_job_get_str(job, "contact.mailbox") && envelope_from && strchr(envelope_from, '@')) {
+		split_addr(envelope_from, local, sizeof local, domain, sizeof domain);
+		if (local[0] && strcmp(local, "freeswitch") != 0) {
+			vm_job_set_str(job, "contact.mailbox", local);
+			vm_job_set_str(job, "contact.dialed", local);
+		}
+		if (!vm_job_get_str(job, "contact.context") && domain[0])
+			vm_job_set_str(job, "contact.context", domain);
+	}
+}
+
+/*
+ * The intake's bounds (engine/core/event_limits.c), applied here as at every
+ * intake: a 4 MB caller id or a To: of 3,000 addresses is refused while the
+ * PBX (or the MTA) is still there to hear it, not later by `vmpipe serve`.
+ */
+static int within_limits(const vm_job *job, char *err, size_t errsize)
+{
+	static const struct { const char *path, *what; enum ev_kind kind; } f[] = {
+		{"contact.caller", "the caller id", EV_CALLER},
+		{"contact.caller_name", "the caller's name", EV_NAME},
+		{"contact.mailbox", "the mailbox", EV_CALLER},
+		{"contact.context", "the mailbox's context or domain", EV_CALLER},
+		{"recipient.email", "the mail's recipients (To:)", EV_RECIPIENTS},
+		{"recipient.name", "the recipient's name", EV_NAME},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+		const char *v = vm_job_get_str(job, f[i].path);
+		if (!v)
+			continue;
+		json_t *j = json_stringn_nocheck(v, strlen(v));
+		int rc = j ? ev_check(f[i].kind, j, f[i].what, err, errsize) : 0;
+		json_decref(j);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
 
 static void pbx_fields(vm_job *job, const char *source, const mr_headers *h)
 {
@@ -392,8 +561,9 @@ static void pbx_fields(vm_job *job, const char *source, const mr_headers *h)
 	vm_job_set_str(job, "source", source);
 }
 
-int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmail *out, char *err,
-		  size_t errsize)
+enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
+				const char *envelope_from, struct pbxmail *out, char *err,
+				size_t errsize)
 {
 	memset(out, 0, sizeof *out);
 	mr_headers h;
@@ -403,16 +573,16 @@ int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmai
 	char e[300];
 	if (len > PBXMAIL_MAX_BYTES) {
 		snprintf(err, errsize, "the mail is %zu bytes; the limit is %u", len, PBXMAIL_MAX_BYTES);
-		return -1;
+		return PBXMAIL_BAD;
 	}
 	if (mr_read_headers(mail, len, &h, &body, &blen, e, sizeof e) != 0) {
 		snprintf(err, errsize, "not a mail: %s", e);
-		return -1;
+		return PBXMAIL_BAD;
 	}
 	if (mr_parts_read(mail, len, &parts, e, sizeof e) != 0) {
 		snprintf(err, errsize, "unreadable MIME structure: %s", e);
 		mr_headers_free(&h);
-		return -1;
+		return PBXMAIL_BAD;
 	}
 	const char *source = "mail";
 	const char *mid = mr_get(&h, "Message-ID"), *mailer = mr_get(&h, "X-Mailer");
@@ -420,22 +590,51 @@ int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmai
 		source = "asterisk";
 	else if (has_prefix(&h, "X-Voicemail-") || (mailer && strcasestr(mailer, "FreeSWITCH")))
 		source = "freeswitch";
-	char id[ID_MAX + 40];
-	make_id(source, &h, mail, len, id, sizeof id);
-	int rc = -1;
-	if (!(out->job = job_new(id))) {
+	enum pbxmail_kind rc = PBXMAIL_BAD;
+	if (!(out->job = job_new("pending"))) {
 		snprintf(err, errsize, "out of memory");
 		goto done;
 	}
-	vm_job_set_str(out->job, "contact.id", id);
-	vm_job_set_str(out->job, "contact.initial_id", id);
 	if (find_audio(&parts, out, err, errsize) != 0)
 		goto done;
+	if (!out->audio && strcmp(source, "mail") == 0) {
+		/* Asterisk's pager mail (sendpage(): no Message-ID, no X-Asterisk-*),
+		 * or any other mail: not ours to read. */
+		snprintf(err, errsize, "not a voicemail: %s", out->note);
+		rc = PBXMAIL_OTHER;
+		goto done;
+	}
+	char id[ID_MAX + 40];
+	make_id(source, &h, out->audio ? out->audio_name : NULL, mail, len, id, sizeof id);
+	vm_job_set_str(out->job, "id", id);
+	vm_job_set_str(out->job, "contact.id", id);
+	vm_job_set_str(out->job, "contact.initial_id", id);
 	pbx_fields(out->job, source, &h);
+	if (strcmp(source, "freeswitch") == 0)
+		freeswitch_stock(out->job, &h, envelope_from);
 	recipients(out->job, &h, rcpt);
-	rc = 0;
+	if (within_limits(out->job, err, errsize) != 0)
+		goto done;
+	if (out->audio) {
+		double received, recorded;
+		bool cut = false;
+		if (pbxaudio_probe(out->audio, out->audio_len, &received, &recorded, &cut)) {
+			double secs;
+			if (cut || !vm_job_get_num(out->job, "recording.duration_seconds", &secs))
+				vm_job_set_num(out->job, "recording.duration_seconds", received);
+			if (cut)
+				vm_job_set_num(out->job, "recording.recorded_seconds", recorded);
+		}
+		out->truncated = cut || parts.unterminated > 0;
+		if (out->truncated) {
+			vm_job_set_bool(out->job, "recording.truncated", true);
+			snprintf(out->note, sizeof out->note, "the mail was cut short (%s): the recording is incomplete",
+				 parts.unterminated ? "its MIME parts do not end" : "the audio ends before its header says");
+		}
+	}
+	rc = PBXMAIL_VOICEMAIL;
 done:
-	if (rc != 0)
+	if (rc != PBXMAIL_VOICEMAIL)
 		pbxmail_free(out);
 	mr_parts_free(&parts);
 	mr_headers_free(&h);

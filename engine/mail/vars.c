@@ -2,12 +2,15 @@
 #include "vars.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "encode.h"
+#include "core/job.h" /* job->timezone, job_get() */
 #include "core/util.h" /* format_duration() */
 
 #define PREVIEW_CHARS 700 /* the original system's preview length */
@@ -37,6 +40,12 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_ATTACHMENT_TOO_LARGE] = "attachment_too_large",
 	[VAR_ATTACHMENT_FAILED] = "attachment_failed",
 	[VAR_ATTACH_MAX] = "attach_max",
+	[VAR_CALLER_NAME] = "caller_name",
+	[VAR_CALLER_DISPLAY] = "caller_display",
+	[VAR_MAILBOX] = "mailbox",
+	[VAR_INCOMPLETE] = "incomplete",
+	[VAR_RECORDING_FILE] = "recording_file",
+	[VAR_TIMEZONE] = "timezone",
 };
 
 void format_human_date(int64_t ms, char *buf, size_t size)
@@ -52,6 +61,65 @@ void format_human_date(int64_t ms, char *buf, size_t size)
 	}
 	snprintf(buf, size, "%d %s %d, %02d:%02d UTC", tm.tm_mday, months[tm.tm_mon],
 		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+}
+
+/*
+ * localtime_r() reads the zone from TZ, which is process-wide: the change and
+ * the read happen under one lock, and TZ is put back before it is released.
+ * Zone names are checked against the zone files first: glibc takes an
+ * unknown name as UTC without a word.
+ */
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool zone_known(const char *tz)
+{
+	if (!*tz || strstr(tz, "..") || tz[0] == '/')
+		return false;
+	char path[300];
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+	return strcmp(tz, "UTC") == 0 || access(path, R_OK) == 0;
+}
+
+bool format_human_date_tz(int64_t ms, const char *tz, char *buf, size_t size)
+{
+	static const char *const months[] = {"January", "February", "March",     "April",
+					     "May",     "June",     "July",      "August",
+					     "September", "October", "November", "December"};
+	bool named = tz && *tz;
+	if (named && !zone_known(tz)) {
+		format_human_date(ms, buf, size);
+		return false;
+	}
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char zone[64] = "";
+	pthread_mutex_lock(&tz_lock);
+	char *old = NULL;
+	if (named) {
+		const char *o = getenv("TZ");
+		old = o ? strdup(o) : NULL;
+		setenv("TZ", tz, 1);
+	}
+	tzset();
+	bool ok = localtime_r(&t, &tm) != NULL;
+	if (ok)
+		strftime(zone, sizeof zone, "%Z", &tm);
+	if (named) {
+		if (old)
+			setenv("TZ", old, 1);
+		else
+			unsetenv("TZ");
+		free(old);
+		tzset();
+	}
+	pthread_mutex_unlock(&tz_lock);
+	if (!ok) {
+		format_human_date(ms, buf, size);
+		return false;
+	}
+	snprintf(buf, size, "%d %s %d, %02d:%02d %s", tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+		 tm.tm_hour, tm.tm_min, zone[0] ? zone : "UTC");
+	return true;
 }
 
 bool parse_iso8601(const char *s, int64_t *ms)
@@ -186,11 +254,47 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	v[VAR_URL_EXPIRES_AT] = get(job, "recording.url_expires_at", NULL);
 	v[VAR_RECEIVED_AT] = get(job, "received_at", NULL);
 
+	/* When the message was left: the PBX's own time (its Date:), else when
+	 * vmpipe received it; in the pipeline's zone (`timezone`), else the host's. */
 	int64_t ms;
-	if (!parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
+	if (!parse_iso8601(vm_job_get_str(job, "contact.date"), &ms) &&
+	    !parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
 		ms = vm_now_ms();
-	format_human_date(ms, buf, sizeof buf);
+	const char *tz = job->timezone;
+	format_human_date_tz(ms, tz, buf, sizeof buf);
 	v[VAR_DATE] = strdup(buf);
+	v[VAR_TIMEZONE] = strdup(tz && *tz ? tz : "");
+
+	v[VAR_CALLER_NAME] = get(job, "contact.caller_name", NULL);
+	v[VAR_MAILBOX] = get(job, "contact.mailbox", NULL);
+	/* "Robert Banker (+1 555 765 4321)", or whichever of the two is known. */
+	const char *cn = v[VAR_CALLER_NAME], *num = vm_job_get_str(job, "contact.caller");
+	mbuf disp = MBUF_INIT;
+	if (cn && *cn && num && *num && strcmp(cn, v[VAR_CALLER]) != 0)
+		mbuf_printf(&disp, "%s (%s)", cn, v[VAR_CALLER]);
+	else
+		mbuf_puts(&disp, cn && *cn ? cn : v[VAR_CALLER] ? v[VAR_CALLER] : "unknown");
+	v[VAR_CALLER_DISPLAY] = mbuf_take(&disp, NULL);
+
+	/* A cut recording: what was recorded and what arrived. */
+	bool cut = false;
+	double rec, got;
+	json_t *tr = job_get(job, "recording.truncated");
+	cut = json_is_true(tr);
+	if (cut && vm_job_get_num(job, "recording.recorded_seconds", &rec) &&
+	    vm_job_get_num(job, "recording.duration_seconds", &got))
+		snprintf(buf, sizeof buf, "%.1f s recorded, %.1f s received", rec, got);
+	else
+		snprintf(buf, sizeof buf, "%s", cut ? "the recording arrived incomplete" : "");
+	v[VAR_INCOMPLETE] = strdup(buf);
+
+	/* A recording only on this host (file://, no link to it): where it is, in words. */
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	char path[4096] = "";
+	if (!(url && *url) && uri && strncmp(uri, "file://", 7) == 0 &&
+	    vm_file_uri_path(uri, path, sizeof path) != 0)
+		path[0] = '\0';
+	v[VAR_RECORDING_FILE] = text_clean(path, strlen(path), CLEAN_HEADER);
 	/* Known once the attachment is fetched: mail_vars_attachment(). */
 	for (int k = VAR_ATTACHED; k <= VAR_ATTACH_MAX; k++)
 		v[k] = strdup("");
