@@ -116,7 +116,7 @@ def test_asterisk_wav49_inline(spool, tmp_path):
     assert rec["recording"]["uri"] == "file://" + str(spool.dir / "recordings" / name)
     assert rec["recording"]["content_type"] == "audio/wav"
     eml = (spool.out / f"{AST_ID}.eml").read_text()
-    assert "Voicemail message from: 5551234" in eml
+    assert "Voicemail message from: John Doe (5551234)" in eml
     assert spool.files("new") == [] and spool.files("rejected") == []
 
     # The PBX sends the same mail again: the checkpoint says done, nobody is mailed twice.

@@ -404,7 +404,8 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 		vm_file_uri(path, uri, sizeof uri); /* fits: sized for every byte encoded */
 		vm_job_set_str(m.job, "recording.uri", uri);
 	} else {
-		vm_job_set_str(m.job, "recording.error", "the PBX mailed this voicemail without its recording");
+		/* attach=no (Asterisk), vm-attach-file false (FreeSWITCH) */
+		vm_job_set_bool(m.job, "recording.not_sent", true);
 	}
 	const char *caller = vm_job_get_str(m.job, "contact.caller");
 	const char *to = vm_job_get_str(m.job, "recipient.email");
