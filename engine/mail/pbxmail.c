@@ -20,6 +20,7 @@
 #include "core/event_limits.h"
 #include "core/util.h"
 
+#define PBXMAIL_HEADER_MAX 65536 /* any header of the top block */
 #define ID_MAX 100 /* event.c allows 128; leave room for what others append */
 
 /* A header's text (RFC 2047 decoded), or NULL when absent or blank. malloc()ed. */
@@ -583,6 +584,19 @@ enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
 		snprintf(err, errsize, "unreadable MIME structure: %s", e);
 		mr_headers_free(&h);
 		return PBXMAIL_BAD;
+	}
+	/* No header this reads is longer than a few KiB in any real mail: a
+	 * longer one is refused before it is decoded (the limits below are
+	 * smaller still). */
+	for (size_t i = 0; i < h.n; i++) {
+		size_t vl = strlen(h.v[i].value);
+		if (vl > PBXMAIL_HEADER_MAX) {
+			snprintf(err, errsize, "the mail's %.60s header is %zu bytes; at most %d", h.v[i].name, vl,
+				 PBXMAIL_HEADER_MAX);
+			mr_parts_free(&parts);
+			mr_headers_free(&h);
+			return PBXMAIL_BAD;
+		}
 	}
 	const char *source = "mail";
 	const char *mid = mr_get(&h, "Message-ID"), *mailer = mr_get(&h, "X-Mailer");

@@ -394,7 +394,10 @@ char *mr_decode_words(const char *value)
 			}
 		}
 		after_word = false;
-		mbuf_putc(&b, *p++);
+		/* Plain text up to the next '=' (where a word may start) in one piece. */
+		size_t run = 1 + strcspn(p + 1, "=");
+		mbuf_add(&b, p, run);
+		p += run;
 	}
 	size_t n;
 	char *raw = mbuf_take(&b, &n);
