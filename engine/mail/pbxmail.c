@@ -375,7 +375,7 @@ static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, siz
 	vm_job_set_str(out->job, "recording.content_type", ct ? ct : first_type);
 	vm_job_set_int(out->job, "recording.size", (int64_t)out->audio_len);
 	if (n > 1)
-		vm_job_set_int(out->job, "recording.parts", (int64_t)n);
+		vm_job_set_int(out->job, "contact.audio_parts", (int64_t)n);
 	rc = 0;
 done:
 	mbuf_free(&seen);
@@ -385,6 +385,37 @@ done:
 }
 
 /* ------------------------------------------------------------- the record */
+
+/*
+ * Asterisk's mailcmd mail names the length only in its default body:
+ * "...you were just left a 0:42 long message (number 1)" (or "just
+ * forwarded a 0:42 long message"), make_email_file()'s "%d:%02d".  Seconds,
+ * or -1 when the body is not that one.
+ */
+static double asterisk_body_duration(const mr_parts *parts)
+{
+	static const char *const leads[] = {"just left a ", "just forwarded a "};
+	for (size_t i = 0; i < parts->n; i++) {
+		char type[64];
+		mr_media_type(mr_get(&parts->v[i].headers, "Content-Type"), type, sizeof type);
+		if (strcmp(type, "text/plain") != 0)
+			continue;
+		/* The sentence is in the body's first lines: look no further. */
+		size_t len = parts->v[i].len < 4096 ? parts->v[i].len : 4096;
+		char head[4097];
+		memcpy(head, parts->v[i].body, len);
+		head[len] = '\0';
+		for (size_t k = 0; k < 2; k++) {
+			const char *p = strstr(head, leads[k]);
+			int m, sec, n = 0;
+			if (p && sscanf(p + strlen(leads[k]), "%5d:%2d%n", &m, &sec, &n) == 2 && m >= 0 &&
+			    sec >= 0 && sec < 60 && strncmp(p + strlen(leads[k]) + n, " long message", 13) == 0)
+				return m * 60.0 + sec;
+		}
+		return -1;
+	}
+	return -1;
+}
 
 /* The local part and the domain of a bare address. */
 static void split_addr(const char *addr, char *local, size_t lsize, char *domain, size_t dsize)
@@ -624,6 +655,10 @@ enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
 	vm_job_set_str(out->job, "contact.id", id);
 	vm_job_set_str(out->job, "contact.initial_id", id);
 	pbx_fields(out->job, source, &h);
+	double secs;
+	if (strcmp(source, "asterisk") == 0 && !vm_job_get_num(out->job, "recording.duration_seconds", &secs) &&
+	    (secs = asterisk_body_duration(&parts)) >= 0)
+		vm_job_set_num(out->job, "recording.duration_seconds", secs);
 	if (strcmp(source, "freeswitch") == 0)
 		freeswitch_stock(out->job, &h, envelope_from);
 	recipients(out->job, &h, rcpt);
@@ -633,15 +668,14 @@ enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
 		double received, recorded;
 		bool cut = false;
 		if (pbxaudio_probe(out->audio, out->audio_len, &received, &recorded, &cut)) {
-			double secs;
 			if (cut || !vm_job_get_num(out->job, "recording.duration_seconds", &secs))
 				vm_job_set_num(out->job, "recording.duration_seconds", received);
 			if (cut)
-				vm_job_set_num(out->job, "recording.recorded_seconds", recorded);
+				vm_job_set_num(out->job, "contact.recorded_seconds", recorded);
 		}
 		out->truncated = cut || parts.unterminated > 0;
 		if (out->truncated) {
-			vm_job_set_bool(out->job, "recording.truncated", true);
+			vm_job_set_bool(out->job, "contact.mail_truncated", true);
 			snprintf(out->note, sizeof out->note, "the mail was cut short (%s): the recording is incomplete",
 				 parts.unterminated ? "its MIME parts do not end" : "the audio ends before its header says");
 		}

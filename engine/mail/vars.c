@@ -46,6 +46,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_INCOMPLETE] = "incomplete",
 	[VAR_RECORDING_FILE] = "recording_file",
 	[VAR_TIMEZONE] = "timezone",
+	[VAR_RECORDING_NOT_SENT] = "recording_not_sent",
 };
 
 void format_human_date(int64_t ms, char *buf, size_t size)
@@ -247,7 +248,10 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	v[VAR_LANGUAGE] = get(job, "transcript.language", NULL);
 	/* The locate stage gave up: say so, the owner still learns who called. */
 	const char *located = vm_job_get_str(job, "stages.locate");
-	v[VAR_RECORDING_MISSING] = strdup(located && strcmp(located, "failed") == 0 ? "yes" : "");
+	/* The PBX mailed no recording (attach=no): nothing was missing, none was sent. */
+	bool not_sent = json_is_true(job_get(job, "contact.recording_not_sent"));
+	v[VAR_RECORDING_NOT_SENT] = strdup(not_sent ? "yes" : "");
+	v[VAR_RECORDING_MISSING] = strdup(!not_sent && located && strcmp(located, "failed") == 0 ? "yes" : "");
 
 	const char *url = vm_job_get_str(job, "recording.url");
 	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);
@@ -279,9 +283,11 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	/* A cut recording: what was recorded and what arrived. */
 	bool cut = false;
 	double rec, got;
-	json_t *tr = job_get(job, "recording.truncated");
-	cut = json_is_true(tr);
-	if (cut && vm_job_get_num(job, "recording.recorded_seconds", &rec) &&
+	/* contact.*: what the PBX's mail said (it survives the hand-over to
+	 * serve); recording.truncated: what the transcriber found decoding it. */
+	cut = json_is_true(job_get(job, "contact.mail_truncated")) ||
+	      json_is_true(job_get(job, "recording.truncated"));
+	if (cut && vm_job_get_num(job, "contact.recorded_seconds", &rec) &&
 	    vm_job_get_num(job, "recording.duration_seconds", &got))
 		snprintf(buf, sizeof buf, "%.1f s recorded, %.1f s received", rec, got);
 	else

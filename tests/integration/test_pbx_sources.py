@@ -180,7 +180,7 @@ def test_forward_with_introduction_keeps_both_intro_first(box, tmp_path):
     assert p.returncode == 0, p.stderr
     job_id = "Asterisk-4-1804289383-1234-4242_pbx.example.com"
     rec = box.record(job_id)
-    assert rec["recording"]["parts"] == 2
+    assert rec["contact"]["audio_parts"] == 2
     assert rec["recording"]["duration_seconds"] == pytest.approx(1.0)
     [name] = box.files("recordings")
     assert name.endswith("-msg0003-with-intro.wav")
@@ -201,8 +201,8 @@ def test_mail_cut_inside_the_base64_is_an_incomplete_voicemail(box, tmp_path):
     p = sendmail(cut, "-c", box.ini(), "-t")
     assert p.returncode == 0, p.stderr
     rec = box.record(AST_ID)
-    assert rec["recording"]["truncated"] is True
-    assert rec["recording"]["recorded_seconds"] == pytest.approx(5.7, abs=0.05)
+    assert rec["contact"]["mail_truncated"] is True
+    assert rec["contact"]["recorded_seconds"] == pytest.approx(5.7, abs=0.05)
     got = rec["recording"]["duration_seconds"]
     assert 0 < got < 2
     body = text_of(box.mail(AST_ID))
@@ -267,8 +267,11 @@ def test_voicemail_without_recording_still_tells_the_owner(box, tmp_path):
     body = text_of(box.mail(AST_ID))
     assert "There is a voicemail from Robert Banker (+15557654321)." in body
     assert "Left at: 29 November 2026" in body
+    assert "Duration: 42s" in body  # from Asterisk's body: "left a 0:42 long message"
+    assert "sent this message without its recording" in body
+    assert "could not be found" not in body
     rec = box.record(AST_ID)
-    assert rec["recording"]["not_sent"] is True
+    assert rec["contact"]["recording_not_sent"] is True
 
 
 # ---------------------------------------------------------------- 8: too large to attach

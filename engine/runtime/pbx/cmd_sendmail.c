@@ -405,7 +405,7 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 		vm_job_set_str(m.job, "recording.uri", uri);
 	} else {
 		/* attach=no (Asterisk), vm-attach-file false (FreeSWITCH) */
-		vm_job_set_bool(m.job, "recording.not_sent", true);
+		vm_job_set_bool(m.job, "contact.recording_not_sent", true);
 	}
 	const char *caller = vm_job_get_str(m.job, "contact.caller");
 	const char *to = vm_job_get_str(m.job, "recipient.email");
