@@ -9,6 +9,7 @@ memory).
 """
 import email
 import email.policy
+import fcntl
 import json
 import os
 import stat
@@ -18,7 +19,7 @@ import textwrap
 
 import pytest
 
-from conftest import PLUGIN_DIR, ROOT, VMPIPE, write
+from conftest import PLUGIN_DIR, ROOT, VMPIPE, run_vmpipe, write
 from pbxsrc import (NOTIFY_TPL, asterisk_pager, asterisk_voicemail, freeswitch_voicemail,
                     with_extra_headers)
 from test_pbx import gsm_wav, sendmail
@@ -211,6 +212,26 @@ def test_mail_cut_inside_the_base64_is_an_incomplete_voicemail(box, tmp_path):
     assert (box.spool / "rejected" / eml).read_bytes() == cut
     assert "cut short" in (box.spool / "rejected" / why).read_text()
     assert "the mail is kept as" in p.stderr
+
+
+def test_what_the_mail_said_survives_the_hand_over_to_serve(box, tmp_path):
+    """Handed to a running serve, the job record is an event: the PBX's facts
+    (a cut mail, the recorded length) must reach the owner from there too."""
+    audio = gsm_wav(tmp_path, seconds=5.7)
+    full = asterisk_voicemail(audio, cidname="Robert Banker")
+    cut = full[:len(full) // 4]
+    cut = cut[:cut.rfind(b"\n") - 10]
+    ini = box.ini()
+    with open(box.spool / "serve.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a `vmpipe serve` on this spool
+        p = sendmail(cut, "-c", ini, "-t")
+    assert p.returncode == 0, p.stderr
+    [job] = box.files("new")
+    r = run_vmpipe("run", "-c", ini, str(box.spool / "new" / job), env={"VMPIPE_CLOCK": "fake"})
+    assert r.code == 0, r
+    body = text_of(box.mail(AST_ID))
+    assert "There is a voicemail from Robert Banker (5551234)." in body
+    assert "This voicemail arrived incomplete (5.7 s recorded, " in body
 
 
 # ---------------------------------------------------------------- 5: not a voicemail
