@@ -12,12 +12,15 @@ import email.policy
 import fcntl
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+import speech
 
 from conftest import PLUGIN_DIR, ROOT, VMPIPE, run_vmpipe, write
 from pbxsrc import (NOTIFY_TPL, asterisk_pager, asterisk_voicemail, freeswitch_voicemail,
@@ -190,6 +193,29 @@ def test_forward_with_introduction_keeps_both_intro_first(box, tmp_path):
     assert joined[44:44 + 2 * 3200] == intro[44:44 + 2 * 3200]
     assert joined[44 + 2 * 3200:] == msg_audio[44:]
     assert box.files("rejected") == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("flite") and shutil.which("sox")
+                         and os.path.exists(os.path.join(PLUGIN_DIR, "transcribe-sphinx.so"))),
+                    reason="needs flite, sox and transcribe-sphinx")
+def test_forward_with_introduction_both_transcribed(box, tmp_path):
+    """The introduction and the message are both heard by the speech engine."""
+    msg_audio = open(speech.make_8k(speech.SENTENCES[0], tmp_path / "m.wav"), "rb").read()
+    intro = open(speech.make_8k(speech.SENTENCES[2], tmp_path / "i.wav"), "rb").read()
+    mail = asterisk_voicemail(msg_audio, fmt="wav", msgnum=3, intro=intro, endl=b"\r\n")
+    ini = box.ini(notify=f"plugin = notify-file\ndir = {box.out}\n\n[transcribe]\nplugin = transcribe-sphinx\n")
+    # [transcribe] must come before [notify]: rewrite the order.
+    text = open(ini).read()
+    head, notify = text.split("[notify]\n", 1)
+    nb, tb = notify.split("[transcribe]\n", 1)
+    open(ini, "w").write(head + "[transcribe]\n" + tb + "\n[notify]\n" + nb)
+    p = sendmail(mail, "-c", ini, "-t")
+    assert p.returncode == 0, p.stderr
+    said = box.record("Asterisk-4-1804289383-1234-4242_pbx.example.com")["transcript"]["text"].lower()
+    assert "package" in said  # the introduction (first) ...
+    assert "tomorrow" in said  # ... and the message
+    assert said.index("package") < said.index("tomorrow")
 
 
 # ---------------------------------------------------------------- 4: a cut mail
