@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mail/tzfile.h"
 #include "plugin_path.h"
 #include "state.h"
 #include "util.h"
@@ -195,6 +196,15 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 			     "[pipeline]", NULL, d);
 	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
 	bad += state_check(p, d) != 0;
+	if (p->set.timezone && *p->set.timezone) {
+		int32_t off;
+		char abbr[32];
+		if (tz_lookup(p->set.timezone, 0, &off, abbr, sizeof abbr) != 0) {
+			diag_add(d, "%s: [pipeline] option 'timezone': '%s' is not a zone this host knows "
+				    "(a name under /usr/share/zoneinfo, such as Europe/Berlin)", path, p->set.timezone);
+			bad++;
+		}
+	}
 	if (!cfg_section(&p->cfg, "serve")) {
 		struct cfg_section none = {(char *)"serve", 0, NULL, 0};
 		bad += options_apply(serve_options, sizeof p->serve, &p->serve, &none, path, "[serve]", NULL, d);

@@ -2,14 +2,13 @@
 #include "vars.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "encode.h"
+#include "tzfile.h"
 #include "core/job.h" /* job->timezone, job_get() */
 #include "core/util.h" /* format_duration() */
 
@@ -65,55 +64,28 @@ void format_human_date(int64_t ms, char *buf, size_t size)
 }
 
 /*
- * localtime_r() reads the zone from TZ, which is process-wide: the change and
- * the read happen under one lock, and TZ is put back before it is released.
- * Zone names are checked against the zone files first: glibc takes an
- * unknown name as UTC without a word.
+ * A named zone is read from its zone file (tzfile.c), never by setting TZ:
+ * other threads read the environment.  The host's zone is localtime_r()'s.
  */
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static bool zone_known(const char *tz)
-{
-	if (!*tz || strstr(tz, "..") || tz[0] == '/')
-		return false;
-	char path[300];
-	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-	return strcmp(tz, "UTC") == 0 || access(path, R_OK) == 0;
-}
-
 bool format_human_date_tz(int64_t ms, const char *tz, char *buf, size_t size)
 {
 	static const char *const months[] = {"January", "February", "March",     "April",
 					     "May",     "June",     "July",      "August",
 					     "September", "October", "November", "December"};
-	bool named = tz && *tz;
-	if (named && !zone_known(tz)) {
-		format_human_date(ms, buf, size);
-		return false;
-	}
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 	char zone[64] = "";
-	pthread_mutex_lock(&tz_lock);
-	char *old = NULL;
-	if (named) {
-		const char *o = getenv("TZ");
-		old = o ? strdup(o) : NULL;
-		setenv("TZ", tz, 1);
+	bool ok;
+	if (tz && *tz) {
+		int32_t off;
+		ok = tz_lookup(tz, (int64_t)t, &off, zone, sizeof zone) == 0;
+		time_t local = t + off;
+		ok = ok && gmtime_r(&local, &tm) != NULL;
+	} else {
+		ok = localtime_r(&t, &tm) != NULL;
+		if (ok)
+			strftime(zone, sizeof zone, "%Z", &tm);
 	}
-	tzset();
-	bool ok = localtime_r(&t, &tm) != NULL;
-	if (ok)
-		strftime(zone, sizeof zone, "%Z", &tm);
-	if (named) {
-		if (old)
-			setenv("TZ", old, 1);
-		else
-			unsetenv("TZ");
-		free(old);
-		tzset();
-	}
-	pthread_mutex_unlock(&tz_lock);
 	if (!ok) {
 		format_human_date(ms, buf, size);
 		return false;
