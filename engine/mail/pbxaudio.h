@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "read.h"
+
 #define PBXAUDIO_MAX_PARTS 4
 
 struct pbxaudio_part {
@@ -20,6 +22,25 @@ struct pbxaudio_part {
 	size_t len;
 	char name[96];       /* a plain file name ("msg0003.WAV") */
 };
+
+/* The recording a mail carries. */
+struct pbxaudio {
+	unsigned char *data; /* owned (free()); NULL: the mail has no audio part */
+	size_t len;
+	char name[96];       /* a plain file name ("msg0000.WAV", "msg0003-with-intro.wav") */
+	char type[128];      /* the media type of the (first) part, "audio/wav" when joined */
+	int parts;           /* audio parts found */
+	char seen[200];      /* the types of all parts, for "not a voicemail" */
+};
+
+/*
+ * Every audio leaf of `parts` (audio/ANY, application/ogg, or an
+ * application/octet-stream named like audio), transfer-decoded: one as it is,
+ * several joined with pbxaudio_join().  0 with `out` filled, or -1 with err
+ * (a part that does not decode, is empty, or cannot be joined; more than
+ * PBXAUDIO_MAX_PARTS).
+ */
+int pbxaudio_collect(const mr_parts *parts, struct pbxaudio *out, char *err, size_t errsize);
 
 /*
  * Join `n` parts (n >= 2) into one 16-bit PCM WAV at the first part's rate:

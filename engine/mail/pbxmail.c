@@ -224,164 +224,27 @@ static void recipients(vm_job *job, const mr_headers *h, char *const *rcpt)
 
 /* ------------------------------------------------------------- the audio */
 
-static bool is_audio(const char *type, const char *name)
-{
-	if (strncmp(type, "audio/", 6) == 0 || strcmp(type, "application/ogg") == 0)
-		return true;
-	return strcmp(type, "application/octet-stream") == 0 && name && vm_audio_type(name);
-}
-
-/* The extension a file of this media type gets when the mail names none. */
-static const char *ext_for(const char *type)
-{
-	static const struct { const char *type, *ext; } t[] = {
-		{"audio/x-gsm", "gsm"}, {"audio/gsm", "gsm"}, {"audio/mpeg", "mp3"},
-		{"audio/ogg", "ogg"},   {"application/ogg", "ogg"}, {"audio/flac", "flac"},
-	};
-	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-		if (strcmp(type, t[i].type) == 0)
-			return t[i].ext;
-	return "wav";
-}
-
-/* One audio part, transfer-decoded, into `ap`.  -1 with err when it does not decode. */
-static int take_audio(const mr_part *part, const char *type, struct pbxaudio_part *ap, char *err,
-		      size_t errsize)
-{
-	const char *cd = mr_get(&part->headers, "Content-Disposition");
-	char *name = mr_param(cd, "filename");
-	if (!name)
-		name = mr_param(mr_get(&part->headers, "Content-Type"), "name");
-	char *dname = name ? mr_decode_words(name) : NULL;
-	free(name);
-	const char *base = dname ? dname : "";
-	const char *slash = strrchr(base, '/');
-	if (slash)
-		base = slash + 1;
-	slash = strrchr(base, '\\');
-	if (slash)
-		base = slash + 1;
-	while (*base == '.')
-		base++;
-	char pn[64];
-	plain(base, pn, sizeof pn);
-	if (pn[0])
-		snprintf(ap->name, sizeof ap->name, "%s", pn);
-	else
-		snprintf(ap->name, sizeof ap->name, "voicemail.%s", ext_for(type));
-	free(dname);
-
-	/* No Content-Transfer-Encoding: 7bit, the bytes as they are. */
-	const char *enc = mr_get(&part->headers, "Content-Transfer-Encoding");
-	char low[32];
-	size_t k = 0;
-	for (const char *c = enc ? enc : "binary"; *c && *c != ';' && *c != ' ' && k + 1 < sizeof low; c++)
-		low[k++] = (char)tolower((unsigned char)*c);
-	low[k] = '\0';
-	if (strcmp(low, "base64") == 0) {
-		ap->data = mr_base64(part->body, part->len, &ap->len);
-		if (!ap->data) {
-			snprintf(err, errsize, "the audio attachment %s is not valid base64", ap->name);
-			return -1;
-		}
-	} else if (strcmp(low, "binary") == 0 || strcmp(low, "8bit") == 0 || strcmp(low, "7bit") == 0) {
-		ap->data = malloc(part->len ? part->len : 1);
-		if (!ap->data) {
-			snprintf(err, errsize, "out of memory");
-			return -1;
-		}
-		memcpy(ap->data, part->body, part->len);
-		ap->len = part->len;
-	} else {
-		snprintf(err, errsize, "the audio attachment %s is in transfer encoding '%.30s' (base64 expected)",
-			 ap->name, low);
-		return -1;
-	}
-	if (ap->len == 0) {
-		snprintf(err, errsize, "the audio attachment %s is empty", ap->name);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Every audio leaf, into out->audio: one as it is, several joined (the
- * introduction first).  0 (out->audio NULL when there is none, with the
- * part types in out->note), or -1 with err.
- */
+/* Every audio part (pbxaudio.c) into out; the part types in out->note when
+ * there is none.  0, or -1 with err. */
 static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, size_t errsize)
 {
-	struct pbxaudio_part ap[PBXAUDIO_MAX_PARTS];
-	size_t n = 0;
-	int rc = -1;
-	memset(ap, 0, sizeof ap);
-	mbuf seen = MBUF_INIT;
-	const char *first_type = NULL;
-	char type[128], type0[128] = "";
-	for (size_t i = 0; i < parts->n; i++) {
-		const mr_headers *h = &parts->v[i].headers;
-		mr_media_type(mr_get(h, "Content-Type"), type, sizeof type);
-		char *name = mr_param(mr_get(h, "Content-Disposition"), "filename");
-		if (!name)
-			name = mr_param(mr_get(h, "Content-Type"), "name");
-		bool audio = is_audio(type, name);
-		free(name);
-		mbuf_printf(&seen, "%s%s", i ? ", " : "", type);
-		if (!audio)
-			continue;
-		if (n == PBXAUDIO_MAX_PARTS) {
-			snprintf(err, errsize, "more than %d audio attachments", PBXAUDIO_MAX_PARTS);
-			goto done;
-		}
-		if (take_audio(&parts->v[i], type, &ap[n], err, errsize) != 0)
-			goto done;
-		if (!n++) {
-			snprintf(type0, sizeof type0, "%s", type);
-			first_type = type0;
-		}
+	struct pbxaudio a;
+	if (pbxaudio_collect(parts, &a, err, errsize) != 0)
+		return -1;
+	out->audio_parts = a.parts;
+	if (!a.data) {
+		snprintf(out->note, sizeof out->note, "no audio attachment (parts: %s)", a.seen);
+		return 0;
 	}
-	out->audio_parts = (int)n;
-	if (n == 0) {
-		char *s = mbuf_take(&seen, NULL);
-		snprintf(out->note, sizeof out->note, "no audio attachment (parts: %s)", s ? s : "?");
-		free(s);
-		rc = 0;
-		goto done;
-	}
-	if (n == 1) {
-		out->audio = ap[0].data;
-		out->audio_len = ap[0].len;
-		ap[0].data = NULL;
-		snprintf(out->audio_name, sizeof out->audio_name, "%s", ap[0].name);
-	} else {
-		char why[300];
-		if (pbxaudio_join(ap, n, &out->audio, &out->audio_len, why, sizeof why) != 0) {
-			snprintf(err, errsize, "%zu audio attachments that cannot be joined: %s", n, why);
-			goto done;
-		}
-		/* "msg0003.WAV" + "msgintro0003.WAV" -> "msg0003-with-intro.wav" */
-		const char *main = ap[0].name;
-		for (size_t i = 0; i < n; i++)
-			if (strncasecmp(ap[i].name, "msgintro", 8) != 0) {
-				main = ap[i].name;
-				break;
-			}
-		const char *dot = strrchr(main, '.');
-		snprintf(out->audio_name, sizeof out->audio_name, "%.*s-with-intro.wav",
-			 (int)(dot ? dot - main : (ptrdiff_t)strlen(main)), main);
-		first_type = "audio/wav";
-	}
+	out->audio = a.data;
+	out->audio_len = a.len;
+	snprintf(out->audio_name, sizeof out->audio_name, "%s", a.name);
 	const char *ct = vm_audio_type(out->audio_name);
-	vm_job_set_str(out->job, "recording.content_type", ct ? ct : first_type);
+	vm_job_set_str(out->job, "recording.content_type", ct ? ct : a.type);
 	vm_job_set_int(out->job, "recording.size", (int64_t)out->audio_len);
-	if (n > 1)
-		vm_job_set_int(out->job, "contact.audio_parts", (int64_t)n);
-	rc = 0;
-done:
-	mbuf_free(&seen);
-	for (size_t i = 0; i < PBXAUDIO_MAX_PARTS; i++)
-		free(ap[i].data);
-	return rc;
+	if (a.parts > 1)
+		vm_job_set_int(out->job, "contact.audio_parts", (int64_t)a.parts);
+	return 0;
 }
 
 /* ------------------------------------------------------------- the record */
