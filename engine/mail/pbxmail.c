@@ -250,34 +250,78 @@ static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, siz
 /* ------------------------------------------------------------- the record */
 
 /*
- * Asterisk's mailcmd mail names the length only in its default body:
- * "...you were just left a 0:42 long message (number 1)" (or "just
- * forwarded a 0:42 long message"), make_email_file()'s "%d:%02d".  Seconds,
- * or -1 when the body is not that one.
+ * Asterisk's default body (make_email_file()):
+ *   "\tJust wanted to let you know you were just left a 0:42 long message (number 1)\n"
+ *   "in mailbox 1234 from Jürgen Müller, on Sunday, ... so you might\n"
+ * ("just forwarded a" for a forward).  It names the length, which the
+ * mailcmd mail has in no header, and the caller's name as given: the header
+ * went through strip_control_and_high(), which on x86-64 drops every byte
+ * from 0x80.  The first text/plain part's first 4 KiB, NUL-terminated, into
+ * buf; false when it is not that body.
  */
-static double asterisk_body_duration(const mr_parts *parts)
+static bool asterisk_body(const mr_parts *parts, char *buf, size_t size)
 {
-	static const char *const leads[] = {"just left a ", "just forwarded a "};
 	for (size_t i = 0; i < parts->n; i++) {
 		char type[64];
 		mr_media_type(mr_get(&parts->v[i].headers, "Content-Type"), type, sizeof type);
 		if (strcmp(type, "text/plain") != 0)
 			continue;
-		/* The sentence is in the body's first lines: look no further. */
-		size_t len = parts->v[i].len < 4096 ? parts->v[i].len : 4096;
-		char head[4097];
-		memcpy(head, parts->v[i].body, len);
-		head[len] = '\0';
-		for (size_t k = 0; k < 2; k++) {
-			const char *p = strstr(head, leads[k]);
-			int m, sec, n = 0;
-			if (p && sscanf(p + strlen(leads[k]), "%5d:%2d%n", &m, &sec, &n) == 2 && m >= 0 &&
-			    sec >= 0 && sec < 60 && strncmp(p + strlen(leads[k]) + n, " long message", 13) == 0)
-				return m * 60.0 + sec;
-		}
-		return -1;
+		size_t len = parts->v[i].len < size - 1 ? parts->v[i].len : size - 1;
+		memcpy(buf, parts->v[i].body, len);
+		buf[len] = '\0';
+		return strstr(buf, "Just wanted to let you know you were just ") != NULL;
+	}
+	return false;
+}
+
+/* "left a 0:42 long message" -> 42; -1 when not there. */
+static double asterisk_body_duration(const char *body)
+{
+	static const char *const leads[] = {"just left a ", "just forwarded a "};
+	for (size_t k = 0; k < 2; k++) {
+		const char *p = strstr(body, leads[k]);
+		int m, sec, n = 0;
+		if (p && sscanf(p + strlen(leads[k]), "%5d:%2d%n", &m, &sec, &n) == 2 && m >= 0 && sec >= 0 &&
+		    sec < 60 && strncmp(p + strlen(leads[k]) + n, " long message", 13) == 0)
+			return m * 60.0 + sec;
 	}
 	return -1;
+}
+
+/*
+ * The caller's name as the body gives it, when the header's is that name
+ * with its bytes from 0x80 dropped (x86-64): "Jürgen Müller" for "Jrgen
+ * Mller".  UTF-8 bytes are taken as UTF-8, others as Latin-1.  malloc()ed,
+ * or NULL.
+ */
+static char *asterisk_body_name(const char *body, const char *header)
+{
+	const char *in = strstr(body, "\nin mailbox ");
+	const char *from = in ? strstr(in, " from ") : NULL;
+	const char *on = from ? strstr(from, ", on ") : NULL;
+	const char *eol = from ? strchr(from, '\n') : NULL;
+	if (!on || (eol && eol < on) || !header)
+		return NULL;
+	const char *name = from + 6;
+	size_t n = (size_t)(on - name), k = 0;
+	bool high = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		high |= c >= 0x80;
+		if (c >= 32 && c < 0x80 && header[k++] != (char)c)
+			return NULL;
+	}
+	if (!high || header[k])
+		return NULL;
+	char word[600];
+	if (n > 250)
+		return NULL;
+	/* Through the encoded-word reader: its Latin-1 label and UTF-8 check. */
+	size_t w = (size_t)snprintf(word, sizeof word, "=?ISO-8859-1?Q?");
+	for (size_t i = 0; i < n; i++)
+		w += (size_t)snprintf(word + w, sizeof word - w, "=%02X", (unsigned char)name[i]);
+	snprintf(word + w, sizeof word - w, "?=");
+	return mr_decode_words(word);
 }
 
 /* The local part and the domain of a bare address. */
@@ -518,17 +562,22 @@ enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
 	vm_job_set_str(out->job, "contact.id", id);
 	vm_job_set_str(out->job, "contact.initial_id", id);
 	pbx_fields(out->job, source, &h);
-	double secs;
-	if (strcmp(source, "asterisk") == 0 && !vm_job_get_num(out->job, "recording.duration_seconds", &secs) &&
-	    (secs = asterisk_body_duration(&parts)) >= 0)
-		vm_job_set_num(out->job, "recording.duration_seconds", secs);
+	char abody[4096];
+	if (strcmp(source, "asterisk") == 0 && asterisk_body(&parts, abody, sizeof abody)) {
+		double secs;
+		if (!vm_job_get_num(out->job, "recording.duration_seconds", &secs) &&
+		    (secs = asterisk_body_duration(abody)) >= 0)
+			vm_job_set_num(out->job, "recording.duration_seconds", secs);
+		char *name = asterisk_body_name(abody, vm_job_get_str(out->job, "contact.caller_name"));
+		set_owned(out->job, "contact.caller_name", name);
+	}
 	if (strcmp(source, "freeswitch") == 0)
 		freeswitch_stock(out->job, &h, envelope_from);
 	recipients(out->job, &h, rcpt);
 	if (within_limits(out->job, err, errsize) != 0)
 		goto done;
 	if (out->audio) {
-		double received, recorded;
+		double received, recorded, secs;
 		bool cut = false;
 		if (pbxaudio_probe(out->audio, out->audio_len, &received, &recorded, &cut)) {
 			if (cut || !vm_job_get_num(out->job, "recording.duration_seconds", &secs))
