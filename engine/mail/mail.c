@@ -25,7 +25,7 @@
 #include "core/util.h"
 
 #define DEFAULT_FROM "Voicemail <voicemail@localhost>"
-#define DEFAULT_SUBJECT "Voicemail message from: {{caller}}"
+#define DEFAULT_SUBJECT "Voicemail message from: {{caller_display}}"
 
 struct mail_priv {
 	tpl *subject, *text, *html;

@@ -236,7 +236,7 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	{"bcc", VM_OPT_STRING, NULL, false, offsetof(T, F.bcc), "Bcc recipients", NULL},   \
 	{"reply_to", VM_OPT_STRING, NULL, false, offsetof(T, F.reply_to),                   \
 	 "Reply-To header", NULL},                                                          \
-	{"subject", VM_OPT_STRING, "Voicemail message from: {{caller}}", false,             \
+	{"subject", VM_OPT_STRING, "Voicemail message from: {{caller_display}}", false,             \
 	 offsetof(T, F.subject), "subject template", NULL},                                 \
 	{"template_text", VM_OPT_STRING, NULL, false, offsetof(T, F.template_text),         \
 	 "plain-text body template file (default: built in)", NULL},                       \

@@ -8,7 +8,8 @@ the top of tests/fuzz/fuzz_NAME.c): the shapes the real peers send (Amazon
 Connect, PBX recorders, S3, STS, Amazon Transcribe, the mail's job record)
 and the awkward corners each parser was written for.  Deterministic: running
 it again rewrites the same bytes.  The event and config seeds are kept by
-hand and are not touched.
+hand and are not touched; of the pbxmail seeds, only pbxsrc-*.eml are
+written here.
 """
 import json
 import math
@@ -489,7 +490,28 @@ def mail_seeds():
                                                                 "transcript.speech_seconds": "3600.4"})))
 
 
-TARGETS = {"wav": wav_seeds, "wavchan": wavchan_seeds, "wavprobe": wavprobe_seeds, "template": template_seeds, "transcript": transcript_seeds,
+def pbxmail_seeds():
+    """Mails as the PBXs write them (tests/integration/pbxsrc.py follows their
+    source); written as pbxsrc-*.eml beside the hand-kept seeds, which stay."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import pbxsrc
+    a = wav(1, 1, 8000, 16, frames=400)
+    b = wav(1, 1, 8000, 16, frames=200)
+    write("pbxmail", "pbxsrc-asterisk.eml", pbxsrc.asterisk_voicemail(a))
+    write("pbxmail", "pbxsrc-asterisk-intro-crlf.eml",
+          pbxsrc.asterisk_voicemail(a, fmt="wav", msgnum=3, intro=b, endl=b"\r\n",
+                                    forwarded=("Alice <5550001>", "Friday")))
+    full = pbxsrc.asterisk_voicemail(a, cidname="J\u00fcrgen", fullname="Zo\u00eb \u00dcnal", arch="aarch64")
+    write("pbxmail", "pbxsrc-asterisk-utf8-arm64.eml", full)
+    write("pbxmail", "pbxsrc-asterisk-cut.eml", full[:len(full) * 2 // 3])
+    write("pbxmail", "pbxsrc-asterisk-pager.eml", pbxsrc.asterisk_pager())
+    write("pbxmail", "pbxsrc-freeswitch-stock.eml", pbxsrc.freeswitch_voicemail(a)[0])
+    write("pbxmail", "pbxsrc-freeswitch-builtin.eml", pbxsrc.freeswitch_voicemail(a, template=None)[0])
+    write("pbxmail", "pbxsrc-freeswitch-notify.eml",
+          pbxsrc.freeswitch_voicemail(None, template=pbxsrc.NOTIFY_TPL, notify_email="p@example.org")[0])
+
+
+TARGETS = {"wav": wav_seeds, "wavchan": wavchan_seeds, "wavprobe": wavprobe_seeds, "pbxmail": pbxmail_seeds, "template": template_seeds, "transcript": transcript_seeds,
            "awsxml": awsxml_seeds, "s3list": s3list_seeds, "link": link_seeds, "mail": mail_seeds}
 
 
