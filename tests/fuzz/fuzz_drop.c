@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case DROP_MAIL:
 		/* The name becomes part of a file name in recordings/. */
-		CHECK(d.mail.job && d.mail.audio_name[0] && d.mail.audio_name[0] != '.' &&
-		      !strchr(d.mail.audio_name, '/'), "a mail without a usable name for its audio (%s)",
-		      d.mail.audio_name);
+		CHECK(d.mail.job && (!d.mail.audio || (d.mail.audio_name[0] && d.mail.audio_name[0] != '.' &&
+							!strchr(d.mail.audio_name, '/'))),
+		      "a mail without a usable name for its audio (%s)", d.mail.audio_name);
 		break;
 	}
 	drop_free(&d);

@@ -41,7 +41,7 @@ def mail_tool():
     cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", *san,
            "-I" + os.path.join(ROOT, "include"), "-iquote", os.path.join(ROOT, "engine"),
            "-o", tool, os.path.join(ROOT, "tests", "tools", "mail_tool.c"), *objs,
-           *flags, "-lgsm", "-ldl", "-lpthread", "-lm"]
+           *flags, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]
     subprocess.run(cmd, check=True)
     return tool
 

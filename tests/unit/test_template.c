@@ -265,6 +265,8 @@ static void test_vars(void **st)
 		/* Empty until the notifier has tried to attach (mail_vars_attachment). */
 		{VAR_ATTACHED, ""}, {VAR_ATTACHMENT_TOO_LARGE, ""}, {VAR_ATTACHMENT_FAILED, ""},
 		{VAR_ATTACH_MAX, ""},
+		{VAR_CALLER_NAME, ""}, {VAR_CALLER_DISPLAY, "+15555550123"}, {VAR_MAILBOX, ""},
+		{VAR_INCOMPLETE, ""}, {VAR_RECORDING_FILE, ""}, {VAR_TIMEZONE, ""}, {VAR_RECORDING_NOT_SENT, ""},
 	};
 	assert_int_equal(sizeof want / sizeof want[0], VAR_COUNT);
 	for (size_t i = 0; i < VAR_COUNT; i++)

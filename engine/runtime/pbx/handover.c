@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,7 +42,6 @@ int handover_store_recording(const char *spool, struct pbxmail *m, char *path, s
 	char uri[PATH_MAX * 3 + 8];
 	vm_file_uri(p, uri, sizeof uri); /* fits: sized for every byte encoded */
 	vm_job_set_str(m->job, "recording.uri", uri);
-	handover_duration(m);
 	if (path)
 		snprintf(path, pathsize, "%s", p);
 	return 0;
@@ -104,45 +102,43 @@ void handover_private_remove(const char *dir)
 	rmdir(path);
 }
 
-/* Does the header block (up to the first empty line) have a To field? */
-static bool has_to(const char *mail, size_t len)
+/* One envelope line: its text without CR or LF (an address never has them). */
+static void add_line(char *buf, size_t size, size_t *k, const char *head, const char *value)
 {
-	for (size_t i = 0; i < len;) {
-		size_t end = i;
-		while (end < len && mail[end] != '\n')
-			end++;
-		size_t n = end - i;
-		if (n && mail[i + n - 1] == '\r')
-			n--;
-		if (n == 0)
-			return false;
-		if (n >= 3 && strncasecmp(mail + i, "to:", 3) == 0)
-			return true;
-		i = end + 1;
-	}
-	return false;
+	*k += (size_t)snprintf(buf + *k, size - *k, "%s", head);
+	for (const char *c = value; *c && *k + 2 < size; c++)
+		if (*c != '\r' && *c != '\n')
+			buf[(*k)++] = *c;
+	*k += (size_t)snprintf(buf + *k, size - *k, "\n");
 }
 
-int handover_drop_mail(const char *spool, const char *mail, size_t len, char *const *rcpt, char *name,
-		       size_t namesize, char *err, size_t errsize)
+int handover_drop_mail(const char *spool, const char *mail, size_t len, const char *from, char *const *rcpt,
+		       const char *refused, char *name, size_t namesize, char *err, size_t errsize)
 {
-	if (!rcpt || !rcpt[0] || has_to(mail, len))
-		return spool_enqueue(spool, mail, len, name, namesize, err, errsize);
-	/* The envelope's recipients travel in the mail, as the To it lacks. */
-	size_t n = 8;
-	for (char *const *r = rcpt; *r; r++)
-		n += strlen(*r) + 2;
+	size_t n = 64 + (from ? strlen(from) : 0) + (refused ? strlen(refused) : 0);
+	for (char *const *r = rcpt; r && *r; r++)
+		n += strlen(*r) + sizeof HANDOVER_TO + 2;
+	n += sizeof HANDOVER_FROM + sizeof HANDOVER_REFUSED;
 	char *buf = malloc(n + len);
 	if (!buf) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
-	size_t k = (size_t)snprintf(buf, n, "To: ");
-	for (char *const *r = rcpt; *r; r++)
-		k += (size_t)snprintf(buf + k, n - k, "%s%s", r == rcpt ? "" : ", ", *r);
-	k += (size_t)snprintf(buf + k, n - k, "%s", memchr(mail, '\r', len) ? "\r\n" : "\n");
+	size_t k = 0;
+	if (refused)
+		add_line(buf, n, &k, HANDOVER_REFUSED, refused);
+	if (from && *from)
+		add_line(buf, n, &k, HANDOVER_FROM, from);
+	for (char *const *r = rcpt; r && *r; r++)
+		add_line(buf, n, &k, HANDOVER_TO, *r);
 	memcpy(buf + k, mail, len);
 	int rc = spool_enqueue(spool, buf, k + len, name, namesize, err, errsize);
 	free(buf);
 	return rc;
+}
+
+void handover_no_recording(struct pbxmail *m)
+{
+	/* attach=no (Asterisk), vm-attach-file false (FreeSWITCH) */
+	vm_job_set_bool(m->job, "contact.recording_not_sent", true);
 }

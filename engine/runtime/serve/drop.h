@@ -2,8 +2,9 @@
  * What a file dropped into the spool holds, read as untrusted bytes: a
  * retry request {"vmpipe_retry": "ID"}, an event (event.h: a Connect or S3
  * event, a job record), or a PBX's voicemail mail (pbxmail.h), as `vmpipe
- * sendmail` drops it.  Nothing here touches the disk: serve_intake.c decides
- * what happens (tests/fuzz/fuzz_drop.c feeds it anything).
+ * sendmail` drops it (its envelope lines first, handover.h).  Nothing here
+ * touches the disk: serve_spool.c decides what happens
+ * (tests/fuzz/fuzz_drop.c feeds it anything).
  */
 #ifndef VMPIPE_DROP_H
 #define VMPIPE_DROP_H
@@ -22,7 +23,8 @@ struct drop {
 	enum drop_kind kind;
 	vm_job *job;         /* DROP_EVENT: owned */
 	char retry_id[129];  /* DROP_RETRY: a plain id */
-	struct pbxmail mail; /* DROP_MAIL: owned (mail.job is the job, audio not stored yet) */
+	struct pbxmail mail; /* DROP_MAIL: owned (mail.job is the job, audio not stored yet;
+			      * audio NULL: the PBX mailed none) */
 };
 
 /* Parse `len` bytes.  The kind; DROP_BAD with the reason in err.  Free with

@@ -171,14 +171,18 @@ static void later(struct srv *v)
 static vm_job *mail_job(struct srv *v, struct drop *d, char *rec, size_t recsize, char *why, size_t whysize)
 {
 	char err[600];
-	if (handover_store_recording(v->spool, &d->mail, rec, recsize, err, sizeof err) != 0) {
+	if (!d->mail.audio) {
+		handover_no_recording(&d->mail);
+	} else if (handover_store_recording(v->spool, &d->mail, rec, recsize, err, sizeof err) != 0) {
 		snprintf(why, whysize, "cannot store the recording: %s", err);
 		return NULL;
 	}
 	vm_job *job = d->mail.job;
 	d->mail.job = NULL;
-	log_msg(job, "intake", VM_LOG_INFO, "voicemail mail (%s, %zu bytes of audio): recording stored as %s",
-		vm_job_get_str(job, "source") ? vm_job_get_str(job, "source") : "mail", d->mail.audio_len, rec);
+	log_msg(job, "intake", VM_LOG_INFO, "voicemail mail (%s, %zu bytes of audio)%s%s%s%s",
+		vm_job_get_str(job, "source") ? vm_job_get_str(job, "source") : "mail", d->mail.audio_len,
+		*rec ? ": recording stored as " : ": without a recording", rec, *d->mail.note ? "; " : "",
+		d->mail.note);
 	return job;
 }
 
