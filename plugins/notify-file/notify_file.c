@@ -121,6 +121,14 @@ static int init(vm_stage *stage, void *state)
 		snprintf(want, sizeof want, "%s", nf->dir);
 	else
 		snprintf(want, sizeof want, "%s/%s", vm_stage_config_dir(stage), nf->dir);
+	if (vm_stage_checking(stage)) { /* vmpipe check: say what would fail, create nothing */
+		char why[PATH_MAX + 100];
+		if (vm_dir_check(want, why, sizeof why) != 0) {
+			vm_stage_error(stage, "option 'dir': %s cannot be used: %s", want, why);
+			return -1;
+		}
+		return vm_mail_init(stage, &nf->mail);
+	}
 	/* mkdir -p: the outbox may be the first thing in a fresh tree. */
 	for (char *p = want + 1;; p++) {
 		if (*p != '/' && *p != '\0')
