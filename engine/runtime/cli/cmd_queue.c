@@ -228,8 +228,9 @@ static const char usage_requeue[] =
 	"      --failed       every failed job\n";
 
 /* rejected/NAME back to new/NAME.  1 moved, 0 no such file, -1 error (logged). */
-static int unreject(const char *spool, const char *name)
+static int unreject(const struct where *w, const char *name)
 {
+	const char *spool = w->spool;
 	char from[PATH_MAX + 300], to[PATH_MAX + 300], why[PATH_MAX + 310];
 	snprintf(from, sizeof from, "%s/rejected/%s", spool, name);
 	snprintf(to, sizeof to, "%s/new/%s", spool, name);
@@ -237,6 +238,13 @@ static int unreject(const char *spool, const char *name)
 	struct stat st;
 	if (lstat(from, &st) != 0)
 		return 0;
+	size_t n = strlen(name);
+	if (n > 4 && strcmp(name + n - 4, ".eml") == 0) { /* a PBX's mail, not an event */
+		log_msg(NULL, "requeue", VM_LOG_ERROR, "%s is a PBX's mail, not an event: once the PBX is fixed, "
+			"feed it again with `vmpipe-sendmail %s %s -t < %s`", name, *w->config ? "-c" : "--spool",
+			*w->config ? w->config : spool, from);
+		return -1;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		log_msg(NULL, "requeue", VM_LOG_ERROR, "%s is not a regular file: left alone", from);
 		return -1;
@@ -294,7 +302,7 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 		snprintf(dir, sizeof dir, "%s/rejected", w.spool);
 		int n = scandir(dir, &ents, rejected_file, alphasort);
 		for (int k = 0; k < n; k++) {
-			int r = unreject(w.spool, ents[k]->d_name);
+			int r = unreject(&w, ents[k]->d_name);
 			moved += r > 0;
 			if (r < 0)
 				rc = EXIT_TEMPFAIL;
@@ -311,7 +319,7 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 			rc = EXIT_USAGE;
 			continue;
 		}
-		int r = unreject(w.spool, argv[i]);
+		int r = unreject(&w, argv[i]);
 		asked++;
 		if (r != 0) {
 			moved += r > 0;

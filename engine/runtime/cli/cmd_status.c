@@ -173,7 +173,7 @@ static void print_list(json_t *list)
 
 static const char usage_status[] =
 	"usage: vmpipe status [-c PIPELINE] [--spool DIR] [--json]\n"
-	"                     [--failed] [--waiting] [--stage NAME] [--older-than DURATION]\n"
+	"                     [--failed] [--waiting] [--stage NAME] [--older-than DURATION] [--ids]\n"
 	"\n"
 	"What the spool and the state directory hold, as `postqueue -p` shows a mail\n"
 	"queue: events queued (new/), jobs in flight (cur/), rejected events, and the\n"
@@ -188,6 +188,7 @@ static const char usage_status[] =
 	"      --waiting          unfinished jobs only (waiting for a stage)\n"
 	"      --stage NAME       jobs standing at stage NAME (locate, transcribe, notify...)\n"
 	"      --older-than DUR   jobs whose last checkpoint is older (70s, 5m, 2h, 7d)\n"
+	"      --ids              only the matching jobs' ids, one a line (scripts, completion)\n"
 	"      --json             one JSON object instead of text\n";
 
 int cmd_status(int argc, char **argv, const struct globals *g)
@@ -195,10 +196,11 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 	static const struct option longopts[] = {
 		WHERE_OPTS, {"json", no_argument, NULL, 'j'}, {"failed", no_argument, NULL, 'f'},
 		{"waiting", no_argument, NULL, 'w'}, {"stage", required_argument, NULL, 'S'},
-		{"older-than", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
+		{"older-than", required_argument, NULL, 'o'}, {"ids", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *spool = NULL, *config = NULL;
-	bool as_json = false;
+	bool as_json = false, ids = false;
 	struct filter f = {0};
 	int c;
 	optind = 1;
@@ -207,6 +209,7 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 		case 's': spool = optarg; break;
 		case 'c': config = optarg; break;
 		case 'j': as_json = true; break;
+		case 'i': ids = f.any = true; break;
 		case 'f': f.failed = f.any = true; break;
 		case 'w': f.waiting = f.any = true; break;
 		case 'S': f.stage = optarg; f.any = true; break;
@@ -270,7 +273,12 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 		free(s);
 		json_decref(o);
 	} else if (f.any) {
-		if (listed == 0)
+		size_t i;
+		json_t *j;
+		if (listed == 0 && ids)
+			json_array_foreach(t.list, i, j)
+			puts(json_string_value(json_object_get(j, "id")));
+		else if (listed == 0)
 			print_list(t.list);
 		else
 			log_msg(NULL, NULL, VM_LOG_ERROR, "state %s: %s", w.state,
