@@ -78,14 +78,14 @@ $(BUILD)/obj/%.o: %.c | pkgs-ok
 
 $(BUILD)/vmpipe: $(ENGINE_OBJ) engine/exports.list
 	@echo '  LD      $@'
-	@$(CC) $(SANFLAGS) -o $@ $(ENGINE_OBJ) $(EXPORTS) $(LDLIBS)
+	@$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(ENGINE_OBJ) $(EXPORTS) $(LDLIBS)
 
 .SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/plugins/%.so: $$(subst .c,.o,$$(addprefix $(BUILD)/obj/,$$(wildcard plugins/$$*/*.c)))
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	@$(CC) $(SANFLAGS) -shared -o $@ $^ \
+	@$(CC) $(SANFLAGS) $(LDFLAGS) -shared -o $@ $^ \
 	  $(shell [ -f plugins/$*/pkgs ] && pkg-config --libs $$(cat plugins/$*/pkgs))
 
 # Plugin objects may need extra include flags from their pkgs file.
@@ -141,17 +141,26 @@ $(BUILD)/man/%: docs/%.md
 	  -M source='vmpipe $(VERSION)' -M volume=vmpipe -o $@.tmp && mv $@.tmp $@
 
 MANDIR  = $(PREFIX)/share/man
+# Debian wants it under the multiarch directory (debian/rules sets it).
+PKGCONFIGDIR ?= $(PREFIX)/lib/pkgconfig
 DOCDIR  = $(PREFIX)/share/doc/vmpipe
 # What `make install` puts in place, for `make uninstall` (directories that
 # are vmpipe's alone go whole).
-INSTALLED_FILES = bin/vmpipe bin/vmpipe-sendmail lib/pkgconfig/vmpipe.pc lib/systemd/system/vmpipe.service \
+INSTALLED_FILES = bin/vmpipe bin/vmpipe-sendmail lib/systemd/system/vmpipe.service \
 	lib/sysusers.d/vmpipe.conf lib/tmpfiles.d/vmpipe.conf share/bash-completion/completions/vmpipe \
 	$(foreach m,$(MAN_SRC:docs/%.md=%),share/man/man$(subst .,,$(suffix $(m)))/$(m))
 INSTALLED_DIRS  = lib/vmpipe include/vmpipe share/vmpipe share/doc/vmpipe
 
+# Installed pipelines: their outbox is /var/spool/vmpipe/outbox (or
+# VMPIPE_OUTBOX), which they do not create (create = no): a demo run as root
+# makes no directory in /var/spool.
+OUTBOX_SED    = s|\.\./build/outbox|/var/spool/vmpipe/outbox|
+CREATE_SED    = /^dir = .*VMPIPE_OUTBOX/a create = no
+INSTALLED_INI = sed -e 's|\.\./samples/|$(PREFIX)/share/vmpipe/samples/|' -e '$(OUTBOX_SED)' -e '$(CREATE_SED)'
+
 install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmpipe/plugins \
-	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/vmpipe $(DESTDIR)$(PKGCONFIGDIR) \
 	  $(DESTDIR)$(PREFIX)/share/vmpipe/templates
 	install -m 755 $(BUILD)/vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe
 	ln -sf vmpipe $(DESTDIR)$(PREFIX)/bin/vmpipe-sendmail
@@ -160,7 +169,7 @@ install: all man
 	for f in $$(cd etc/templates && find . -type f); do \
 	  install -D -m 644 etc/templates/$$f $(DESTDIR)$(PREFIX)/share/vmpipe/templates/$$f || exit 1; done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' vmpipe.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vmpipe.pc
+	  > $(DESTDIR)$(PKGCONFIGDIR)/vmpipe.pc
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(DOCDIR)/examples
 	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' deploy/vmpipe.service.in \
@@ -171,20 +180,19 @@ install: all man
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vmpipe
 	for m in $(MAN_SRC:docs/%.md=%); do s=$${m##*.}; \
 	  install -D -m 644 $(BUILD)/man/$$m $(DESTDIR)$(MANDIR)/man$$s/$$m || exit 1; done
-	# Examples to copy to /etc/vmpipe/ (docs/pbx.md, docs/transcribe-whisper.md).
-	install -m 644 etc/asterisk.ini etc/whisper.ini etc/pipeline.ini $(DESTDIR)$(DOCDIR)/examples/
+	# Examples to copy to /etc/vmpipe/ (docs/pbx.md, docs/transcribe-whisper.md),
+	# made to point at the installed sample rather than the source tree.
+	for f in asterisk whisper pipeline; do $(INSTALLED_INI) etc/$$f.ini \
+	  > $(DESTDIR)$(DOCDIR)/examples/$$f.ini || exit 1; done
 	# The default pipeline of `vmpipe run` without -c (vmpipe(1), FILES), with
-	# the sample it runs on.  Its outbox is /var/spool/vmpipe/outbox (or
-	# VMPIPE_OUTBOX), which it does not create: a demo run as root makes no
-	# directory in /var/spool.
-	sed -e 's|\.\./samples/|samples/|' -e 's|\.\./build/outbox|/var/spool/vmpipe/outbox|' \
-	  -e '/^dir = .*VMPIPE_OUTBOX/a create = no' \
+	# the sample it runs on.
+	sed -e 's|\.\./samples/|samples/|' -e '$(OUTBOX_SED)' -e '$(CREATE_SED)' \
 	  etc/local.ini > $(DESTDIR)$(PREFIX)/share/vmpipe/local.ini
 	for f in samples/connect-event.json samples/recordings/*.wav; do \
 	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/vmpipe/$$f || exit 1; done
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_FILES))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_FILES)) $(DESTDIR)$(PKGCONFIGDIR)/vmpipe.pc
 	rm -rf $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED_DIRS))
 
 # The Debian package (debian/: dpkg-buildpackage runs `make install` into

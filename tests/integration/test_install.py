@@ -246,7 +246,7 @@ def test_man_pages_completion_and_examples(installed, tmp_path):
             r = subprocess.run(["man", *args], env=e, capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
             return " ".join(re.sub(".\x08", "", r.stdout).split())  # overstrike and filling undone
-        assert "vmpipe — voicemail pipeline engine" in page("vmpipe")
+        assert "vmpipe - voicemail pipeline engine" in page("vmpipe")
         assert "a PBX’s mail command" in page("8", "vmpipe-sendmail")
     assert (installed / "share" / "bash-completion" / "completions" / "vmpipe").exists()
     ex = installed / "share" / "doc" / "vmpipe" / "examples"
