@@ -237,6 +237,11 @@ def test_config_prints_every_value_and_its_source(tmp_path, plugdir):
     n = run_vmpipe("config", "-c", ini, "-n", env={"SMTP_PW": "x"}).out
     assert "drain =" not in n and "timeout = 5m" in n
     assert not (tmp_path / "lib").exists()  # looking created no state directory
+    # A value's spaces survive from the environment and from a ${VAR:-default}.
+    ini2 = write(tmp_path / "sp.ini", open(ini).read().replace(
+        "from = a@example.com", "from = a@example.com\nsubject = ${VMPIPE_TEST_UNSET:- [vm] }"))
+    r = run_vmpipe("config", "-c", ini2, env={"SMTP_PW": "x"})
+    assert any(line.startswith("subject =  [vm] \t; ") for line in r.out.splitlines()), r.out
 
 
 def test_check_reports_every_problem_at_once_and_creates_nothing(tmp_path):
