@@ -23,9 +23,14 @@
 #include "runtime/serve/spool.h"
 #include "where.h"
 
-/* Was the owner told anything (a notifier sent, e.g. "could not be found")? */
+/* Was the owner told of the failure (every notifier said the recording could
+ * not be found)?  The record's outcome says so (retry.h); a record written
+ * before there was one: whether anything was sent. */
 static bool owner_told(vm_job *job)
 {
+	const char *o = vm_job_get_str(job, "outcome");
+	if (o)
+		return strcmp(o, "no_recording") == 0;
 	return json_array_size(job_get(job, "notifications")) > 0;
 }
 
