@@ -16,14 +16,30 @@ count() { # count NAME RC
   $1"; fi
 }
 
-# cmocka binaries: each test case counts.
+# cmocka binaries: each test case counts.  They run side by side, as many at
+# once as there are cores (each has its own log), and are counted in order.
+NCPU=$(nproc 2>/dev/null || echo 2)
 run_unit() { # BUILD WRAPPER LABEL
+	running=0
 	for t in "$1"/tests/test_*; do
 		[ -x "$t" ] || continue
 		name=$(basename "$t")
 		log="$1/tests/$name.$3.log"
-		VMPIPE_ROOT="$ROOT" VMPIPE_BUILD="$ROOT/$1" VMPIPE_NO_DLCLOSE=1 $2 "$t" >"$log" 2>&1
-		rc=$?
+		(VMPIPE_ROOT="$ROOT" VMPIPE_BUILD="$ROOT/$1" VMPIPE_NO_DLCLOSE=1 $2 "$t" >"$log" 2>&1
+		 echo $? >"$log.rc") &
+		running=$((running + 1))
+		if [ "$running" -ge "$NCPU" ]; then
+			wait
+			running=0
+		fi
+	done
+	wait
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		log="$1/tests/$name.$3.log"
+		rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+		rm -f "$log.rc"
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		p=${p:-0}
@@ -40,15 +56,27 @@ run_unit() { # BUILD WRAPPER LABEL
 	done
 }
 
+# pytest-xdist (Debian's python3-pytest-xdist) runs the integration tests on
+# every core (VMPIPE_TEST_JOBS: a number, or auto): tests bind ephemeral
+# ports, build shared helpers under a file lock (conftest.shared_tool) and
+# keep their files in their own tmp_path, so they may run side by side.
+JOBS=""
+if $PY -c 'import xdist' 2>/dev/null; then
+	JOBS="-n ${VMPIPE_TEST_JOBS:-auto}"
+fi
+
 run_pytest() { # BUILD LABEL [pytest args...]
 	b=$1; label=$2; shift 2
 	log="$b/pytest.$label.log"
 	# tmp_path directories live here for the run, and go with it.
 	base="$TMPDIR/pytest-$label"
-	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider --basetemp="$base" "$@" >"$log" 2>&1
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider $JOBS --durations=15 \
+		--basetemp="$base" "$@" >"$log" 2>&1
 	rc=$?
 	rm -rf "$base"
-	tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1
+	note "pytest[$label]: $(tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1) ($(($(date +%s) - start)) s)"
 	p=$(tail -1 "$log" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
 	f=$(tail -1 "$log" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
 	e=$(tail -1 "$log" | grep -o '[0-9]* error' | grep -o '[0-9]*')

@@ -1,7 +1,8 @@
 """make install + an out-of-tree plugin built against the installed headers.
 
-Installs into a temporary prefix (from a separate build directory, so the
-test never touches build/), builds examples/notify-webhook from a copy outside
+Installs into a temporary prefix from the build under test (its objects are
+shared: nothing is compiled again; `make` runs under a lock so test processes
+side by side never make the same file at once), builds examples/notify-webhook from a copy outside
 the source tree with nothing but PKG_CONFIG_PATH, drops the .so into the
 installed plugin directory and runs a pipeline where [notify] (notify-file)
 and two [notify.*] webhook stages all fire.  The webhook target is a small
@@ -16,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, connect_event, write
+from conftest import BUILD, ROOT, connect_event, write
 from test_smtp import wav_bytes
 
 pytestmark = pytest.mark.slow  # a whole separate build; skipped in the sanitizer pass
@@ -24,13 +25,22 @@ pytestmark = pytest.mark.slow  # a whole separate build; skipped in the sanitize
 CONTACT = "aaaabbbb-cccc-dddd-eeee-ffff00001111"
 
 
+def make(*args):
+    """make in the tree on the build under test (VMPIPE_BUILD), one at a time
+    across test processes."""
+    import fcntl
+    os.makedirs(BUILD, exist_ok=True)
+    with open(os.path.join(BUILD, "make.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(["make", "-s", f"BUILD={os.path.relpath(BUILD, ROOT)}", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("install")
     prefix = tmp / "prefix"
-    build = tmp / "build"
-    r = subprocess.run(["make", "-s", "-j2", "install", f"PREFIX={prefix}", f"BUILD={build}"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = make("install", f"PREFIX={prefix}")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ["bin/vmpipe", "include/vmpipe/plugin.h", "include/vmpipe/vmpipe.h",
               "lib/pkgconfig/vmpipe.pc", "lib/vmpipe/plugins/notify-file.so",
@@ -258,11 +268,9 @@ def test_man_pages_completion_and_examples(installed, tmp_path):
 def test_uninstall_removes_what_install_put(installed, tmp_path):
     """make install then make uninstall (same DESTDIR and PREFIX) into an
     empty root: only empty directories are left."""
-    build = installed.parent / "build"
     root = tmp_path / "root"
     for target in ("install", "uninstall"):
-        r = subprocess.run(["make", "-s", target, "PREFIX=/usr", f"DESTDIR={root}", f"BUILD={build}"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+        r = make(target, "PREFIX=/usr", f"DESTDIR={root}")
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     left = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
     left += [os.path.join(d, x) for d, dirs, _ in os.walk(root) for x in dirs
