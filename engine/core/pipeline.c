@@ -171,6 +171,12 @@ static char *resolve_plugin_dir(const struct pipeline *p, const char *fallback)
 }
 
 static bool check_only;
+static int (*check_hook)(const struct pipeline *p, struct diag *d);
+
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d))
+{
+	check_hook = fn;
+}
 
 void pipeline_check_only(bool on)
 {
@@ -246,6 +252,8 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 				p->stages[j++] = t;
 			}
 	}
+	if (check_only && check_hook)
+		bad += check_hook(p, d);
 	/* Normally a refused pipeline starts nothing; a check initialises every
 	 * stage whose own options were fine, to report all there is at once. */
 	if (bad && !check_only) {

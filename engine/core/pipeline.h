@@ -59,6 +59,10 @@ void pipeline_free(struct pipeline *p);
  * reports every problem.  Set once, before loading. */
 void pipeline_check_only(bool on);
 bool pipeline_checking(void);
+/* In check mode, also run `fn` on every pipeline loaded (before it is
+ * refused or accepted), adding what it finds to the same problems: what
+ * only a runtime reads ([serve]) is reported in the same pass.  NULL: none. */
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d));
 /* Was `key` set in [pipeline]? */
 bool pipeline_has(const struct pipeline *p, const char *key);
 

@@ -144,7 +144,7 @@ def test_check_names_a_bad_serve_queue(tmp_path, plugdir):
         f.write("[serve]\nqueue = https://sqs.eu-west-1.amazonaws.com/12345/voicemail\n")
     r = run_vmpipe("check", "-c", ini)
     assert r.code == EX_CONFIG, r
-    assert f"{ini}: [serve] queue: not an SQS queue URL" in r.err, r
+    assert f"{ini}:10: [serve] queue: not an SQS queue URL" in r.err, r
     # A good one passes.
     write(ini, open(ini).read().replace("/12345/", "/123456789012/"))
     r = run_vmpipe("check", "-c", ini)

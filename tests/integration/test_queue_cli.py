@@ -268,7 +268,10 @@ bogus = 1
     assert "'timeout' = 'forever'" in r.err
     assert "unknown option 'bogus'" in r.err
     assert "nowhere" in r.err  # locate-file's init ran although other sections were refused
-    assert "3 problems" in r.err, r.err
+    # ...and what only serve reads, in the same pass.
+    assert "[serve] metrics '0.0.0.0:9464': not a loopback address" in r.err, r.err
+    assert f"[serve] spool {tmp_path}/p.ini/spool cannot be used" in r.err, r.err
+    assert "5 problems" in r.err, r.err
     assert os.listdir(tmp_path) == ["p.ini"]  # no state/, no out/box
     # Fixed but for [serve]: what serve would refuse at its start is found here.
     text = open(ini).read().replace("forever", "5m").replace("bogus = 1\n", "").replace("/nowhere", "")

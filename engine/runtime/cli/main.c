@@ -267,20 +267,29 @@ static int check_tenants(struct tenants *ts)
 
 /* What only `serve` reads, which it would otherwise refuse at its start
  * (after ExecStartPre=vmpipe check passed): [serve] queue, metrics, and the
- * spool and state directories it would use.  Creates nothing. */
-static int check_serve(const struct pipeline *base)
+ * spool and state directories it would use.  Creates nothing.  Run on the
+ * base pipeline (the first loaded) as part of its load, so these problems
+ * are listed with the others; the number of them. */
+static int check_serve(const struct pipeline *base, struct diag *d)
 {
+	static bool done;
+	if (done)
+		return 0; /* a tenant's pipeline: serve reads the base's [serve] */
+	done = true;
 	const char *path = base->cfg.path;
 	char why[PATH_MAX + 600];
 	int bad = 0;
+	const struct cfg_section *sec = cfg_section(&base->cfg, "serve");
+	const struct cfg_entry *qe = cfg_entry(sec, "queue"), *me = cfg_entry(sec, "metrics"),
+			       *se = cfg_entry(sec, "spool");
 	const char *queue = base->serve.queue;
 	if (queue && *queue && sqs_url_check(queue, why, sizeof why) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: [serve] queue: %s", path, why);
+		diag_add(d, "%s:%d: [serve] queue: %s", path, qe ? qe->line : 0, why);
 		bad++;
 	}
 	const char *m = base->serve.metrics;
 	if (m && *m && metrics_check(m, why, sizeof why) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: [serve] %s", path, why);
+		diag_add(d, "%s:%d: [serve] %s", path, me ? me->line : 0, why);
 		bad++;
 	}
 	const char *env = getenv("VMPIPE_SPOOL"), *spool = env && *env ? env : base->serve.spool;
@@ -291,14 +300,15 @@ static int check_serve(const struct pipeline *base)
 		snprintf(dir, sizeof dir, "%s", spool);
 	else
 		snprintf(dir, sizeof dir, "%.*s/%s", PATH_MAX / 2, base->dir, spool);
+	const char *from = spool == env ? "$VMPIPE_SPOOL" : "[serve] spool";
+	int line = spool == env || !se ? 0 : se->line;
 	if (vm_dir_check(dir, why, sizeof why) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: [serve] spool %s cannot be used: %s", path, dir, why);
+		diag_add(d, "%s:%d: %s %s cannot be used: %s", path, line, from, dir, why);
 		bad++;
-	}
-	if (!(base->set.state && *base->set.state) && serve_state_dir(dir, state, sizeof state) == 0 &&
-	    vm_dir_check(state, why, sizeof why) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: the state directory %s (in the spool) cannot be used: %s",
-			path, state, why);
+	} else if (!(base->set.state && *base->set.state) && serve_state_dir(dir, state, sizeof state) == 0 &&
+		   vm_dir_check(state, why, sizeof why) != 0) {
+		diag_add(d, "%s:%d: the state directory %s (in the spool) cannot be used: %s", path, line, state,
+			 why);
 		bad++;
 	}
 	return bad;
@@ -315,14 +325,13 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 		return EXIT_USAGE;
 	}
 	pipeline_check_only(true); /* validate, create nothing */
+	pipeline_check_hook(check_serve);
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
 	const struct pipeline *base = tenants_base(ts);
 	print_pipeline(base->cfg.path, base);
 	int rc = check_tenants(ts);
-	if (check_serve(base) != 0)
-		rc = EXIT_CONFIG;
 	tenants_close(ts);
 	return rc;
 }
