@@ -12,6 +12,8 @@ import glob
 import json
 import os
 
+import pytest
+
 from conftest import run_vmpipe
 from serve_helpers import Serve
 from test_queue_cli import run_hint
@@ -26,6 +28,7 @@ def mails(tmp):
     return out
 
 
+@pytest.mark.valgrind
 def test_late_recording_is_mailed_as_a_follow_up(tmp_path):
     ini = pipeline(tmp_path, wait="1s")
     spool = tmp_path / "spool"

@@ -67,6 +67,7 @@ def run_hint(hint, cwd):
     return p
 
 
+@pytest.mark.valgrind
 def test_status_and_show_with_c_alone(tmp_path, plugdir):
     ini = pipeline(tmp_path, plugdir)
     failed_job(tmp_path, ini)
@@ -221,6 +222,7 @@ def test_status_without_any_spool_says_how_to_give_one(tmp_path, plugdir):
     assert r.code == 64 and "no spool" in r.err and "[serve] spool" in r.err, r
 
 
+@pytest.mark.valgrind
 def test_config_prints_every_value_and_its_source(tmp_path, plugdir):
     ini = pipeline(tmp_path, plugdir, notify="[notify]\nplugin = notify-smtp\nurl = smtp://127.0.0.1:25\n"
                    "from = a@example.com\nto = b@example.com\nusername = u\npassword = ${SMTP_PW}\n",
@@ -244,6 +246,7 @@ def test_config_prints_every_value_and_its_source(tmp_path, plugdir):
     assert any(line.startswith("subject =  [vm] \t; ") for line in r.out.splitlines()), r.out
 
 
+@pytest.mark.valgrind
 def test_check_reports_every_problem_at_once_and_creates_nothing(tmp_path):
     ini = write(tmp_path / "p.ini", f"""[pipeline]
 plugin_dir = {PLUGIN_DIR}
