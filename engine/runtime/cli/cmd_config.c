@@ -35,6 +35,10 @@ static bool secret(const char *name)
 	return false;
 }
 
+/* What an option without a default stands for when unset, when the engine
+ * has one (the plugin search path). */
+static const char *implied;
+
 static void print_section(const char *path, const char *name, const struct cfg_section *sec,
 			  const vm_option *table, const char *const *extra, bool non_default)
 {
@@ -55,6 +59,8 @@ static void print_section(const char *path, const char *name, const struct cfg_s
 			       secret(o->name) ? "the environment" : e->raw);
 		else if (e)
 			printf("%s = %s\t; %s:%d\n", o->name, shown, path, e->line);
+		else if (!o->def && implied && strcmp(name, "pipeline") == 0 && strcmp(o->name, "plugin_dir") == 0)
+			printf("%s = %s\t; default (the built-in search path)\n", o->name, implied);
 		else
 			printf("%s = %s\t; %s\n", o->name, shown, o->def ? "default" : "unset (no default)");
 	}
@@ -90,6 +96,7 @@ int cmd_config(int argc, char **argv, const struct globals *g)
 		return EXIT_CONFIG;
 	const char *path = p->cfg.path;
 	printf("# %s (plugins from %s)\n\n", path, p->plugin_dir);
+	implied = p->plugin_dir;
 	print_section(path, "pipeline", cfg_section(&p->cfg, "pipeline"), pipeline_options, NULL, non_default);
 	const struct cfg_section *ss = cfg_section(&p->cfg, "serve");
 	if (ss || !non_default)
