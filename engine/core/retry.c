@@ -31,7 +31,7 @@ static bool owner_told_of_failure(vm_job *job)
 	json_object_foreach(stages, k, v)
 	{
 		const char *s = json_string_value(v);
-		if (is_notify_stage(k) && s && strcmp(s, "done") == 0)
+		if (is_notify_stage(k) && s && (strcmp(s, "done") == 0 || strcmp(s, "told") == 0))
 			return true;
 	}
 	return false;
@@ -47,10 +47,10 @@ bool retry_prepare(vm_job *job)
 	json_object_foreach_safe(stages, tmp, k, v)
 	{
 		const char *s = json_string_value(v);
-		bool keep = s && (strcmp(s, "done") == 0 || strcmp(s, "sending") == 0);
-		if (followup && is_notify_stage(k))
-			keep = false; /* they send again, this time with the recording */
-		if (!keep)
+		bool told = s && strcmp(s, "told") == 0;
+		if (followup && is_notify_stage(k) && s && (strcmp(s, "done") == 0 || told))
+			json_object_set_new(stages, k, json_string("told"));
+		else if (!(s && (strcmp(s, "done") == 0 || strcmp(s, "sending") == 0 || told)))
 			json_object_del(stages, k);
 	}
 	if (json_is_object(job_get(job, "transcript")) && !json_object_get(stages, "transcribe")) {

@@ -5,10 +5,13 @@
  * not (nobody is mailed twice).  One exception: when the owner was told of
  * the failure — the recording could not be found within `wait`, and the
  * notifiers said so — and the job is retried (the recording appeared late),
- * the notifiers run again as a follow-up: the record's "round" goes up by
- * one, the notifications of earlier rounds stay in the record, and every
- * notifier sends the result anew (a mail as a reply to the first one:
- * In-Reply-To/References, mail.c).  Owner: core.
+ * the notifiers may send a follow-up: the record's "round" goes up by one,
+ * their stages are marked "told" (the owner knows of the failure), and the
+ * notifications of earlier rounds stay in the record.  When the recording is
+ * found this time, every notifier marked "told" sends the result anew (a
+ * mail as a reply to the first one: In-Reply-To/References, mail.c); when it
+ * is still missing, they are skipped, and nobody is told the same twice
+ * (step.c).  Owner: core.
  */
 #ifndef VMPIPE_RETRY_H
 #define VMPIPE_RETRY_H

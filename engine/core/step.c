@@ -196,6 +196,13 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 				sj->idx++;
 				continue;
 			}
+			if (was && strcmp(was, "told") == 0 && sj->no_recording) {
+				/* Told of this failure in an earlier round (retry.h), and
+				 * still no recording: no news, no second mail. */
+				sj->any_notifier = true;
+				sj->idx++;
+				continue;
+			}
 			if (st->kind == VM_STAGE_TRANSCRIBE && sj->no_recording) {
 				vm_job_set_str(job, "transcript.status", "skipped");
 				vm_job_set_str(job, "transcript.error", "no recording");

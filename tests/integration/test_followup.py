@@ -45,16 +45,25 @@ def test_late_recording_is_mailed_as_a_follow_up(tmp_path):
         show = run_vmpipe("show", "--spool", spool, cid(7)).out
         assert "the owner was told of the failure" in show, show
 
+        # Retried while the recording is still missing: the owner knows, so
+        # nothing is sent again.
+        r = run_vmpipe("retry", "--spool", spool, cid(7))
+        assert r.code == 0, r
+        srv.wait_log("failed in", 2)
+        assert len(mails(tmp_path)) == 1
+        ck = json.load(open(spool / "state" / f"{cid(7)}.json"))
+        assert ck["outcome"] == "no_recording" and ck["stages"]["notify"] == "told", ck
+
         recording(tmp_path, cid(7))  # found late
         r = run_vmpipe("retry", "--spool", spool, cid(7))
         assert r.code == 0, r
-        srv.wait_log("follow-up")
+        srv.wait_log("follow-up", 2)
         srv.wait_log("done in")
     finally:
         assert srv.stop() == 0
     ck = json.load(open(spool / "state" / f"{cid(7)}.json"))
-    assert ck["state"] == "done" and ck["outcome"] == "done" and ck["round"] == 1, ck
-    assert [n.get("round", 0) for n in ck["notifications"]] == [0, 1], ck
+    assert ck["state"] == "done" and ck["outcome"] == "done" and ck["round"] == 2, ck
+    assert [n.get("round", 0) for n in ck["notifications"]] == [0, 2], ck
     first_id = first["Message-ID"]
     (second,) = [m for m in mails(tmp_path) if m["Message-ID"] != first_id]
     assert second["Message-ID"] != first["Message-ID"]
