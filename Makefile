@@ -113,9 +113,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
+# The plain and the sanitizer builds at once, each on every core (a plain
+# `make check`, as CI runs it, would otherwise compile one file at a time).
 check: deps-test
-	@$(MAKE) --no-print-directory all tests-build fuzz-build
-	@$(MAKE) --no-print-directory SAN=1 all tests-build
+	@j=-j$$(nproc 2>/dev/null || echo 2); \
+	$(MAKE) --no-print-directory $$j all tests-build fuzz-build & plain=$$!; \
+	$(MAKE) --no-print-directory $$j SAN=1 all tests-build; san=$$?; \
+	wait $$plain && [ $$san -eq 0 ]
 	@sh tests/run.sh
 
 bench: deps-test
