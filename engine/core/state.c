@@ -212,6 +212,7 @@ struct claim {
 	char *name;           /* file or object key of the checkpoint; owned */
 	char id[129];
 	int lock_fd;          /* directory: the flock()ed ID.lock */
+	bool locked;          /* directory: lock_fd holds the lock (not only open) */
 	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
 	char *owner;          /* owned */
 	int64_t lease_ms;
@@ -420,8 +421,10 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 			 * that is there now. */
 			struct stat a, b;
 			if (fstat(c->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
-			    a.st_dev == b.st_dev)
+			    a.st_dev == b.st_dev) {
+				c->locked = true;
 				return STATE_OK;
+			}
 			close(c->lock_fd);
 			c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (c->lock_fd < 0)
@@ -574,10 +577,12 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 	}
 	if (c->lock_fd >= 0) {
 		/* No checkpoint was written (a refused retry, a job that never
-		 * started): the lock guards nothing.  Removed while held, as the
-		 * sweep does: a runner that opened it finds the inode changed. */
+		 * started): the lock guards nothing.  Removed only by the runner
+		 * that holds it (one that found the job busy must leave it to its
+		 * holder), as the sweep does: a runner that opened it finds the
+		 * inode changed. */
 		struct stat st;
-		if (stat(c->name, &st) != 0 && errno == ENOENT) {
+		if (c->locked && stat(c->name, &st) != 0 && errno == ENOENT) {
 			char lock[PATH_MAX + 8];
 			snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(c->name) - 5), c->name);
 			unlink(lock);
