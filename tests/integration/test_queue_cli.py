@@ -324,6 +324,18 @@ def test_run_on_a_terminal_says_how_to_give_an_event(tmp_path):
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 64, out
     assert b"standard input is a terminal" in out and b"vmpipe run EVENT.json" in out
+    # Its example works as printed (the pipeline: the tree's default one).
+    if os.path.exists("/etc/vmpipe/pipeline.ini"):
+        return  # that one would come first here
+    (hint,) = [h for h in hints(out.decode()) if h.startswith("vmpipe run /")]
+    outbox = tmp_path / "out"
+    outbox.mkdir()
+    argv = shlex.split(hint)
+    p = subprocess.run([VMPIPE, *argv[1:]], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                       env={**os.environ, "VMPIPE_PIPELINE": "", "VMPIPE_OUTBOX": str(outbox),
+                            "VMPIPE_CLOCK": "fake"})
+    assert p.returncode == 0, p.stderr
+    assert len(list(outbox.glob("*.eml"))) == 1
 
 
 @pytest.mark.parametrize("cmd", ["status", "show", "delete", "retry", "requeue", "config"])

@@ -146,6 +146,29 @@ static int command_opts(int argc, char **argv, const char *usage, const char **c
 	return optind;
 }
 
+/* The sample event beside this binary, installed (PREFIX/share/vmpipe/samples)
+ * or in a source tree (build/vmpipe: samples/), as an absolute path. */
+static bool sample_event(char *buf, size_t size)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	static const char *const where[] = {"../share/vmpipe/samples/connect-event.json",
+					    "../samples/connect-event.json"};
+	for (size_t k = 0; k < sizeof where / sizeof *where; k++) {
+		snprintf(path, sizeof path, "%s/%s", exe, where[k]);
+		if (realpath(path, buf) && strlen(buf) < size)
+			return true;
+	}
+	return false;
+}
+
 static int cmd_run(int argc, char **argv, const struct globals *g)
 {
 	const char *config = getenv("VMPIPE_PIPELINE");
@@ -158,11 +181,13 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 	}
 	const char *src = i < argc ? argv[i] : "-";
 	if (strcmp(src, "-") == 0 && isatty(STDIN_FILENO)) {
+		char sample[PATH_MAX];
 		fputs("vmpipe run: no event given, and standard input is a terminal.  Give one:\n"
-		      "  vmpipe run EVENT.json              a file (samples/connect-event.json is one)\n"
-		      "  PBX-HOOK | vmpipe run -            on standard input\n"
-		      "  vmpipe run - < EVENT.json\n"
-		      "(`vmpipe run --help` for what an event is.)\n", stderr);
+		      "  vmpipe run EVENT.json              a file\n"
+		      "  PBX-HOOK | vmpipe run -            on standard input\n", stderr);
+		if (sample_event(sample, sizeof sample))
+			fprintf(stderr, "The sample voicemail is one:\n  `vmpipe run %s`\n", sample);
+		fputs("(`vmpipe run --help` says what an event is.)\n", stderr);
 		return EXIT_USAGE;
 	}
 	struct tenants *ts = open_tenants(config, g);
