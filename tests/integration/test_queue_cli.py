@@ -205,6 +205,13 @@ def test_requeue_rejected_by_name(tmp_path, plugdir):
     assert r.code == 66 and "not in" in r.err, r
     r = run_vmpipe("requeue", "-c", ini, "../x")
     assert r.code == 64, r
+    # A PBX's mail kept there is no event: named with the command that feeds it.
+    (rej / "m1.eml").write_text("Subject: x\r\n\r\n")
+    (rej / "m1.eml.why").write_text("no audio")
+    r = run_vmpipe("requeue", "-c", ini, "m1.eml")
+    assert r.code == 65 and f"vmpipe-sendmail -c {ini} -t < {rej}/m1.eml" in r.err, r
+    r = run_vmpipe("requeue", "-c", ini, "--rejected")
+    assert r.code == 0 and (rej / "m1.eml").exists(), r
 
 
 def test_enqueue_takes_the_spool_from_the_pipeline(tmp_path, plugdir):

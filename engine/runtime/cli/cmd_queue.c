@@ -227,7 +227,8 @@ static const char usage_requeue[] =
 	"      --rejected     everything in SPOOL/rejected/\n"
 	"      --failed       every failed job\n";
 
-/* rejected/NAME back to new/NAME.  1 moved, 0 no such file, -1 error (logged). */
+/* rejected/NAME back to new/NAME.  1 moved, 0 no such file, -1 error, -2 a
+ * PBX mail, not an event (both logged). */
 static int unreject(const struct where *w, const char *name)
 {
 	const char *spool = w->spool;
@@ -243,7 +244,7 @@ static int unreject(const struct where *w, const char *name)
 		log_msg(NULL, "requeue", VM_LOG_ERROR, "%s is a PBX's mail, not an event: once the PBX is fixed, "
 			"feed it again with `vmpipe-sendmail %s %s -t < %s`", name, *w->config ? "-c" : "--spool",
 			*w->config ? w->config : spool, from);
-		return -1;
+		return -2;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		log_msg(NULL, "requeue", VM_LOG_ERROR, "%s is not a regular file: left alone", from);
@@ -296,19 +297,18 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 	snprintf(dir, sizeof dir, "%s/new", w.spool);
 	if (mkdir(dir, 0770) != 0 && errno != EEXIST)
 		log_msg(NULL, "requeue", VM_LOG_WARN, "cannot create %s: %s", dir, strerror(errno));
-	size_t moved = 0, asked = 0;
+	size_t asked = 0;
 	if (rejected) {
 		struct dirent **ents;
 		snprintf(dir, sizeof dir, "%s/rejected", w.spool);
 		int n = scandir(dir, &ents, rejected_file, alphasort);
 		for (int k = 0; k < n; k++) {
 			int r = unreject(&w, ents[k]->d_name);
-			moved += r > 0;
-			if (r < 0)
+			if (r == -1)
 				rc = EXIT_TEMPFAIL;
 			free(ents[k]);
 		}
-		if (n > 0)
+		if (n >= 0)
 			free(ents);
 		asked += n > 0 ? (size_t)n : 0;
 	}
@@ -322,9 +322,8 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 		int r = unreject(&w, argv[i]);
 		asked++;
 		if (r != 0) {
-			moved += r > 0;
-			if (r < 0)
-				rc = EXIT_TEMPFAIL;
+			if (r < 0 && rc < (r == -2 ? EXIT_BAD_EVENT : EXIT_TEMPFAIL))
+				rc = r == -2 ? EXIT_BAD_EVENT : EXIT_TEMPFAIL;
 			continue;
 		}
 		r = request_retry(&w, argv[i], true);
@@ -350,7 +349,6 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 		printf("nothing to requeue\n");
 	else if (!spool_serve_running(w.spool))
 		printf("(vmpipe serve is not running: it takes them when it starts)\n");
-	(void)moved;
 	where_free(&w);
 	return rc;
 }
