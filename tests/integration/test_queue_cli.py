@@ -10,6 +10,8 @@ the commands find both through -c alone.
 import json
 import os
 import shlex
+import shutil
+import stat
 import subprocess
 
 import pytest
@@ -349,3 +351,47 @@ def test_run_on_a_terminal_says_how_to_give_an_event(tmp_path):
 def test_help(cmd):
     r = run_vmpipe(cmd, "--help")
     assert r.code == 0 and f"usage: vmpipe {cmd}" in r.out, r
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("useradd"),
+                    reason="needs root, setpriv and useradd (a throw-away user)")
+def test_requeue_as_root_takes_no_link_a_spool_writer_planted(plugdir):
+    """A PBX user may write the spool's rejected/ (through the group).  As that
+    user, plant links there (to a root-only file, and a .why that is a link);
+    root's `vmpipe requeue --rejected` moves no link into new/, follows none,
+    and leaves the target alone."""
+    import pathlib
+    import tempfile
+    user = f"vmpq{os.getpid() % 100000}"
+    # Not under pytest's tmp_path (mode 0700): the other user must reach it.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="vmpq-"))
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                   check=True)
+    try:
+        uid = int(subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True).stdout)
+        ini = pipeline(tmp_path, plugdir)
+        rej = tmp_path / "spool" / "rejected"
+        rej.mkdir(parents=True)
+        os.chmod(tmp_path, 0o755)
+        os.chmod(tmp_path / "spool", 0o777)
+        os.chmod(rej, 0o777)
+        secret = tmp_path / "root-only"
+        secret.write_text("secret\n")
+        os.chmod(secret, 0o600)
+        plant = (f"ln -s {secret} {rej}/evil && ln -s {secret} {rej}/good.why && "
+                 f"printf '{{}}' > {rej}/good")
+        p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sh", "-c", plant],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        r = run_vmpipe("requeue", "-c", ini, "--rejected")
+        assert "evil is not a regular file: left alone" in r.err, r
+        assert r.code == 75, r
+        new = tmp_path / "spool" / "new"
+        assert sorted(os.listdir(new)) == ["good"]  # the plain file, not the link
+        assert os.path.islink(rej / "evil")
+        assert not os.path.lexists(rej / "good.why")  # the link itself removed, not its target
+        assert secret.read_text() == "secret\n" and stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    finally:
+        subprocess.run(["userdel", user], check=False)
+        subprocess.run(["groupdel", user], check=False, capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)
