@@ -136,3 +136,17 @@ def shared_tool(name, inputs, build):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
     return out
+
+
+class make_lock:
+    """Held while a test runs make on the build under test (BUILD/make.lock):
+    two test processes never make the same file at once."""
+
+    def __enter__(self):
+        os.makedirs(BUILD, exist_ok=True)
+        self.f = open(os.path.join(BUILD, "make.lock"), "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()

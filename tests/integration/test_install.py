@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import BUILD, ROOT, connect_event, write
+from conftest import BUILD, ROOT, connect_event, make_lock, write
 from test_smtp import wav_bytes
 
 pytestmark = pytest.mark.slow  # a whole separate build; skipped in the sanitizer pass
@@ -28,10 +28,7 @@ CONTACT = "aaaabbbb-cccc-dddd-eeee-ffff00001111"
 def make(*args):
     """make in the tree on the build under test (VMPIPE_BUILD), one at a time
     across test processes."""
-    import fcntl
-    os.makedirs(BUILD, exist_ok=True)
-    with open(os.path.join(BUILD, "make.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with make_lock():
         return subprocess.run(["make", "-s", f"BUILD={os.path.relpath(BUILD, ROOT)}", *args], cwd=ROOT,
                               capture_output=True, text=True, timeout=900)
 

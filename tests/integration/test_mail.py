@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, engine_objects, shared_tool
+from conftest import BUILD, ROOT, engine_objects, make_lock, shared_tool
 
 PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
 SAN = os.path.basename(BUILD).endswith("san")
@@ -34,7 +34,8 @@ def mail_tool():
     def build(tool):
         make = ["make", "-s", "BUILD=" + os.path.relpath(BUILD, ROOT)] + (["SAN=1"] if SAN else []) + \
             [os.path.relpath(o, ROOT) for o in objs]
-        subprocess.run(make, cwd=ROOT, check=True)
+        with make_lock():
+            subprocess.run(make, cwd=ROOT, check=True)
         flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + PKGS, check=True,
                                capture_output=True, text=True).stdout.split()
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if SAN else []
