@@ -160,13 +160,15 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 	if (mf && (parse_int(mf->value, &v) != 0 || v < 0 || v > 1000000)) {
 		diag_add(d, "%s:%d: [%s] option 'max_in_flight': '%s' is not a count of jobs (0: no bound)", path,
 			 mf->line, sec->name, mf->value);
+		st->options_bad = true;
 		return -1;
 	}
 	st->max_in_flight = (int)v;
 	char what[120];
 	snprintf(what, sizeof what, "plugin '%s'", m->name);
 	static const char *const skip[] = {"plugin", "max_in_flight", NULL};
-	return options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) ? -1 : 0;
+	st->options_bad = options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) != 0;
+	return st->options_bad ? -1 : 0;
 }
 
 /* The plugin search path: [pipeline] plugin_dir (relative entries: to this
@@ -174,6 +176,24 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 static char *resolve_plugin_dir(const struct pipeline *p, const char *fallback)
 {
 	return plugin_path_resolve(p->set.plugin_dir, p->dir, fallback);
+}
+
+static bool check_only;
+static int (*check_hook)(const struct pipeline *p, struct diag *d);
+
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d))
+{
+	check_hook = fn;
+}
+
+void pipeline_check_only(bool on)
+{
+	check_only = on;
+}
+
+bool pipeline_checking(void)
+{
+	return check_only;
 }
 
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
@@ -249,19 +269,31 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 				p->stages[j++] = t;
 			}
 	}
-	if (bad) {
+	if (check_only && check_hook)
+		bad += check_hook(p, d);
+	/* Normally a refused pipeline starts nothing; a check initialises every
+	 * stage whose own options were fine, to report all there is at once. */
+	if (bad && !check_only) {
 		pipeline_free(p);
 		return NULL;
 	}
 	for (size_t i = 0; init && i < p->n_stages; i++) {
 		vm_stage *st = p->stages[i];
+		if (st->options_bad)
+			continue;
 		if (st->mod->p->init && st->mod->p->init(st, st->state) != 0) {
 			diag_add(d, "%s:%d: [%s] plugin '%s' failed to start: %s", path, st->sec->line, st->name,
 				 st->mod->name, st->error ? st->error : "(no reason given)");
-			pipeline_free(p);
-			return NULL;
+			bad++;
+			if (!check_only)
+				break;
+			continue;
 		}
 		st->inited = true;
+	}
+	if (bad) {
+		pipeline_free(p);
+		return NULL;
 	}
 	return p;
 }

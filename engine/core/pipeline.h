@@ -55,6 +55,16 @@ struct pipeline {
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
 			       struct diag *d);
 void pipeline_free(struct pipeline *p);
+/* Check mode (`vmpipe check`): loading validates and creates nothing (no
+ * state directory, and plugins see vm_stage_checking()); every stage whose
+ * options are valid is initialised even when others are not, so one pass
+ * reports every problem.  Set once, before loading. */
+void pipeline_check_only(bool on);
+bool pipeline_checking(void);
+/* In check mode, also run `fn` on every pipeline loaded (before it is
+ * refused or accepted), adding what it finds to the same problems: what
+ * only a runtime reads ([serve]) is reported in the same pass.  NULL: none. */
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d));
 /* Was `key` set in [pipeline]? */
 bool pipeline_has(const struct pipeline *p, const char *key);
 

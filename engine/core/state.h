@@ -113,6 +113,13 @@ int state_list(const struct pipeline *p, void (*fn)(void *ctx, vm_job *job, int6
  */
 int state_sweep(const struct pipeline *p, int64_t age_ms);
 
+/*
+ * Remove the checkpoint of job `id` from a state directory, with its lock,
+ * unless a runner holds the job.  0; -1 with errno ENOENT (no such job),
+ * EBUSY (a runner holds it), ENOTSUP (state on S3) or another.
+ */
+int state_delete(const struct pipeline *p, const char *id);
+
 /* A checkpoint that was not done runs again from where it stopped: make it
  * pending and give a failed locate stage back what the event named. */
 void state_prepare_resume(vm_job *job);

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "intake.h"
 #include "log.h"
+#include "retry.h"
 #include "state.h"
 
 int64_t sched_backoff(int64_t base_ms, int64_t cap_ms, int n)
@@ -134,6 +135,8 @@ static void finish(struct sjob *sj)
 	else
 		rc = EXIT_DONE;
 	vm_job_set_str(job, "state", rc == EXIT_DONE ? "done" : "failed");
+	/* What "failed" means: the owner told the recording is missing, or not told. */
+	vm_job_set_str(job, "outcome", job_outcome_name(rc));
 	sj->rc = rc;
 	if (!save(sj))
 		return;
@@ -190,6 +193,13 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 				/* Resumed after this stage: a notifier that told the owner counts. */
 				if (st->kind == VM_STAGE_NOTIFY)
 					sj->any_notifier = true;
+				sj->idx++;
+				continue;
+			}
+			if (was && strcmp(was, "told") == 0 && sj->no_recording) {
+				/* Told of this failure in an earlier round (retry.h), and
+				 * still no recording: no news, no second mail. */
+				sj->any_notifier = true;
 				sj->idx++;
 				continue;
 			}

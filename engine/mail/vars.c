@@ -30,6 +30,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_NO_SPEECH] = "no_speech",
 	[VAR_TRANSCRIPT_UNAVAILABLE] = "transcript_unavailable",
 	[VAR_RECORDING_MISSING] = "recording_missing",
+	[VAR_FOLLOWUP] = "followup",
 	[VAR_LANGUAGE] = "language",
 	[VAR_URL] = "url",
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
@@ -224,6 +225,9 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	bool not_sent = json_is_true(job_get(job, "contact.recording_not_sent"));
 	v[VAR_RECORDING_NOT_SENT] = strdup(not_sent ? "yes" : "");
 	v[VAR_RECORDING_MISSING] = strdup(!not_sent && located && strcmp(located, "failed") == 0 ? "yes" : "");
+	/* A retried job whose owner was told of the failure (retry.h). */
+	int64_t round = 0;
+	v[VAR_FOLLOWUP] = strdup(vm_job_get_int(job, "round", &round) && round > 0 ? "yes" : "");
 
 	const char *url = vm_job_get_str(job, "recording.url");
 	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);

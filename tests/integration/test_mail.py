@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, engine_objects
+from conftest import BUILD, ROOT, engine_objects, make_lock, shared_tool
 
 PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
 SAN = os.path.basename(BUILD).endswith("san")
@@ -27,23 +27,26 @@ def _objects():
 
 @pytest.fixture(scope="session")
 def mail_tool():
-    """Build (incrementally) the engine objects and link mail_tool against them."""
+    """Build (incrementally) the engine objects and link mail_tool against them,
+    once for every test process (shared_tool)."""
     objs = _objects()
-    build = os.path.relpath(BUILD, ROOT)
-    make = ["make", "-s", "BUILD=" + build] + (["SAN=1"] if SAN else []) + \
-        [os.path.relpath(o, ROOT) for o in objs]
-    subprocess.run(make, cwd=ROOT, check=True)
-    tool = os.path.join(BUILD, "tests", "mail_tool")
-    os.makedirs(os.path.dirname(tool), exist_ok=True)
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + PKGS, check=True,
-                           capture_output=True, text=True).stdout.split()
-    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if SAN else []
-    cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", *san,
-           "-I" + os.path.join(ROOT, "include"), "-iquote", os.path.join(ROOT, "engine"),
-           "-o", tool, os.path.join(ROOT, "tests", "tools", "mail_tool.c"), *objs,
-           *flags, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]
-    subprocess.run(cmd, check=True)
-    return tool
+
+    def build(tool):
+        make = ["make", "-s", "BUILD=" + os.path.relpath(BUILD, ROOT)] + (["SAN=1"] if SAN else []) + \
+            [os.path.relpath(o, ROOT) for o in objs]
+        with make_lock():
+            subprocess.run(make, cwd=ROOT, check=True)
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + PKGS, check=True,
+                               capture_output=True, text=True).stdout.split()
+        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if SAN else []
+        cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", *san,
+               "-I" + os.path.join(ROOT, "include"), "-iquote", os.path.join(ROOT, "engine"),
+               "-o", tool, os.path.join(ROOT, "tests", "tools", "mail_tool.c"), *objs,
+               *flags, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]
+        subprocess.run(cmd, check=True)
+    import glob
+    srcs = glob.glob(os.path.join(ROOT, "engine", "**", "*.c"), recursive=True)
+    return shared_tool("mail_tool", ["tests/tools/mail_tool.c", *srcs], build)
 
 
 class Built:

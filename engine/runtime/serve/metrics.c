@@ -211,7 +211,9 @@ static bool loopback(const struct sockaddr *sa)
 	return false;
 }
 
-int metrics_listen(const char *hostport, char *err, size_t errsize)
+/* HOST:PORT resolved, and on a loopback address.  0 with *out (freeaddrinfo),
+ * or -1 with err. */
+static int resolve(const char *hostport, struct addrinfo **out, char *err, size_t errsize)
 {
 	char host[256];
 	const char *colon = hostport ? strrchr(hostport, ':') : NULL;
@@ -232,11 +234,32 @@ int metrics_listen(const char *hostport, char *err, size_t errsize)
 		snprintf(err, errsize, "metrics '%s': %s", hostport, gai_strerror(rc));
 		return -1;
 	}
-	int fd = -1;
 	if (!loopback(ai->ai_addr)) {
 		snprintf(err, errsize, "metrics '%s': not a loopback address (metrics are served to this host only)",
 			 hostport);
-	} else if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		freeaddrinfo(ai);
+		return -1;
+	}
+	*out = ai;
+	return 0;
+}
+
+int metrics_check(const char *hostport, char *err, size_t errsize)
+{
+	struct addrinfo *ai;
+	if (resolve(hostport, &ai, err, errsize) != 0)
+		return -1;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int metrics_listen(const char *hostport, char *err, size_t errsize)
+{
+	struct addrinfo *ai;
+	if (resolve(hostport, &ai, err, errsize) != 0)
+		return -1;
+	int fd = -1;
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
 		snprintf(err, errsize, "metrics '%s': socket: %s", hostport, strerror(errno));
 	} else {
 		int one = 1;

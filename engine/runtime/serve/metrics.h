@@ -50,6 +50,8 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g);
  * (non-blocking), or -1 with the reason in err.
  */
 int metrics_listen(const char *hostport, char *err, size_t errsize);
+/* What metrics_listen() checks before it binds (vmpipe check).  0, or -1 with err. */
+int metrics_check(const char *hostport, char *err, size_t errsize);
 
 /* Answer one connection waiting on `lfd` (GET /metrics -> the text; anything
  * else 404).  Bounded: a client that does not send its request within a

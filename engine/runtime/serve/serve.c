@@ -141,11 +141,18 @@ static void on_ended(void *ctx, const struct sched_end *e)
 			const char *outcome = e->rc == EXIT_DONE ? "done" : e->rc == EXIT_NO_RECORDING ? "no_recording"
 													: "failed";
 			metrics_job(v->m, outcome, took);
-			if (e->rc != EXIT_DONE && e->rc != EXIT_NO_RECORDING)
+			if (e->rc != EXIT_DONE && e->rc != EXIT_NO_RECORDING) {
+				/* A hint that works as printed, from any directory. */
+				char cfg[PATH_MAX], sp[PATH_MAX];
+				if (!realpath(v->o->config, cfg))
+					snprintf(cfg, sizeof cfg, "%s", v->o->config);
+				if (!realpath(v->spool, sp))
+					snprintf(sp, sizeof sp, "%s", v->spool);
 				log_msg(e->job, "serve", VM_LOG_ERROR,
 					"the owner was not notified (exit %d): the job is kept, failed, with its "
-					"errors in the state directory; `vmpipe retry %s` runs it again", e->rc,
-					id ? id : "ID");
+					"errors in the state directory; `vmpipe retry -c %s --spool %s %s` runs it "
+					"again", e->rc, cfg, sp, id ? id : "ID");
+			}
 		}
 		if (h && *h->cur) {
 			cur_path(v, h->cur, path, sizeof path);

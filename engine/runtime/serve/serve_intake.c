@@ -17,6 +17,7 @@
 #include "core/event.h"
 #include "core/log.h"
 #include "core/state.h"
+#include "core/retry.h"
 #include "core/util.h"
 
 /* -------------------------------------------------------------- intake */
@@ -39,26 +40,6 @@ static vm_job *retry_request(struct srv *v, json_t *req, const struct pipeline *
 	*pp = tenants_base(v->gen->ts);
 	vm_job *job = job_new(id);
 	return job;
-}
-
-/* A failed checkpoint made runnable again: its failed stages run anew. */
-static void clear_failures(vm_job *job)
-{
-	json_t *stages = job_get(job, "stages");
-	const char *k;
-	json_t *val;
-	void *tmp;
-	json_object_foreach_safe(stages, tmp, k, val)
-	{
-		const char *s = json_string_value(val);
-		if (s && strcmp(s, "done") != 0 && strcmp(s, "sending") != 0)
-			json_object_del(stages, k);
-	}
-	if (json_is_object(job_get(job, "transcript")) &&
-	    !json_object_get(stages, "transcribe")) {
-		vm_job_set_str(job, "transcript.status", NULL);
-		vm_job_set_str(job, "transcript.error", NULL);
-	}
 }
 
 enum admit admit(struct srv *v, const char *text, size_t len, struct held **hp, char *why,
@@ -124,8 +105,11 @@ enum admit admit(struct srv *v, const char *text, size_t len, struct held **hp, 
 			state_release(p, claim, NULL);
 			return ADMIT_REFUSED;
 		}
-		clear_failures(stored);
-		log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again");
+		if (retry_prepare(stored))
+			log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again; the owner "
+				"was told of the failure, so the notifiers send the result as a follow-up");
+		else
+			log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again");
 	}
 	if (stored && st && strcmp(st, "done") == 0) {
 		snprintf(why, whysize, "job %s is already done", id);
