@@ -92,4 +92,27 @@ enum link_verdict {
 enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, int64_t now_s,
 			      char **bucket, char **key, int64_t *expires_at_s);
 
+/*
+ * Listen links (`vmpipe serve`, docs/serve.md): the same construction for a
+ * job instead of an object,
+ *
+ *   {public_url}l/{what}?v=2&job=ID&expires=EPOCH_S&sig=SIG
+ *   SIG = base64url(HMAC-SHA256(key, N("vmpipe-listen-v2") N(ID) N(EPOCH_S)))
+ *
+ * Its own tag keeps the two kinds apart (no bucket link verifies as a job
+ * link).  ID is a plain name (letters, digits, '-', '_', '.'; no "..").
+ * `what` is "" for the page, "audio" for the recording.
+ */
+#define LINK_JOB_TAG "vmpipe-listen-v2"
+#define LINK_JOB_PATH "l/"
+#define LINK_JOB_ID_MAX 128
+
+/* malloc()ed; NULL when out of memory or given what would not verify. */
+char *link_make_job(const unsigned char *secret, size_t slen, const char *base, const char *what,
+		    const char *job_id, int64_t expires_at_s);
+/* As link_verify(), for a job link: *job_id malloc()ed on LINK_OK and
+ * LINK_EXPIRED.  No "v" is LINK_MALFORMED (there never was a v1). */
+enum link_verdict link_verify_job(const unsigned char *secret, size_t slen, const char *raw_query, int64_t now_s,
+				  char **job_id, int64_t *expires_at_s);
+
 #endif

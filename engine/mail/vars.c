@@ -31,6 +31,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_LANGUAGE] = "language",
 	[VAR_URL] = "url",
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
+	[VAR_RECORDING_PATH] = "recording_path",
 	[VAR_RECEIVED_AT] = "received_at",
 	[VAR_DATE] = "date",
 	[VAR_ATTACHED] = "attached",
@@ -181,8 +182,13 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	const char *located = vm_job_get_str(job, "stages.locate");
 	v[VAR_RECORDING_MISSING] = strdup(located && strcmp(located, "failed") == 0 ? "yes" : "");
 
-	const char *url = vm_job_get_str(job, "recording.url");
-	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);
+	/* A recording on this host with no link (no [serve] public_url): a
+	 * file:// link would be dead in the owner's mail client, so the mail
+	 * says where the file is kept instead. */
+	const char *url = vm_job_get_str(job, "recording.url"), *uri = vm_job_get_str(job, "recording.uri");
+	bool local = (!url || !*url) && uri && strncmp(uri, "file://", 7) == 0;
+	v[VAR_URL] = local ? strdup("") : get(job, url && *url ? "recording.url" : "recording.uri", NULL);
+	v[VAR_RECORDING_PATH] = local ? text_clean(uri + 7, strlen(uri + 7), CLEAN_HEADER) : strdup("");
 	v[VAR_URL_EXPIRES_AT] = get(job, "recording.url_expires_at", NULL);
 	v[VAR_RECEIVED_AT] = get(job, "received_at", NULL);
 

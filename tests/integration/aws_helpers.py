@@ -41,7 +41,7 @@ def aws_tool(tmp_path_factory):
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                   "-fno-sanitize-recover=undefined"]
     pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
-                         "jansson", "expat"], capture_output=True, text=True, check=True)
+                         "jansson", "expat", "libmicrohttpd"], capture_output=True, text=True, check=True)
     proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out,
                            "tests/tools/aws_tool.c", *objs, *pk.stdout.split(),
                            "-lgsm", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True, text=True)

@@ -34,8 +34,8 @@ def bodies(msg):
 
 @pytest.mark.slow
 def test_demo_mail_carries_the_recording(tmp_path):
-    """The link of the demo mail is a file:// URI another machine cannot open:
-    the recording itself is attached."""
+    """The demo has no [serve] public_url: no link (a file:// link would be
+    dead in a mail client), the recording itself is attached."""
     r, msg = run_local(tmp_path)
     atts = list(msg.iter_attachments())
     assert len(atts) == 1, msg
@@ -58,9 +58,13 @@ def test_demo_mail_says_when_the_recording_is_too_large(tmp_path):
     assert not list(msg.iter_attachments()), msg
     text, html = bodies(msg)
     want = ("The recording is too large to attach to this message (the limit is 100 KB); "
-            "please use the link above.")
+            "it is kept on the voicemail host.")
     assert want in text, text
     assert want in html
+    assert "file://" not in text and "file://" not in html and "link above" not in text
+    flat = text.replace("\r\n", "\n")
+    assert f"kept on the voicemail host at:\n{os.path.realpath(SAMPLE_WAV)}" in flat or \
+        f"kept on the voicemail host at:\n{SAMPLE_WAV}" in flat, text
     assert "is attached" not in text
     assert "recording not attached: 450924 bytes, attach_max is 102400" in r.err, r
 
