@@ -258,7 +258,8 @@ static int setup(struct srv *v, sigset_t *mask)
 	}
 	/* After the signal mask: the HTTP threads inherit it. */
 	const char *metrics = v->o->metrics ? v->o->metrics : ss->metrics;
-	if (web_start(v, metrics, err, sizeof err) != 0) {
+	const char *listen = v->o->listen ? v->o->listen : ss->listen;
+	if (web_start(v, base, metrics, listen, err, sizeof err) != 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
 		return EXIT_CONFIG;
 	}
@@ -268,10 +269,11 @@ static int setup(struct srv *v, sigset_t *mask)
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot start %lld worker threads", (long long)workers);
 		return EXIT_SOFTWARE;
 	}
-	log_msg(NULL, "serve", VM_LOG_INFO, "serving spool %s (state %s) with %lld worker%s%s%s", v->spool,
+	log_msg(NULL, "serve", VM_LOG_INFO, "serving spool %s (state %s) with %lld worker%s%s%s%s%s", v->spool,
 		base->set.state && *base->set.state ? base->set.state : sdir, (long long)workers,
 		workers == 1 ? "" : "s", metrics && *metrics ? "; metrics on " : "",
-		metrics && *metrics ? metrics : "");
+		metrics && *metrics ? metrics : "", listen && *listen ? "; listen pages on " : "",
+		listen && *listen ? listen : "");
 	return 0;
 }
 

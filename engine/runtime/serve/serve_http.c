@@ -1,6 +1,7 @@
 /*
  * What `vmpipe serve` answers over HTTP (http.h): /metrics and /healthz on
- * the metrics address.  Everything runs on the HTTP threads; the loop is
+ * the metrics address, the listen pages (listen.h) and /healthz on the
+ * listen address (one server when both are the same).  Everything runs on the HTTP threads; the loop is
  * reached only through the health channel below.
  */
 #include "serve_int.h"
@@ -15,14 +16,18 @@
 
 #include "core/log.h"
 #include "http.h"
+#include "listen.h"
 
 #define HEALTH_WAIT_MS 2000 /* /healthz: the loop must turn within this */
 #define METRICS_CONNS 64
 #define METRICS_IDLE_S 10
+#define LISTEN_CONNS 512  /* downloads at once (a browser holds a few per page) */
+#define LISTEN_IDLE_S 30
 
 /* /healthz pokes the loop's eventfd and waits for the loop to count a turn. */
 struct web {
-	struct http *metrics;
+	struct http *metrics, *listen;
+	struct listen *pages;
 	pthread_mutex_t mu;
 	pthread_cond_t turned;
 	uint64_t turns;
@@ -86,7 +91,8 @@ static enum MHD_Result get_healthz(void *ctx, struct MHD_Connection *c, const ch
 	return http_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", stuck, sizeof stuck - 1);
 }
 
-int web_start(struct srv *v, const char *metrics, char *err, size_t errsize)
+int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
+	      size_t errsize)
 {
 	struct web *w = calloc(1, sizeof *w);
 	if (!w) {
@@ -107,12 +113,27 @@ int web_start(struct srv *v, const char *metrics, char *err, size_t errsize)
 		snprintf(err, errsize, "eventfd: %s", strerror(errno));
 		return -1;
 	}
+	bool same = metrics && listen && strcmp(metrics, listen) == 0;
+	if (listen && *listen && !(w->pages = listen_new(base, err, errsize)))
+		return -1;
+	struct http_route routes[4] = {{"/healthz", get_healthz, w}};
+	size_t n = 1;
+	if (w->pages) {
+		routes[n++] = listen_route(w->pages);
+		if (!same) {
+			struct http_opts o = {.what = "listen", .hostport = listen, .routes = routes, .nroutes = n,
+					      .conn_limit = LISTEN_CONNS, .idle_timeout_s = LISTEN_IDLE_S};
+			if (!(w->listen = http_start(&o, err, errsize)))
+				return -1;
+			n = 1;
+		}
+	}
 	if (metrics && *metrics) {
-		const struct http_route routes[] = {
-			{"/metrics", get_metrics, w}, {"/", get_metrics, w}, {"/healthz", get_healthz, w}};
+		routes[n++] = (struct http_route){"/metrics", get_metrics, w};
+		routes[n++] = (struct http_route){"/", get_metrics, w};
 		struct http_opts o = {.what = "metrics", .hostport = metrics, .loopback_only = true, .routes = routes,
-				      .nroutes = sizeof routes / sizeof *routes, .conn_limit = METRICS_CONNS,
-				      .idle_timeout_s = METRICS_IDLE_S};
+				      .nroutes = n, .conn_limit = same ? LISTEN_CONNS : METRICS_CONNS,
+				      .idle_timeout_s = same ? LISTEN_IDLE_S : METRICS_IDLE_S};
 		w->metrics = http_start(&o, err, errsize);
 		if (!w->metrics)
 			return -1;
@@ -143,6 +164,8 @@ void web_stop(struct srv *v)
 	if (!w)
 		return;
 	http_stop(w->metrics); /* joins the threads: nothing waits on w after this */
+	http_stop(w->listen);
+	listen_free(w->pages);
 	if (w->efd >= 0)
 		close(w->efd);
 	pthread_cond_destroy(&w->turned);

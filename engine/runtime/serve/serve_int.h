@@ -81,8 +81,10 @@ size_t scan(struct srv *v, const char *sub, bool take_them);
 void clean_tmp(struct srv *v);
 void read_inotify(struct srv *v);
 
-/* serve_http.c: the HTTP threads (metrics at `metrics`, when set). */
-int web_start(struct srv *v, const char *metrics, char *err, size_t errsize);
+/* serve_http.c: the HTTP threads (metrics at `metrics`, the listen pages of
+ * `base` at `listen`, each when set). */
+int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
+	      size_t errsize);
 /* Readable when /healthz asks whether the loop turns; web_turn() answers. */
 int web_fd(const struct srv *v);
 void web_turn(struct srv *v);

@@ -1,0 +1,184 @@
+"""Recording links on a host (issue 19): `vmpipe serve`'s listen pages.
+
+A voicemail goes through the pipeline; the link is taken out of the mail it
+wrote and opened over HTTP: the page, the recording with HEAD, Range and
+If-None-Match, and every way a link can be wrong.  Links made here are made
+from link.h's description with Python's own HMAC, so the format is checked
+from outside too.
+"""
+import os
+import re
+import stat
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from listen_helpers import TRANSCRIPT, Listen, fetch, link_in, wav
+from serve_helpers import wait_until
+
+CID = "5e7e0000-0000-4000-8000-00000000a001"
+
+
+@pytest.fixture
+def listen(tmp_path, plugdir):
+    ls = Listen(tmp_path, plugdir).start()
+    try:
+        yield ls
+    finally:
+        ls.stop()
+
+
+def audio_of(page_html):
+    m = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page_html)
+    assert m, page_html
+    return m.group(1).replace("&amp;", "&")
+
+
+@pytest.mark.valgrind
+def test_the_mail_links_to_a_page_that_plays_the_recording(listen):
+    # serve made the key at first start, for its own user only.
+    assert stat.S_IMODE(os.stat(listen.key).st_mode) == 0o600
+    assert len(listen.secret()) == 64
+    msg = listen.voicemail(CID, seconds=2.0)
+    link = link_in(msg)
+    status, headers, body = fetch(link)
+    assert status == 200
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "media-src 'self'" in csp and "script-src" not in csp
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    page = body.decode()
+    assert "+15555550123" in page and "2s" in page
+    # The transcript is there, its markup as text.
+    assert "Hi, it&#39;s &lt;b&gt;Maria&lt;/b&gt; &amp; co." in page and "<b>" not in page
+    assert "<script" not in page and "http" not in page.split("<body>")[1].replace(listen.url("/l/"), "")
+    audio = audio_of(page)
+    assert audio.startswith(listen.url("/l/audio?"))
+    data = (listen.rec / f"{CID}.wav").read_bytes()
+
+    status, h, body = fetch(audio, method="HEAD")
+    assert status == 200 and body == b""
+    assert h["Content-Length"] == str(len(data)) and h["Accept-Ranges"] == "bytes"
+    assert h["Content-Type"] == "audio/wav"
+    etag = h["ETag"]
+    status, h, body = fetch(audio)
+    assert status == 200 and body == data and h["ETag"] == etag
+    status, h, body = fetch(audio, headers={"Range": "bytes=100-1123"})
+    assert status == 206 and body == data[100:1124]
+    assert h["Content-Range"] == f"bytes 100-1123/{len(data)}"
+    status, h, body = fetch(audio, headers={"Range": "bytes=-10"})
+    assert status == 206 and body == data[-10:]
+    status, h, body = fetch(audio, headers={"Range": "bytes=30000-"})
+    assert status == 206 and body == data[30000:]
+    status, h, _ = fetch(audio, headers={"Range": f"bytes={len(data)}-"})
+    assert status == 416 and h["Content-Range"] == f"bytes */{len(data)}"
+    status, _, body = fetch(audio, headers={"If-None-Match": etag})
+    assert status == 304 and body == b""
+    status, _, body = fetch(audio, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
+    assert status == 200 and body == data  # If-Range that does not match: the whole
+    status, h, body = fetch(audio + "&dl=1")
+    assert status == 200 and body == data
+    assert h["Content-Disposition"] == f'attachment; filename="voicemail-{CID}.wav"'
+
+
+def test_links_that_do_not_open_say_why(listen):
+    link = link_in(listen.voicemail(CID))
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    exp = int(q["expires"][0])
+    # The link made here with the key matches the mail's: the format is link.h's.
+    assert listen.sign(CID, exp) == link
+
+    def page(url):
+        status, h, body = fetch(url)
+        assert h["Content-Type"] == "text/html; charset=utf-8"
+        assert "default-src 'none'" in h["Content-Security-Policy"]
+        return status, body.decode()
+
+    status, body = page(link.replace("sig=", "sig=A"))
+    assert status == 403 and "Link not valid" in body
+    other = "5e7e0000-0000-4000-8000-00000000a002"
+    status, body = page(link.replace(CID, other))  # another job, same signature
+    assert status == 403 and "Link not valid" in body
+    status, body = page(link.replace(f"expires={exp}", f"expires={exp + 1}"))
+    assert status == 403 and "Link not valid" in body
+    status, body = page(listen.sign(CID, int(time.time()) - 60))
+    assert status == 403 and "Link expired" in body and "expired on" in body
+    for bad in (link.replace("v=2&", ""), link.replace(f"expires={exp}", f"expires=0{exp}"),
+                link + "&job=x", listen.url("/l/?job=../../etc/passwd"), listen.url("/l/x")):
+        status, body = page(bad)
+        assert status == 404 and "Not a voicemail link" in body, bad
+    # A genuine link to a job this host does not keep.
+    status, body = page(listen.sign("no-such-job", int(time.time()) + 600))
+    assert status == 404 and "Voicemail not found" in body
+    for body in (page(link.replace("sig=", "sig=A"))[1], page(listen.url("/l/x"))[1]):
+        assert "Traceback" not in body and "/" + "rec" not in body and "errno" not in body.lower()
+    assert fetch(link, method="POST")[0] == 405
+
+
+def test_no_path_from_a_link_reaches_outside_the_recording_dirs(listen, tmp_path):
+    """A job is the only way from a link to a file; a job whose recording is
+    outside the recording directories, or reached through a symbolic link,
+    gets no audio."""
+    listen.voicemail(CID)
+    state = listen.spool / "state"
+    record = (state / f"{CID}.json").read_text()
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(wav(0.5))
+    (listen.rec / "sub").mkdir()
+    os.symlink(secret, listen.rec / "link.wav")
+    os.symlink(tmp_path, listen.rec / "sub" / "up")
+    orig = str(listen.rec / f"{CID}.wav")
+    for n, path in enumerate([str(secret), "/etc/passwd", str(listen.rec / "link.wav"),
+                              str(listen.rec / "sub" / "up" / "secret.wav"),
+                              str(listen.rec / ".." / "secret.wav"), str(listen.rec / "sub")]):
+        jid = f"forged-{n}"
+        (state / f"{jid}.json").write_text(record.replace(CID, jid).replace(orig, path))
+        exp = int(time.time()) + 600
+        status, _, body = fetch(listen.sign(jid, exp))
+        assert status == 200 and b"<audio" not in body and b"not available" in body, path
+        status, _, body = fetch(listen.sign(jid, exp, what="audio"))
+        assert status == 404 and b"RIFF" not in body and b"root:" not in body, path
+
+
+def test_a_second_start_keeps_the_key_and_a_loose_key_is_refused(tmp_path, plugdir):
+    ls = Listen(tmp_path, plugdir).start()
+    key = ls.secret()
+    assert ls.stop() == 0
+    ls.start()
+    assert ls.secret() == key
+    assert ls.stop() == 0
+    os.chmod(ls.key, 0o640)
+    from serve_helpers import Serve
+    srv = Serve(ls.ini, ls.spool)
+    assert srv.wait_exit() == 78
+    assert srv.saw("must be a file only its owner can read")
+
+
+def test_two_hundred_downloads_do_not_delay_a_voicemail(listen):
+    """200 clients download a 1 MB recording at once; a voicemail enqueued
+    meanwhile is mailed within the issue's 2 s."""
+    big = wav(65.5, rate=8000)  # ~1 MB
+    assert len(big) > 1_000_000
+    link = link_in(listen.voicemail(CID, data=big))
+    audio = audio_of(fetch(link)[2].decode())
+    start = threading.Barrier(201)
+    got = []
+
+    def download():
+        start.wait()
+        status, _, body = fetch(audio)
+        got.append((status, len(body)))
+
+    threads = [threading.Thread(target=download) for _ in range(200)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.monotonic()
+    listen.voicemail("5e7e0000-0000-4000-8000-00000000a0ff")
+    delay = time.monotonic() - t0
+    for t in threads:
+        t.join()
+    print(f"canary delay during 200 downloads of {len(big)} bytes: {delay:.3f} s")
+    assert got == [(200, len(big))] * 200
+    assert delay < 2.0, delay
