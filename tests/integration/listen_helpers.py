@@ -26,7 +26,8 @@ TRANSCRIPT = "Hi, it's <b>Maria</b> & co.\nCall me back about the invoice."
 def wav(seconds, rate=8000):
     """A 16-bit mono WAV of a square wave (deterministic)."""
     n = int(seconds * rate)
-    samples = b"".join(struct.pack("<h", 6000 if (i // 20) % 2 else -6000) for i in range(n))
+    period = struct.pack("<h", -6000) * 20 + struct.pack("<h", 6000) * 20
+    samples = (period * (n // 40 + 1))[:2 * n]
     hdr = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVE"
     hdr += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
     return hdr + b"data" + struct.pack("<I", len(samples)) + samples
