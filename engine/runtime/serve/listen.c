@@ -25,6 +25,7 @@
 #include "mail/listen_page.h"
 #include "mail/mbuf.h"
 #include "mail/vars.h"
+#include "range.h"
 
 #define MAX_DIRS 16
 #define RECORD_MAX (4 << 20)
@@ -278,49 +279,6 @@ static enum MHD_Result listen_page_answer(struct listen *l, struct MHD_Connectio
 	return page(l, c, MHD_HTTP_OK, html, len);
 }
 
-/*
- * "bytes=A-B", "bytes=A-", "bytes=-N" (RFC 9110 14.1.2): 1 with [*off,
- * *off + *len) inside `size`, 0 to answer the whole (absent, several ranges,
- * not bytes), -1 unsatisfiable (416).
- */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0;
-	const char *s = h + 6;
-	char *end;
-	uint64_t a = 0, b = size ? size - 1 : 0;
-	errno = 0;
-	if (*s == '-') {
-		if (s[1] < '0' || s[1] > '9')
-			return -1;
-		uint64_t n = strtoull(s + 1, &end, 10);
-		if (errno || *end || n == 0 || size == 0)
-			return -1;
-		a = n >= size ? 0 : size - n;
-	} else {
-		if (*s < '0' || *s > '9')
-			return -1;
-		a = strtoull(s, &end, 10);
-		if (errno || *end != '-')
-			return -1;
-		if (end[1]) {
-			if (end[1] < '0' || end[1] > '9')
-				return -1;
-			b = strtoull(end + 1, &end, 10);
-			if (errno || *end || b < a)
-				return -1;
-			if (b >= size)
-				b = size ? size - 1 : 0;
-		}
-		if (a >= size)
-			return -1;
-	}
-	*off = a;
-	*len = b - a + 1;
-	return 1;
-}
-
 static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, vm_job *job)
 {
 	int fd = open_recording(l, job);
@@ -345,7 +303,7 @@ static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, 
 		status = MHD_HTTP_NOT_MODIFIED;
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	} else {
-		int k = if_range && strcmp(if_range, etag) != 0 ? 0 : parse_range(range, size, &off, &len);
+		int k = if_range && strcmp(if_range, etag) != 0 ? 0 : http_range(range, size, &off, &len);
 		if (k < 0) {
 			close(fd);
 			char cr[64];
