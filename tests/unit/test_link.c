@@ -364,6 +364,27 @@ static void test_job_links(void **st)
 	snprintf(jq, sizeof jq, "v=2&job=job-1&expires=1893456000&sig=%s", sig);
 	assert_int_equal(link_verify_job(k, kl, jq, EXP - 1, &id, &exp), LINK_FORGED);
 	free(bl);
+	/* A bucket link naming its job: the job is signed too. */
+	char *b, *kk, *jb;
+	bl = link_make_for(&c, "recordings", KEY, "job-1", EXP);
+	assert_non_null(strstr(bl, "&job=job-1&expires="));
+	assert_int_equal(link_verify_for(&c, strchr(bl, '?') + 1, EXP - 1, &b, &kk, &jb, &exp), LINK_OK);
+	assert_string_equal(b, "recordings");
+	assert_string_equal(kk, KEY);
+	assert_string_equal(jb, "job-1");
+	free(b);
+	free(kk);
+	free(jb);
+	snprintf(jq, sizeof jq, "%s", strchr(bl, '?') + 1);
+	char *at = strstr(jq, "job-1");
+	at[4] = '2';
+	assert_int_equal(link_verify_for(&c, jq, EXP - 1, &b, &kk, &jb, &exp), LINK_FORGED);
+	char *j = strstr(jq, "&job=");
+	memmove(j, j + 10, strlen(j + 10) + 1);
+	assert_int_equal(link_verify_for(&c, jq, EXP - 1, &b, &kk, &jb, &exp), LINK_FORGED);
+	assert_null(jb);
+	free(bl);
+	assert_null(link_make_for(&c, "recordings", KEY, "../x", EXP));
 	link_config_clear(&c);
 	unsetenv("VMPIPE_LINK_BASE_URL");
 	unsetenv("VMPIPE_LINK_SECRET");
