@@ -9,6 +9,7 @@ it, so a failure shows the margin that was lost.
 """
 import os
 import resource
+import signal
 import socket
 import threading
 import time
@@ -57,6 +58,7 @@ def served(tmp_path):
 def test_metrics_healthz_and_what_else_is_refused(tmp_path, served):
     srv, port = served
     assert canary(tmp_path, tmp_path / "spool", 1) > 0
+    srv.wait_log("done in")  # the job's end is counted after its mail is written
     status, body = get(port, "/metrics")
     assert status == 200 and 'vmpipe_jobs_total{outcome="done"} 1' in body
     assert "vmpipe_spool_depth 0" in body
@@ -135,3 +137,65 @@ def test_two_thousand_idle_connections_do_not_slow_the_jobs(tmp_path, served):
     assert max(delays) < LIMIT_S, (quiet, delays)
     # Once they are gone the endpoint answers again.
     wait_until("metrics again", lambda: get(port, "/metrics")[0] == 200)
+
+
+class Silent:
+    """A TCP server that takes connections and their requests and never
+    answers: a speech server stuck on a call."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.05)
+        while not self.done.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.done.set()
+        self.thread.join()
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_healthz_says_when_the_loop_does_not_turn(tmp_path):
+    """While a stop drains (the loop waits for a plugin call that does not
+    end), /healthz answers 503; metrics are still served."""
+    stuck = Silent()
+    ini = pipeline(tmp_path, extra=f"""[transcribe]
+plugin = transcribe-whisper
+url = http://127.0.0.1:{stuck.port}/v1/audio/transcriptions
+timeout = 2m
+""")
+    with open(ini, "a") as f:
+        f.write("\n[serve]\ndrain = 1m\n")
+    port = free_port()
+    srv = Serve(ini, tmp_path / "spool", args=("--metrics", f"127.0.0.1:{port}")).ready()
+    try:
+        recording(tmp_path, cid(1))
+        enqueue(tmp_path, tmp_path / "spool", cid(1))
+        wait_until("the call to the speech server", lambda: stuck.conns)
+        assert get(port, "/healthz") == (200, "ok\n")  # a busy worker is not a stuck loop
+        srv.signal(signal.SIGTERM)
+        srv.wait_log("draining for up to")
+        status, body = get(port, "/healthz")
+        assert status == 503 and "did not turn" in body
+        assert get(port, "/metrics")[0] == 200
+    finally:
+        stuck.close()  # the call fails, the drain ends
+        rc = srv.stop()
+    assert rc == 0
