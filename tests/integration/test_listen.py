@@ -28,7 +28,8 @@ def listen(tmp_path, plugdir):
     try:
         yield ls
     finally:
-        ls.stop()
+        rc = ls.stop()
+    assert rc == 0, ls.srv.text()[-3000:]  # a clean stop (and, under valgrind, no error)
 
 
 def audio_of(page_html):

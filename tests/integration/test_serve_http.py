@@ -51,7 +51,8 @@ def served(tmp_path):
     try:
         yield srv, port
     finally:
-        srv.stop()
+        rc = srv.stop()
+    assert rc == 0, srv.text()[-3000:]  # a clean stop (and, under valgrind, no error)
 
 
 @pytest.mark.valgrind
@@ -67,12 +68,16 @@ def test_metrics_healthz_and_what_else_is_refused(tmp_path, served):
     status, body = get(port, "/metrics", method="POST")
     assert status == 405 and "only GET and HEAD" in body
     # A request whose headers do not fit the connection's memory is refused,
-    # not buffered.
+    # not buffered: a 431 (or, when the server closed on the bytes it did not
+    # read, a reset), never an answer.
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 64000 + b"\r\n\r\n")
-        head = s.recv(200)
-    assert head.startswith(b"HTTP/1.1 431") or head.startswith(b"HTTP/1.1 414") \
-        or head.startswith(b"HTTP/1.1 413"), head
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 64000 + b"\r\n\r\n")
+            head = s.recv(200)
+        except (ConnectionResetError, BrokenPipeError):
+            head = b""
+    assert head == b"" or head.startswith(b"HTTP/1.1 431"), head
+    assert get(port, "/healthz") == (200, "ok\n")
 
 
 def slow_client(port, stop):
