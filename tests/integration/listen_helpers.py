@@ -34,10 +34,10 @@ def wav(seconds, rate=8000):
 
 
 class Listen:
-    def __init__(self, tmp, plugdir, extra="", expires="30d"):
+    def __init__(self, tmp, plugdir, extra="", expires="30d", rec=None):
         self.tmp = tmp
         self.port = free_port()
-        self.rec = tmp / "rec"
+        self.rec = rec or tmp / "rec"
         self.rec.mkdir(exist_ok=True)
         self.key = tmp / "link.key"
         self.spool = tmp / "spool"

@@ -7,8 +7,13 @@ from link.h's description with Python's own HMAC, so the format is checked
 from outside too.
 """
 import os
+import pathlib
+import pwd
 import re
+import shutil
 import stat
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -237,3 +242,67 @@ def test_the_page_in_a_browser(listen, tmp_path):
         assert "altered" in b.eval("document.body.innerText")
     finally:
         b.close()
+
+
+@pytest.fixture
+def pbx_user():
+    """A throw-away system user standing for the PBX, which writes the
+    recording directory and is trusted less than serve (removed after)."""
+    if os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"):
+        pytest.skip("needs root, useradd and setpriv to act as another user")
+    name = f"vmpbx{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group",
+                    name], check=True, capture_output=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=True, capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)  # gone with the user on most systems
+
+
+def as_user(u, *cmd):
+    return subprocess.run(["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--clear-groups", *cmd],
+                          capture_output=True, text=True)
+
+
+def test_the_pbx_user_cannot_turn_a_link_into_another_file(tmp_path, plugdir, pbx_user):
+    """The PBX's user owns the recording directory.  After the mail went out
+    it swaps the recording for a symbolic link to a file only root may read,
+    and a directory for a link to /etc: the link serves neither.  It cannot
+    read the link key either."""
+    # Outside pytest's private (0700) tmp_path, so the PBX user reaches it.
+    top = pathlib.Path(tempfile.mkdtemp(prefix="pbx-"))
+    os.chmod(top, 0o755)
+    ls = Listen(tmp_path, plugdir, rec=top / "rec")
+    os.chown(ls.rec, pbx_user.pw_uid, pbx_user.pw_gid)
+    ls.start()
+    try:
+        link = link_in(ls.voicemail(CID))
+        audio = audio_of(fetch(link)[2].decode())
+        assert fetch(audio)[0] == 200
+        secret = top / "root-only.wav"
+        secret.write_bytes(wav(0.5))
+        os.chmod(secret, 0o600)
+        rec = ls.rec / f"{CID}.wav"
+        r = as_user(pbx_user, "sh", "-c", f"rm -f '{rec}' && ln -s '{secret}' '{rec}'")
+        assert r.returncode == 0, r.stderr
+        assert os.path.islink(rec)
+        status, _, body = fetch(audio)
+        assert status == 404 and b"RIFF" not in body
+        status, _, body = fetch(link)
+        assert status == 200 and b"<audio" not in body and b"not available" in body
+        # A directory on the way swapped for a link: the same.
+        r = as_user(pbx_user, "sh", "-c", f"mkdir '{ls.rec}/d' && ln -s /etc '{ls.rec}/e'")
+        assert r.returncode == 0, r.stderr
+        state = ls.spool / "state" / f"{CID}.json"
+        record = state.read_text()
+        state.write_text(record.replace(str(rec), f"{ls.rec}/e/passwd"))
+        status, _, body = fetch(audio)
+        assert status == 404 and b"root:" not in body
+        # The key is serve's alone.
+        r = as_user(pbx_user, "cat", str(ls.key))
+        assert r.returncode != 0 and "Permission denied" in r.stderr
+    finally:
+        rc = ls.stop()
+        shutil.rmtree(top)
+    assert rc == 0
