@@ -259,6 +259,9 @@ static int setup(struct srv *v, sigset_t *mask)
 	/* After the signal mask: the HTTP threads inherit it. */
 	const char *metrics = v->o->metrics ? v->o->metrics : ss->metrics;
 	const char *listen = v->o->listen ? v->o->listen : ss->listen;
+	if (ss->public_url && *ss->public_url && !(listen && *listen))
+		log_msg(NULL, "serve", VM_LOG_WARN, "mails link to %s, but this serve has no [serve] listen: "
+			"those links open only where another host serves them", ss->public_url);
 	if (web_start(v, base, metrics, listen, err, sizeof err) != 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
 		return EXIT_CONFIG;
