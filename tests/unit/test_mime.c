@@ -798,8 +798,12 @@ static void test_mail_attachment(void **st)
 	assert_null(j->fail_msg);
 	assert_null(strstr(m.data, "multipart/mixed"));
 	assert_attachment_note(&m, "The recording could not be attached to this message");
+	/* A file on the host and no link ([serve] public_url unset): the mail
+	 * says where it is kept, never a dead file:// link. */
 	char *text = plain_body(&m);
-	assert_non_null(strstr(text, "attached to this message; please use the link above."));
+	assert_non_null(strstr(text, "attached to this message; it is kept on the voicemail host."));
+	assert_non_null(strstr(text, "/nonexistent/rec.wav"));
+	assert_null(strstr(text, "file://"));
 	free(text);
 	vm_mail_free(&m);
 	job_free(j);
@@ -853,7 +857,7 @@ static void test_mail_attachment(void **st)
 				: "The recording is too large to attach to this message (the limit is ");
 			if (max <= 5000) {
 				char *body = plain_body(&m);
-				assert_non_null(strstr(body, "(the limit is 4.9 KB); please use the link above."));
+				assert_non_null(strstr(body, "(the limit is 4.9 KB); it is kept on the voicemail host."));
 				free(body);
 			}
 			vm_mail_free(&m);
