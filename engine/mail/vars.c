@@ -188,7 +188,10 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	const char *url = vm_job_get_str(job, "recording.url"), *uri = vm_job_get_str(job, "recording.uri");
 	bool local = (!url || !*url) && uri && strncmp(uri, "file://", 7) == 0;
 	v[VAR_URL] = local ? strdup("") : get(job, url && *url ? "recording.url" : "recording.uri", NULL);
-	v[VAR_RECORDING_PATH] = local ? text_clean(uri + 7, strlen(uri + 7), CLEAN_HEADER) : strdup("");
+	char path[4096];
+	if (local && vm_file_uri_path(uri, path, sizeof path) != 0)
+		snprintf(path, sizeof path, "%s", uri + 7);
+	v[VAR_RECORDING_PATH] = local ? text_clean(path, strlen(path), CLEAN_HEADER) : strdup("");
 	v[VAR_URL_EXPIRES_AT] = get(job, "recording.url_expires_at", NULL);
 	v[VAR_RECEIVED_AT] = get(job, "received_at", NULL);
 

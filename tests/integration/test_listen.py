@@ -136,16 +136,26 @@ def test_no_path_from_a_link_reaches_outside_the_recording_dirs(listen, tmp_path
     os.symlink(secret, listen.rec / "link.wav")
     os.symlink(tmp_path, listen.rec / "sub" / "up")
     orig = str(listen.rec / f"{CID}.wav")
+    assert f'"file://{orig}"' in record
     for n, path in enumerate([str(secret), "/etc/passwd", str(listen.rec / "link.wav"),
                               str(listen.rec / "sub" / "up" / "secret.wav"),
                               str(listen.rec / ".." / "secret.wav"), str(listen.rec / "sub")]):
         jid = f"forged-{n}"
-        (state / f"{jid}.json").write_text(record.replace(CID, jid).replace(orig, path))
+        (state / f"{jid}.json").write_text(record.replace(orig, path).replace(CID, jid))
         exp = int(time.time()) + 600
         status, _, body = fetch(listen.sign(jid, exp))
         assert status == 200 and b"<audio" not in body and b"not available" in body, path
         status, _, body = fetch(listen.sign(jid, exp, what="audio"))
         assert status == 404 and b"RIFF" not in body and b"root:" not in body, path
+    # A file:// URI is percent-decoded as the engine reads it: a name with a
+    # space plays, an encoded ".." is still refused.
+    (listen.rec / "a b.wav").write_bytes(wav(0.5))
+    for jid, uri_path, want in (("spaced", f"{listen.rec}/a%20b.wav", 200),
+                                ("dotdot", f"{listen.rec}/%2e%2e/secret.wav", 404)):
+        (state / f"{jid}.json").write_text(record.replace(orig, uri_path).replace(CID, jid))
+        status, _, body = fetch(listen.sign(jid, int(time.time()) + 600, what="audio"))
+        assert status == want, (uri_path, status)
+        assert (body == wav(0.5)) == (want == 200)
 
 
 def test_a_second_start_keeps_the_key_and_a_loose_key_is_refused(tmp_path, plugdir):

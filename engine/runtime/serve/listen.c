@@ -232,10 +232,9 @@ static vm_job *job_of(struct listen *l, struct MHD_Connection *c, int64_t *exp, 
  */
 static int open_recording(const struct listen *l, const vm_job *job)
 {
-	const char *uri = vm_job_get_str(job, "recording.uri");
-	if (!uri || strncmp(uri, "file://", 7) != 0)
+	char path[PATH_MAX];
+	if (vm_file_uri_path(vm_job_get_str(job, "recording.uri"), path, sizeof path) != 0)
 		return -1;
-	const char *path = uri + 7;
 	for (size_t i = 0; i < l->ndirs; i++) {
 		size_t dn = strlen(l->dir[i]);
 		if (strncmp(path, l->dir[i], dn) != 0 || path[dn] != '/')
