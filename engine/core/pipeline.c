@@ -72,8 +72,9 @@ const vm_option serve_options[] = {
 	{"link_key_file", VM_OPT_STRING, "/var/lib/vmpipe/link.key", false, S(link_key_file),
 	 "the key signing recording links, readable by the serve user only (made, 0600, when missing; "
 	 "relative: to this file)", NULL},
-	{"link_expires", VM_OPT_DURATION, "30d", false, S(link_expires_ms),
-	 "how long a recording link in a mail stays valid", NULL},
+	{"link_expires", VM_OPT_DURATION, "7d", false, S(link_expires_ms),
+	 "how long a recording link in a mail stays valid (the page needs the job's checkpoint: keep_done "
+	 "at least as long)", NULL},
 	{"recording_dirs", VM_OPT_STRING, NULL, false, S(recording_dirs),
 	 "directories listen links may serve recordings from, separated by ':' (relative: to this file; "
 	 "default: the [locate] dir)", NULL},

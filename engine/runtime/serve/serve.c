@@ -259,6 +259,9 @@ static int setup(struct srv *v, sigset_t *mask)
 	/* After the signal mask: the HTTP threads inherit it. */
 	const char *metrics = v->o->metrics ? v->o->metrics : ss->metrics;
 	const char *listen = v->o->listen ? v->o->listen : ss->listen;
+	if (listen && *listen && ss->keep_done_ms > 0 && ss->link_expires_ms > ss->keep_done_ms)
+		log_msg(NULL, "serve", VM_LOG_WARN, "[serve] link_expires is longer than keep_done: a link "
+			"outliving its job's checkpoint opens \"Voicemail not found\" (raise keep_done)");
 	if (ss->public_url && *ss->public_url && !(listen && *listen))
 		log_msg(NULL, "serve", VM_LOG_WARN, "mails link to %s, but this serve has no [serve] listen: "
 			"those links open only where another host serves them", ss->public_url);
