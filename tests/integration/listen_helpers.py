@@ -34,7 +34,7 @@ def wav(seconds, rate=8000):
 
 
 class Listen:
-    def __init__(self, tmp, plugdir, extra="", expires="30d", rec=None):
+    def __init__(self, tmp, plugdir, extra="", expires="7d", rec=None):
         self.tmp = tmp
         self.port = free_port()
         self.rec = rec or tmp / "rec"
