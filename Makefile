@@ -36,8 +36,9 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CF
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -iquote engine \
              $(PKG_CFLAGS) -MMD -MP
-# libgsm (GSM 6.10 audio, engine/audio/gsm.c) ships no pkg-config file: linked by name.
-LDLIBS     = $(PKG_LIBS) -lgsm -ldl -lpthread -lm
+# libgsm (GSM 6.10 audio, engine/audio/gsm.c) and libmp3lame (MP3, engine/audio/mp3.c)
+# ship no pkg-config file: linked by name.
+LDLIBS     = $(PKG_LIBS) -lgsm -lmp3lame -ldl -lpthread -lm
 # The engine exports only vm_* to the plugins it dlopen()s.
 EXPORTS := -Wl,--dynamic-list=engine/exports.list
 
@@ -68,6 +69,8 @@ pkgs-ok:
 	  "(or \`make run\` / \`make check\`, which run it first)" >&2; exit 1; }
 	@[ -f /usr/include/gsm.h ] || [ -f /usr/include/gsm/gsm.h ] || { echo "vmpipe: missing" \
 	  "development package libgsm1-dev (gsm.h): run \`make deps\`" >&2; exit 1; }
+	@[ -f /usr/include/lame/lame.h ] || { echo "vmpipe: missing" \
+	  "development package libmp3lame-dev (lame/lame.h): run \`make deps\`" >&2; exit 1; }
 
 $(BUILD)/obj/%.o: %.c | pkgs-ok
 	@mkdir -p $(dir $@)

@@ -9,9 +9,10 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libinih-dev
 libjansson-dev libexpat1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
-libgsm1-dev libmicrohttpd-dev python3"
+libgsm1-dev libmp3lame-dev libmicrohttpd-dev python3"
 TEST_PKGS="libcmocka-dev python3-pytest python3-botocore python3-aiosmtpd flite sox
-valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip python3-yaml chromium python3-websocket"
+valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip python3-yaml lame libsox-fmt-mp3
+postfix chromium python3-websocket"
 
 PKGS=$BUILD_PKGS
 [ "${1:-}" = "--test" ] && PKGS="$BUILD_PKGS $TEST_PKGS"

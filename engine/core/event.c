@@ -239,6 +239,8 @@ static const struct { const char *path; enum ev_kind kind; } record_fields[] = {
 	{"contact.id", EV_ID}, {"contact.initial_id", EV_ID},
 	{"contact.instance_arn", EV_ARN}, {"contact.region", EV_REGION},
 	{"contact.caller", EV_CALLER}, {"contact.dialed", EV_CALLER},
+	/* what `vmpipe sendmail` reads from a PBX's mail (engine/mail/pbxmail.c) */
+	{"contact.caller_name", EV_NAME}, {"contact.mailbox", EV_CALLER}, {"contact.context", EV_CALLER},
 	{"contact.attributes", EV_ATTRIBUTES},
 	{"recipient.email", EV_RECIPIENTS}, {"recipient.name", EV_NAME},
 	{"recording.uri", EV_URI},

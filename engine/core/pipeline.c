@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mail/tzfile.h"
 #include "plugin_path.h"
 #include "state.h"
 #include "util.h"
@@ -37,6 +38,9 @@ const vm_option pipeline_options[] = {
 	{"retry_base", VM_OPT_DURATION, "1s", false, S(retry_base_ms),
 	 "first backoff after a transient fault", NULL},
 	{"retry_cap", VM_OPT_DURATION, "60s", false, S(retry_cap_ms), "longest backoff", NULL},
+	{"timezone", VM_OPT_STRING, NULL, false, S(timezone),
+	 "the zone times in messages are shown in, e.g. Europe/Berlin (empty: the host's /etc/localtime, "
+	 "or TZ)", NULL},
 	{"tenant_dir", VM_OPT_STRING, NULL, false, S(tenant_dir),
 	 "per-tenant pipelines: an event with tenant T runs on <tenant_dir>/T.ini (relative: to this file)",
 	 NULL},
@@ -64,6 +68,10 @@ const vm_option serve_options[] = {
 	 "this host's name in job claims (default: the host name)", NULL},
 	{"keep_done", VM_OPT_DURATION, "7d", false, S(keep_done_ms),
 	 "how long checkpoints of done jobs are kept in a state directory (0: for ever)", NULL},
+	{"passthrough", VM_OPT_STRING, NULL, false, S(passthrough),
+	 "`vmpipe sendmail`: the MTA command (no shell) that mail which is not a voicemail goes on to, "
+	 "unchanged, with the PBX's own arguments (e.g. /usr/sbin/sendmail -oi); empty: refused into rejected/",
+	 NULL},
 	{"listen", VM_OPT_STRING, NULL, false, S(listen),
 	 "HOST:PORT serving the listen pages of recording links (behind a reverse proxy; empty: off)", NULL},
 	{"public_url", VM_OPT_STRING, NULL, false, S(public_url),
@@ -202,6 +210,15 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 			     "[pipeline]", NULL, d);
 	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
 	bad += state_check(p, d) != 0;
+	if (p->set.timezone && *p->set.timezone) {
+		int32_t off;
+		char abbr[32];
+		if (tz_lookup(p->set.timezone, 0, &off, abbr, sizeof abbr) != 0) {
+			diag_add(d, "%s: [pipeline] option 'timezone': '%s' is not a zone this host knows "
+				    "(a name under /usr/share/zoneinfo, such as Europe/Berlin)", path, p->set.timezone);
+			bad++;
+		}
+	}
 	if (!cfg_section(&p->cfg, "serve")) {
 		struct cfg_section none = {(char *)"serve", 0, NULL, 0};
 		bad += options_apply(serve_options, sizeof p->serve, &p->serve, &none, path, "[serve]", NULL, d);

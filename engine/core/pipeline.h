@@ -16,6 +16,7 @@ struct pipeline_settings {
 	int64_t retry_base_ms;   /* transient faults: first backoff */
 	int64_t retry_cap_ms;    /* transient faults: longest backoff */
 	const char *tenant_dir;  /* <dir>/<tenant>.ini per tenant (see tenant.h); NULL: none */
+	const char *timezone;    /* times in messages (IANA name); NULL: the host's */
 };
 
 /* [serve]: the host service's own settings (vmpipe serve; docs/serve.md).
@@ -30,6 +31,7 @@ struct serve_settings {
 	int64_t queue_visibility_ms; /* how long a message we hold stays invisible */
 	const char *owner;          /* this host's name in claims (default: the host name) */
 	int64_t keep_done_ms;       /* how long done checkpoints are kept (0: for ever) */
+	const char *passthrough;    /* `vmpipe sendmail`: the MTA command for mail that is not a voicemail */
 	/* Recording links (link_job.h, docs/serve.md). */
 	const char *listen;         /* HOST:PORT of the listen pages; NULL: off */
 	const char *public_url;     /* what mails link to; NULL: no links */

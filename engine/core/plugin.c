@@ -292,3 +292,9 @@ void vm_stage_error(vm_stage *stage, const char *fmt, ...)
 		stage->error = NULL;
 	va_end(ap);
 }
+
+void vm_stage_intake_check(vm_stage *stage, vm_intake_fn check)
+{
+	if (stage)
+		stage->intake = check;
+}

@@ -234,6 +234,7 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 		int64_t dl = st->kind == VM_STAGE_NOTIFY ? sj->notify_deadline : sj->deadline;
 		job->stage = st->name;
 		job->deadline_ms = dl;
+		job->timezone = sj->p->set.timezone;
 		job_reset_outcome(job);
 		int64_t t0 = clock_now_ms();
 		vm_status s = st->mod->p->run(st->state, job);

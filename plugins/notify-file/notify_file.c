@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,25 @@ static char *record_as_notified(vm_job *job)
 	return json;
 }
 
+/* The record beside the .eml at `eml` (PATH_MAX + 200 bytes), named as it
+ * is.  `resumed`: an earlier attempt wrote the .eml and may have died before
+ * this file; one it did write stays as it is. */
+static void write_record(vm_job *job, const char *eml, bool resumed)
+{
+	char path[PATH_MAX + 200];
+	snprintf(path, sizeof path, "%.*s.json", (int)(strlen(eml) - 4), eml);
+	struct stat st;
+	if (resumed && stat(path, &st) == 0)
+		return;
+	char *json = record_as_notified(job);
+	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
+	free(json);
+	if (rc != 0)
+		vm_log(job, VM_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+	else if (resumed)
+		vm_log(job, VM_LOG_INFO, "wrote %s (the earlier attempt ended before it)", path);
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct notify_file *nf = state;
@@ -87,6 +107,7 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_INFO, "%s already holds %s (an earlier attempt wrote it): not again", path,
 		       mail.message_id);
 		vm_mail_free(&mail);
+		write_record(job, path, true);
 		return vm_done(job);
 	}
 	if (h == 2) {
@@ -102,14 +123,7 @@ static vm_status run(const void *state, vm_job *job)
 	vm_job_add_notification(job, "file", mail.message_id);
 	vm_mail_free(&mail);
 	vm_log(job, VM_LOG_INFO, "wrote %s", path);
-
-	/* Beside the .eml, named as it is. */
-	char *json = record_as_notified(job);
-	snprintf(path + strlen(path) - 4, 6, ".json");
-	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
-	free(json);
-	if (rc != 0)
-		vm_log(job, VM_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+	write_record(job, path, false);
 	return vm_done(job);
 }
 

@@ -44,7 +44,7 @@ def build_tool(build):
                           check=True).stdout.split()
     subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-D_GNU_SOURCE", "-O2",
                     "-Iinclude", "-iquote", "engine", "-o", out, "tests/tools/aws_tool.c",
-                    *objs, *libs, "-lgsm", "-ldl", "-lpthread", "-lm"], cwd=ROOT, check=True)
+                    *objs, *libs, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"], cwd=ROOT, check=True)
     return out
 
 

@@ -23,4 +23,4 @@ def engine_objects(build):
 def engine_libs():
     pc = subprocess.run(["pkg-config", "--libs"] + PKGS, capture_output=True, text=True,
                         check=True).stdout.split()
-    return pc + ["-lgsm", "-ldl", "-lpthread", "-lm"]
+    return pc + ["-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]

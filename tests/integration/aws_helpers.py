@@ -44,7 +44,7 @@ def aws_tool(tmp_path_factory):
                          "jansson", "expat", "libmicrohttpd"], capture_output=True, text=True, check=True)
     proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out,
                            "tests/tools/aws_tool.c", *objs, *pk.stdout.split(),
-                           "-lgsm", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True, text=True)
+                           "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return out
 

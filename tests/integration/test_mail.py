@@ -41,7 +41,7 @@ def mail_tool():
     cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", *san,
            "-I" + os.path.join(ROOT, "include"), "-iquote", os.path.join(ROOT, "engine"),
            "-o", tool, os.path.join(ROOT, "tests", "tools", "mail_tool.c"), *objs,
-           *flags, "-lgsm", "-ldl", "-lpthread", "-lm"]
+           *flags, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]
     subprocess.run(cmd, check=True)
     return tool
 
@@ -227,8 +227,8 @@ def test_href_only_web_or_file_urls(build_mail, url):
     r = build_mail(job(recording={"url": None, "uri": "file:///var/spool/vm/c1.wav"}))
     assert re.findall(r'href="([^"]*)"', r.html()) == []
     assert "file://" not in r.html() and "file://" not in r.text()
-    assert "kept on the voicemail host at <code>/var/spool/vm/c1.wav</code>" in r.html()
-    assert "kept on the voicemail host at:\n/var/spool/vm/c1.wav" in r.text()
+    assert "kept on the voicemail server as /var/spool/vm/c1.wav." in r.html()
+    assert "kept on the voicemail server as /var/spool/vm/c1.wav." in r.text()
 
 
 NAMES = [

@@ -20,6 +20,7 @@ import pytest
 import speech
 from conftest import PLUGIN_DIR, ROOT, VMPIPE, run_vmpipe, write
 from pbxmail import asterisk_mail, freeswitch_mail
+from pbxsrc import asterisk_pager
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 from smtp_server import SmtpServer  # noqa: E402
@@ -115,7 +116,7 @@ def test_asterisk_wav49_inline(spool, tmp_path):
     assert rec["recording"]["uri"] == "file://" + str(spool.dir / "recordings" / name)
     assert rec["recording"]["content_type"] == "audio/wav"
     eml = (spool.out / f"{AST_ID}.eml").read_text()
-    assert "Voicemail message from: 5551234" in eml
+    assert "Voicemail message from: John Doe (5551234)" in eml
     assert spool.files("new") == [] and spool.files("rejected") == []
 
     # The PBX sends the same mail again: the checkpoint says done, nobody is mailed twice.
@@ -148,10 +149,13 @@ def test_serve_running_enqueues_and_returns(spool, tmp_path):
 
 
 def test_not_a_voicemail_is_refused_and_kept(spool):
-    mail = asterisk_mail(b"", attach=False)  # attach=no in voicemail.conf
+    # Asterisk's pager mail (pbxsrc.asterisk_pager(): sendpage()), with no
+    # [serve] passthrough to send it on.
+    mail = asterisk_pager().decode()
     p = sendmail(mail, "-c", spool.pipeline(), "-t")
     assert p.returncode == 65, p.stderr
     assert "not a voicemail: no audio attachment (parts: text/plain)" in p.stderr
+    assert "set [serve] passthrough" in p.stderr
     names = spool.files("rejected")
     assert len(names) == 2 and names[0].endswith(".eml") and names[1] == names[0] + ".why"
     assert (spool.dir / "rejected" / names[0]).read_text() == mail
@@ -268,13 +272,16 @@ def test_asterisk_ini_gsm_voicemail_to_smtp(tmp_path):
     assert m.rcpt_tos == ["pat@example.com"]
     msg = email.message_from_bytes(m.data, policy=email.policy.default)
     assert msg["To"] == "Pat Owner <pat@example.com>"
-    assert msg["Subject"] == "Voicemail from +15555550123 (7s)"  # 6.8 s of audio
+    assert msg["Subject"] == "Voicemail from John Doe (+15555550123) (7s)"  # 6.8 s of audio
     text = msg.get_body(("plain",)).get_content()
     for word in ("tomorrow", "three", "o'clock"):
         assert word in text
     [att] = [p for p in msg.iter_attachments()]
-    assert att.get_content_type() == "audio/wav"
-    assert att.get_content() == data
+    # WAV49 plays in few mail readers: attach_format = auto sends it as MP3
+    # (tests/integration/test_attach_format.py checks the audio itself).
+    assert att.get_content_type() == "audio/mpeg"
+    assert att.get_filename().endswith(".mp3")
+    assert att.get_content()[:2] == b"\xff\xe3" and len(att.get_content()) < 2 * len(data)
 
 
 def test_locate_confines_the_recording_to_the_spool(spool, tmp_path):

@@ -798,12 +798,10 @@ static void test_mail_attachment(void **st)
 	assert_null(j->fail_msg);
 	assert_null(strstr(m.data, "multipart/mixed"));
 	assert_attachment_note(&m, "The recording could not be attached to this message");
-	/* A file on the host and no link ([serve] public_url unset): the mail
-	 * says where it is kept, never a dead file:// link. */
 	char *text = plain_body(&m);
-	assert_non_null(strstr(text, "attached to this message; it is kept on the voicemail host."));
-	assert_non_null(strstr(text, "/nonexistent/rec.wav"));
-	assert_null(strstr(text, "file://"));
+	/* A file:// recording is never offered as a link: the mail says where it is kept. */
+	assert_null(strstr(text, "please use the link above"));
+	assert_non_null(strstr(text, "It is kept on the voicemail server as /nonexistent/rec.wav"));
 	free(text);
 	vm_mail_free(&m);
 	job_free(j);
@@ -857,7 +855,10 @@ static void test_mail_attachment(void **st)
 				: "The recording is too large to attach to this message (the limit is ");
 			if (max <= 5000) {
 				char *body = plain_body(&m);
-				assert_non_null(strstr(body, "(the limit is 4.9 KB); it is kept on the voicemail host."));
+				/* A file:// recording: where it is kept, never "the link above". */
+				assert_non_null(strstr(body, "(the limit is 4.9 KB)."));
+				assert_non_null(strstr(body, "It is kept on the voicemail server as "));
+				assert_null(strstr(body, "please use the link above"));
 				free(body);
 			}
 			vm_mail_free(&m);
