@@ -33,6 +33,27 @@ def wav(seconds, rate=8000):
     return hdr + b"data" + struct.pack("<I", len(samples)) + samples
 
 
+def ulaw(sample):
+    """One 16-bit sample in G.711 mu-law (ITU-T G.711; Sun's g711.c linear2ulaw)."""
+    sign = 0x80 if sample < 0 else 0
+    mag = min(-sample if sample < 0 else sample, 32635) + 0x84
+    exponent = min(max((mag >> 7).bit_length() - 1, 0), 7)
+    mantissa = (mag >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def ulaw_wav(seconds, rate=8000):
+    """A G.711 mu-law WAV (format 7, as Asterisk's wav49-less 'wav' of
+    mu-law trunks), the same square wave: browsers do not all play it."""
+    n = int(seconds * rate)
+    pcm = wav(seconds, rate)[44:]
+    data = bytes(ulaw(v) for (v,) in struct.iter_unpack("<h", pcm))
+    fmt = struct.pack("<HHIIHH", 7, 1, rate, rate, 1, 8) + struct.pack("<H", 0)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"fact" + struct.pack("<II", 4, n) + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 class Listen:
     def __init__(self, tmp, plugdir, extra="", expires="7d", rec=None):
         self.tmp = tmp

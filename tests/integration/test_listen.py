@@ -21,7 +21,7 @@ import urllib.parse
 import pytest
 
 from cdp import CHROMIUM, Browser
-from listen_helpers import TRANSCRIPT, Listen, fetch, link_in, wav
+from listen_helpers import TRANSCRIPT, Listen, fetch, link_in, ulaw_wav, wav
 from serve_helpers import wait_until
 
 CID = "5e7e0000-0000-4000-8000-00000000a001"
@@ -87,6 +87,26 @@ def test_the_mail_links_to_a_page_that_plays_the_recording(listen):
     status, h, body = fetch(audio + "&dl=1")
     assert status == 200 and body == data
     assert h["Content-Disposition"] == f'attachment; filename="voicemail-{CID}.wav"'
+
+
+def test_a_mu_law_recording_plays_as_mp3(listen):
+    """Telephone codecs are served in the form browsers play
+    (vm_audio_playable: MP3), with Range and ETag over that form."""
+    data = ulaw_wav(3.0)
+    link = link_in(listen.voicemail(CID, data=data))
+    audio = audio_of(fetch(link)[2].decode())
+    status, h, mp3 = fetch(audio)
+    assert status == 200 and h["Content-Type"] == "audio/mpeg"
+    assert mp3[:3] == b"ID3" or (mp3[0] == 0xFF and mp3[1] & 0xE0 == 0xE0), mp3[:4]
+    assert len(mp3) < len(data) and h["ETag"].endswith('-p"')
+    status, h2, part = fetch(audio, headers={"Range": "bytes=100-199"})
+    assert status == 206 and part == mp3[100:200] and h2["Content-Range"] == f"bytes 100-199/{len(mp3)}"
+    assert fetch(audio, headers={"If-None-Match": h["ETag"]})[0] == 304
+    status, h3, _ = fetch(audio + "&dl=1", method="HEAD")
+    assert h3["Content-Disposition"] == f'attachment; filename="voicemail-{CID}.mp3"'
+    assert h3["Content-Length"] == str(len(mp3))
+    # The recording itself is never changed.
+    assert (listen.rec / f"{CID}.wav").read_bytes() == data
 
 
 def test_links_that_do_not_open_say_why(listen):
@@ -244,6 +264,15 @@ def test_the_page_in_a_browser(listen, tmp_path):
         if shot:  # docs/listen-page.png is made this way
             b.eval("window.scrollTo(0, 0)")
             b.screenshot(shot)
+
+        # A mu-law recording plays too, as MP3, with the recording's length.
+        link2 = link_in(listen.voicemail("5e7e0000-0000-4000-8000-00000000a00b", data=ulaw_wav(3.0)))
+        b.navigate(link2)
+        b.eval("document.querySelector('audio').play().catch(e => e)", await_promise=True)
+        wait_until("the MP3 to have data", lambda: b.eval("document.querySelector('audio').readyState") >= 3)
+        duration = b.eval("document.querySelector('audio').duration")
+        assert abs(duration - 3.0) <= 0.1, duration
+        assert b.errors() == []
 
         b.navigate(link.replace("sig=", "sig=X"))
         doc = [r for r in b.requests() if "/l/?" in r[1]]

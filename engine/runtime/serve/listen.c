@@ -25,6 +25,7 @@
 #include "mail/listen_page.h"
 #include "mail/mbuf.h"
 #include "mail/vars.h"
+#include "playable.h"
 #include "range.h"
 
 #define MAX_DIRS 16
@@ -38,6 +39,7 @@ struct listen {
 	char dir[MAX_DIRS][PATH_MAX];
 	size_t ndirs;
 	char csp[600];
+	struct playable_cache *cache;
 };
 
 /* ------------------------------------------------------------ set-up */
@@ -111,6 +113,10 @@ struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize)
 		goto fail;
 	}
 	listen_csp("'self'", l->csp, sizeof l->csp);
+	if (!(l->cache = playable_cache_new())) {
+		snprintf(err, errsize, "out of memory");
+		goto fail;
+	}
 	return l;
 fail:
 	listen_free(l);
@@ -122,6 +128,7 @@ void listen_free(struct listen *l)
 	if (!l)
 		return;
 	link_key_clear(&l->key);
+	playable_cache_free(l->cache);
 	if (l->state_fd >= 0)
 		close(l->state_fd);
 	for (size_t i = 0; i < l->ndirs; i++)
@@ -278,6 +285,28 @@ static enum MHD_Result listen_page_answer(struct listen *l, struct MHD_Connectio
 	return page(l, c, MHD_HTTP_OK, html, len);
 }
 
+/* 416 with the size the ranges are counted in. */
+static enum MHD_Result unsatisfiable(struct MHD_Connection *c, uint64_t size)
+{
+	char cr[64];
+	snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		sizeof "range not satisfiable\n" - 1, (void *)"range not satisfiable\n", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	http_common_headers(r);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/*
+ * The recording, in the form browsers play (playable.h): the file itself
+ * (sendfile) or its MP3 from the cache.  HEAD, Range, If-Range and
+ * If-None-Match count in the form served; its ETag says which form it is.
+ */
 static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, vm_job *job)
 {
 	int fd = open_recording(l, job);
@@ -288,47 +317,55 @@ static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, 
 		return refuse(l, c, MHD_HTTP_NOT_FOUND, "Recording not available",
 			      "The recording of this voicemail is no longer kept here.");
 	}
-	char etag[96];
-	snprintf(etag, sizeof etag, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st.st_ino,
-		 (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec);
-	uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
+	char id[80], etag[96];
+	snprintf(id, sizeof id, "%" PRIx64 "-%" PRIx64 "-%" PRIx64, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+		 (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec);
+	const char *uri = vm_job_get_str(job, "recording.uri"), *type = vm_audio_type(uri), *ext = NULL;
+	unsigned char *conv = NULL;
+	size_t clen = 0;
+	const char *ctype = NULL;
+	bool converted = playable_get(l->cache, fd, id, &conv, &clen, &ctype) == 0;
+	if (converted) {
+		close(fd);
+		fd = -1;
+		type = ctype;
+		ext = strcmp(ctype, "audio/mpeg") == 0 ? ".mp3" : ".wav";
+	}
+	snprintf(etag, sizeof etag, "\"%s%s\"", id, converted ? "-p" : "");
+	uint64_t size = converted ? clen : (uint64_t)st.st_size, off = 0, len = size;
 	unsigned status = MHD_HTTP_OK;
 	const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
 	const char *if_range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
+	int k = if_range && strcmp(if_range, etag) != 0 ? 0 : http_range(range, size, &off, &len);
 	struct MHD_Response *r;
 	if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
-		close(fd);
 		status = MHD_HTTP_NOT_MODIFIED;
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	} else {
-		int k = if_range && strcmp(if_range, etag) != 0 ? 0 : http_range(range, size, &off, &len);
-		if (k < 0) {
+	} else if (k < 0) {
+		if (fd >= 0)
 			close(fd);
-			char cr[64];
-			snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
-			r = MHD_create_response_from_buffer(sizeof "range not satisfiable\n" - 1,
-							    (void *)"range not satisfiable\n", MHD_RESPMEM_PERSISTENT);
-			if (r) {
-				http_common_headers(r);
-				MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-				MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-			}
-			enum MHD_Result ret = r ? MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r) : MHD_NO;
-			if (r)
-				MHD_destroy_response(r);
-			return ret;
-		}
+		free(conv);
+		return unsatisfiable(c, size);
+	} else if (converted) {
+		status = k ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK;
+		memmove(conv, conv + off, len);
+		r = MHD_create_response_from_buffer_with_free_callback(len, conv, free);
+		if (r)
+			conv = NULL; /* the response's now */
+	} else {
 		status = k ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK;
 		r = MHD_create_response_from_fd_at_offset64(len, fd, off); /* owns fd from here */
-		if (!r)
-			close(fd);
+		if (r)
+			fd = -1;
 	}
+	if (fd >= 0)
+		close(fd);
+	free(conv);
 	if (!r)
 		return MHD_NO;
 	http_common_headers(r);
-	const char *uri = vm_job_get_str(job, "recording.uri");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, vm_audio_type(uri));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
 	if (status == MHD_HTTP_PARTIAL_CONTENT) {
@@ -339,9 +376,10 @@ static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, 
 	const char *dl = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dl");
 	if (dl && strcmp(dl, "1") == 0) {
 		const char *dot = strrchr(uri, '.'), *slash = strrchr(uri, '/');
+		if (!ext)
+			ext = dot && dot > slash && strlen(dot) <= 5 && is_plain_name(dot + 1, 4) ? dot : "";
 		char cd[LINK_JOB_ID_MAX + 64];
-		snprintf(cd, sizeof cd, "attachment; filename=\"voicemail-%s%s\"", vm_job_id(job),
-			 dot && dot > slash && strlen(dot) <= 5 && is_plain_name(dot + 1, 4) ? dot : "");
+		snprintf(cd, sizeof cd, "attachment; filename=\"voicemail-%s%s\"", vm_job_id(job), ext);
 		MHD_add_response_header(r, "Content-Disposition", cd);
 	}
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
