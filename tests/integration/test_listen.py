@@ -89,6 +89,7 @@ def test_the_mail_links_to_a_page_that_plays_the_recording(listen):
     assert h["Content-Disposition"] == f'attachment; filename="voicemail-{CID}.wav"'
 
 
+@pytest.mark.valgrind
 def test_a_mu_law_recording_plays_as_mp3(listen):
     """Telephone codecs are served in the form browsers play
     (vm_audio_playable: MP3), with Range and ETag over that form."""
