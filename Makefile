@@ -28,7 +28,7 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
-PKGS    := libcurl libcrypto inih jansson expat
+PKGS    := libcurl libcrypto inih jansson expat libmicrohttpd
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS  ?= $(OPT)
 # pkg-config runs when a recipe first needs it (recursive `=`, cached once),

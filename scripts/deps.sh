@@ -9,10 +9,10 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libinih-dev
 libjansson-dev libexpat1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
-libgsm1-dev libmp3lame-dev python3 lowdown"
+libgsm1-dev libmp3lame-dev libmicrohttpd-dev python3 lowdown"
 TEST_PKGS="libcmocka-dev python3-pytest python3-botocore python3-aiosmtpd flite sox
 valgrind clang libclang-rt-14-dev python3-boto3 curl zip unzip python3-yaml lame libsox-fmt-mp3
-postfix python3-pytest-xdist debhelper lintian fakeroot dpkg-dev"
+postfix chromium python3-websocket python3-pytest-xdist debhelper lintian fakeroot dpkg-dev"
 
 PKGS=$BUILD_PKGS
 [ "${1:-}" = "--test" ] && PKGS="$BUILD_PKGS $TEST_PKGS"

@@ -72,6 +72,20 @@ const vm_option serve_options[] = {
 	 "`vmpipe sendmail`: the MTA command (no shell) that mail which is not a voicemail goes on to, "
 	 "unchanged, with the PBX's own arguments (e.g. /usr/sbin/sendmail -oi); empty: refused into rejected/",
 	 NULL},
+	{"listen", VM_OPT_STRING, NULL, false, S(listen),
+	 "HOST:PORT serving the listen pages of recording links (behind a reverse proxy; empty: off)", NULL},
+	{"public_url", VM_OPT_STRING, NULL, false, S(public_url),
+	 "the address owners reach the listen pages at (https://voicemail.example.com/): mails link there "
+	 "(empty: mails say where the recording is kept)", NULL},
+	{"link_key_file", VM_OPT_STRING, "/var/lib/vmpipe/link.key", false, S(link_key_file),
+	 "the key signing recording links, readable by the serve user only (made, 0600, when missing; "
+	 "relative: to this file)", NULL},
+	{"link_expires", VM_OPT_DURATION, "7d", false, S(link_expires_ms),
+	 "how long a recording link in a mail stays valid (the page needs the job's checkpoint: keep_done "
+	 "at least as long)", NULL},
+	{"recording_dirs", VM_OPT_STRING, NULL, false, S(recording_dirs),
+	 "directories listen links may serve recordings from, separated by ':' (relative: to this file; "
+	 "default: the [locate] dir)", NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };
 #undef S
@@ -250,6 +264,13 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 		have_notify |= k == VM_STAGE_NOTIFY;
 		if (add_stage(p, s, k, d) != 0)
 			bad++;
+	}
+	const char *pub = p->serve.public_url;
+	if (pub && *pub && strncmp(pub, "https://", 8) != 0 && strncmp(pub, "http://127.0.0.1", 16) != 0 &&
+	    strncmp(pub, "http://localhost", 16) != 0) {
+		diag_add(d, "%s: [serve] public_url '%s': must be an https:// URL (the reverse proxy's name; "
+			    "http:// only for 127.0.0.1 and localhost)", path, pub);
+		bad++;
 	}
 	if (!have_locate) {
 		diag_add(d, "%s: no [locate] section: the pipeline cannot find recordings", path);

@@ -32,6 +32,12 @@ struct serve_settings {
 	const char *owner;          /* this host's name in claims (default: the host name) */
 	int64_t keep_done_ms;       /* how long done checkpoints are kept (0: for ever) */
 	const char *passthrough;    /* `vmpipe sendmail`: the MTA command for mail that is not a voicemail */
+	/* Recording links (link_job.h, docs/serve.md). */
+	const char *listen;         /* HOST:PORT of the listen pages; NULL: off */
+	const char *public_url;     /* what mails link to; NULL: no links */
+	const char *link_key_file;
+	int64_t link_expires_ms;
+	const char *recording_dirs; /* ':'-separated; NULL: [locate] dir */
 };
 
 struct pipeline {

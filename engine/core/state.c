@@ -168,6 +168,19 @@ int state_check(const struct pipeline *p, struct diag *d)
 	return 0;
 }
 
+int state_dir(const struct pipeline *p, char *buf, size_t size)
+{
+	struct where w;
+	char err[400];
+	int r = where_of(p, &w, err, sizeof err);
+	if (r <= 0)
+		return -1;
+	if (w.s3)
+		return 1;
+	int n = snprintf(buf, size, "%s", w.dir);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /* The object key or file name of job `id`. */
 static int name_of(const struct where *w, const char *id, char *buf, size_t size)
 {

@@ -98,6 +98,10 @@ int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
 
+/* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
+ * when off (or malformed, or the path does not fit). */
+int state_dir(const struct pipeline *p, char *buf, size_t size);
+
 /*
  * Every checkpoint in a state directory (not S3: say so with -1 and errno
  * ENOTSUP), oldest first: fn(ctx, job, mtime_ms) for each record that parses

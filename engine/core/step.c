@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "intake.h"
+#include "link_job.h"
 #include "log.h"
 #include "retry.h"
 #include "state.h"
@@ -232,6 +233,8 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 				if (job->maybe_sent)
 					log_msg(job, st->name, VM_LOG_INFO,
 						"an earlier attempt got as far as sending: it may have delivered");
+				if (!sj->any_notifier)
+					link_job_attach(p, job); /* [serve] public_url: the listen page */
 				mark(job, st->name, "sending");
 				if (!save(sj))
 					continue;

@@ -42,7 +42,7 @@ def aws_tool():
 
     def build(out):
         pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
-                             "jansson", "expat"], capture_output=True, text=True, check=True)
+                             "jansson", "expat", "libmicrohttpd"], capture_output=True, text=True, check=True)
         proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out,
                                "tests/tools/aws_tool.c", *objs, *pk.stdout.split(),
                                "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True,

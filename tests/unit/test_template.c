@@ -276,7 +276,7 @@ static void test_vars(void **st)
 	mail_vars_free(&v);
 	job_free(j);
 
-	/* Fallbacks: speech_seconds for the duration, the uri for the url,
+	/* Fallbacks: speech_seconds for the duration, the path for a file uri,
 	 * the first address for the name, "unknown" caller, a 700-char preview. */
 	char json[4096];
 	char longtext[1500];
@@ -290,7 +290,9 @@ static void test_vars(void **st)
 	assert_int_equal(mail_vars_build(j, NULL, "first@x.org", &v), 0);
 	assert_string_equal(v.v[VAR_RECORDING_MISSING], "");
 	assert_string_equal(v.v[VAR_DURATION], "1h 2m 5s");
-	assert_string_equal(v.v[VAR_URL], "file:///r.wav");
+	/* A file on the host and no link: no dead file:// link, its path. */
+	assert_string_equal(v.v[VAR_URL], "");
+	assert_string_equal(v.v[VAR_RECORDING_FILE], "/r.wav");
 	assert_string_equal(v.v[VAR_RECIPIENT_NAME], "first@x.org");
 	assert_string_equal(v.v[VAR_CALLER], "unknown");
 	assert_string_equal(v.v[VAR_DATE], "11 December 2024, 15:30 UTC"); /* the clock */

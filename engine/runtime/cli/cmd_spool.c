@@ -26,7 +26,7 @@
 
 static const char usage_serve[] =
 	"usage: vmpipe serve [-c PIPELINE] [--spool DIR] [--workers N] [--metrics HOST:PORT]\n"
-	"                    [--queue URL]\n"
+	"                    [--listen HOST:PORT] [--queue URL]\n"
 	"\n"
 	"The host service: take events from the spool (and an SQS queue, [serve] queue),\n"
 	"run any number of jobs at once, and resume every unfinished job after a restart\n"
@@ -39,6 +39,7 @@ static const char usage_serve[] =
 	"  -s, --spool DIR       the spool (default: $VMPIPE_SPOOL, else [serve] spool)\n"
 	"  -w, --workers N       threads for plugin calls (default: [serve] workers, else one per core)\n"
 	"  -m, --metrics H:P     Prometheus metrics on a loopback address ([serve] metrics)\n"
+	"  -l, --listen H:P      the listen pages of recording links ([serve] listen, public_url)\n"
 	"  -q, --queue URL       also take events from this Amazon SQS queue ([serve] queue)\n"
 	"\n"
 	"docs/serve.md has the install, the PBX hook, SQS with several hosts, and what\n"
@@ -49,7 +50,7 @@ int cmd_serve(int argc, char **argv, const struct globals *g)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"spool", required_argument, NULL, 's'},
 		{"workers", required_argument, NULL, 'w'}, {"metrics", required_argument, NULL, 'm'},
-		{"queue", required_argument, NULL, 'q'},
+		{"queue", required_argument, NULL, 'q'}, {"listen", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	struct serve_opts o = {.config = getenv("VMPIPE_PIPELINE"), .spool = getenv("VMPIPE_SPOOL"),
@@ -58,12 +59,13 @@ int cmd_serve(int argc, char **argv, const struct globals *g)
 		o.spool = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:s:w:m:q:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:s:w:m:l:q:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.config = optarg; break;
 		case 's': o.spool = optarg; break;
 		case 'm': o.metrics = optarg; break;
 		case 'q': o.queue = optarg; break;
+		case 'l': o.listen = optarg; break;
 		case 'w':
 			if (parse_int(optarg, &o.workers) != 0 || o.workers < 1 || o.workers > 256) {
 				fprintf(stderr, "vmpipe serve: --workers must be a number from 1 to 256\n");

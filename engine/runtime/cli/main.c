@@ -22,7 +22,7 @@
 #include "core/plugin_list.h"
 #include "core/plugin_path.h"
 #include "core/sched.h"
-#include "runtime/serve/metrics.h"
+#include "runtime/serve/http.h"
 #include "runtime/serve/serve.h"
 #include "runtime/serve/spool.h"
 #include "aws/sqs.h"
@@ -313,7 +313,7 @@ static int check_serve(const struct pipeline *base, struct diag *d)
 		bad++;
 	}
 	const char *m = base->serve.metrics;
-	if (m && *m && metrics_check(m, why, sizeof why) != 0) {
+	if (m && *m && http_check_address("metrics", m, true, why, sizeof why) != 0) {
 		diag_add(d, "%s:%d: [serve] %s", path, me ? me->line : 0, why);
 		bad++;
 	}
