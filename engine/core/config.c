@@ -276,7 +276,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		return 0;
 	}
 	s->entries = ne;
-	s->entries[s->n++] = (struct cfg_entry){strdup(name), v, r->line};
+	s->entries[s->n++] = (struct cfg_entry){strdup(name), v, r->line, strdup(value)};
 	return 1;
 }
 
@@ -313,6 +313,7 @@ void cfg_free(struct cfg *c)
 		for (size_t j = 0; j < s->n; j++) {
 			free(s->entries[j].key);
 			free(s->entries[j].value);
+			free(s->entries[j].raw);
 		}
 		free(s->entries);
 		free(s->name);

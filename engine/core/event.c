@@ -256,7 +256,8 @@ static const struct { const char *path; enum ev_kind kind; } record_fields[] = {
  * bookkeeping).  Names of what was dropped go into `dropped` for the log.
  */
 static const char *const derived_fields[] = {"transcript", "notifications", "errors", "stages",
-					       "attempts", "state", "timeout_at", "suspended_until", "claim"};
+					       "attempts", "state", "timeout_at", "suspended_until", "claim",
+					       "round", "outcome"};
 
 /* Append ", name" (or "name" first) to the list in buf; what does not fit is left out. */
 static void note(char *buf, size_t size, const char *prefix, const char *name)

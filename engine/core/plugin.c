@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pipeline.h"
 #include "plugin_path.h"
 #include "util.h"
 
@@ -270,6 +271,12 @@ void plugin_describe(FILE *out, const vm_plugin *p)
 
 const char *vm_stage_name(const vm_stage *stage) { return stage->name; }
 const char *vm_stage_config_dir(const vm_stage *stage) { return stage->config_dir; }
+
+bool vm_stage_checking(const vm_stage *stage)
+{
+	(void)stage;
+	return pipeline_checking();
+}
 
 const char *vm_stage_option(const vm_stage *stage, const char *name)
 {

@@ -161,6 +161,14 @@ int state_check(const struct pipeline *p, struct diag *d)
 	}
 	if (r == 0 || w.s3)
 		return 0;
+	if (pipeline_checking()) { /* vmpipe check creates nothing */
+		if (vm_dir_check(w.dir, err, sizeof err) != 0) {
+			diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s", p->cfg.path, line,
+				 w.dir, err);
+			return -1;
+		}
+		return 0;
+	}
 	if (make_dirs(w.dir, 0700) != 0 || access(w.dir, W_OK | X_OK) != 0) {
 		diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s",
 			 p->cfg.path, line, w.dir, strerror(errno));
@@ -202,6 +210,19 @@ int state_check_private(const struct pipeline *p, char *err, size_t errsize)
 		return -1;
 	}
 	return 0;
+}
+
+int state_dir(const struct pipeline *p, char *buf, size_t size)
+{
+	struct where w;
+	char err[400];
+	int r = where_of(p, &w, err, sizeof err);
+	if (r <= 0)
+		return -1;
+	if (w.s3)
+		return 1;
+	int n = snprintf(buf, size, "%s", w.dir);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 /* The object key or file name of job `id`. */
@@ -248,6 +269,7 @@ struct claim {
 	char *name;           /* file or object key of the checkpoint; owned */
 	char id[129];
 	int lock_fd;          /* directory: the flock()ed ID.lock */
+	bool locked;          /* directory: lock_fd holds the lock (not only open) */
 	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
 	char *owner;          /* owned */
 	int64_t lease_ms;
@@ -456,8 +478,10 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 			 * that is there now. */
 			struct stat a, b;
 			if (fstat(c->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
-			    a.st_dev == b.st_dev)
+			    a.st_dev == b.st_dev) {
+				c->locked = true;
 				return STATE_OK;
+			}
 			close(c->lock_fd);
 			c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (c->lock_fd < 0)
@@ -609,11 +633,13 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 		}
 	}
 	if (c->lock_fd >= 0) {
-		/* A claim that made no checkpoint (a retry of an unknown id, an
-		 * event refused) leaves no lock behind: removed while held, so a
-		 * runner waiting on it locks a new file (claim_dir). */
+		/* No checkpoint was written (a refused retry, a job that never
+		 * started): the lock guards nothing.  Removed only by the runner
+		 * that holds it (one that found the job busy must leave it to its
+		 * holder), as the sweep does: a runner that opened it finds the
+		 * inode changed. */
 		struct stat st;
-		if (stat(c->name, &st) != 0 && errno == ENOENT) {
+		if (c->locked && stat(c->name, &st) != 0 && errno == ENOENT) {
 			char lock[PATH_MAX + 8];
 			snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(c->name) - 5), c->name);
 			unlink(lock);
@@ -764,4 +790,34 @@ int state_sweep(const struct pipeline *p, int64_t age_ms)
 	}
 	free(v);
 	return removed;
+}
+
+int state_delete(const struct pipeline *p, const char *id)
+{
+	struct where w;
+	char err[600], name[PATH_MAX], lock[PATH_MAX + 8];
+	if (where_of(p, &w, err, sizeof err) <= 0 || !is_plain_name(id, 128) ||
+	    name_of(&w, id, name, sizeof name) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w.s3) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	snprintf(lock, sizeof lock, "%s/%s.lock", w.dir, id);
+	int fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	int rc = unlink(name);
+	int e = errno;
+	if (fd >= 0) {
+		unlink(lock); /* while we hold it: a new runner locks a new file */
+		close(fd);
+	}
+	errno = e;
+	return rc;
 }

@@ -111,6 +111,10 @@ int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
 
+/* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
+ * when off (or malformed, or the path does not fit). */
+int state_dir(const struct pipeline *p, char *buf, size_t size);
+
 /*
  * Every checkpoint in a state directory (not S3: say so with -1 and errno
  * ENOTSUP), oldest first: fn(ctx, job, mtime_ms) for each record that parses
@@ -125,6 +129,13 @@ int state_list(const struct pipeline *p, void (*fn)(void *ctx, vm_job *job, int6
  * The number removed.
  */
 int state_sweep(const struct pipeline *p, int64_t age_ms);
+
+/*
+ * Remove the checkpoint of job `id` from a state directory, with its lock,
+ * unless a runner holds the job.  0; -1 with errno ENOENT (no such job),
+ * EBUSY (a runner holds it), ENOTSUP (state on S3) or another.
+ */
+int state_delete(const struct pipeline *p, const char *id);
 
 /* A checkpoint that was not done runs again from where it stopped: make it
  * pending and give a failed locate stage back what the event named. */

@@ -357,6 +357,37 @@ int vm_mail_recipient_kind(const vm_mail_opts *opts, const char *addr)
 	return in_list(&p->bcc, addr) ? VM_RCPT_BCC : VM_RCPT_TO;
 }
 
+/* The Message-IDs this stage sent in earlier rounds, oldest first and
+ * separated by spaces (malloc()ed), or NULL: none, or the first round. */
+static char *earlier_mails(const vm_job *job)
+{
+	json_t *r = job_get(job, "round");
+	json_int_t round = json_integer_value(r);
+	if (round <= 0 || !job->stage)
+		return NULL;
+	char *out = NULL;
+	size_t len = 0, i;
+	json_t *n;
+	json_array_foreach(job_get(job, "notifications"), i, n)
+	{
+		const char *st = json_string_value(json_object_get(n, "stage"));
+		const char *id = json_string_value(json_object_get(n, "message_id"));
+		if (!st || strcmp(st, job->stage) != 0 || json_integer_value(json_object_get(n, "round")) >= round ||
+		    !id || id[0] != '<' || strpbrk(id, " \t\r\n") || id[strlen(id) - 1] != '>')
+			continue;
+		size_t k = strlen(id);
+		char *grown = realloc(out, len + k + 2);
+		if (!grown)
+			break;
+		out = grown;
+		if (len)
+			out[len++] = ' ';
+		memcpy(out + len, id, k + 1);
+		len += k;
+	}
+	return out;
+}
+
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 {
 	memset(out, 0, sizeof *out);
@@ -414,7 +445,12 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 	if (!(out->message_id = mime_message_id(key, p->from.v[0].addr)) ||
 	    !(out->envelope_from = strdup(p->from.v[0].addr)))
 		goto oom;
+	/* A follow-up (retry.h) answers the mails of earlier rounds of this stage. */
+	char *refs = earlier_mails(job);
+	const char *last = refs ? strrchr(refs, '<') : NULL;
 	mime_msg m = {
+		.in_reply_to = last,
+		.references = refs,
 		.from = &p->from,
 		.to = &to,
 		.cc = &p->cc,
@@ -426,7 +462,9 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 		.date_ms = vm_now_ms(),
 		.message_id = out->message_id,
 	};
-	if (!(out->data = mime_build(&m, &out->len)))
+	out->data = mime_build(&m, &out->len);
+	free(refs);
+	if (!out->data)
 		goto oom;
 	goto out;
 oom:

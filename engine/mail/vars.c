@@ -30,6 +30,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_NO_SPEECH] = "no_speech",
 	[VAR_TRANSCRIPT_UNAVAILABLE] = "transcript_unavailable",
 	[VAR_RECORDING_MISSING] = "recording_missing",
+	[VAR_FOLLOWUP] = "followup",
 	[VAR_LANGUAGE] = "language",
 	[VAR_URL] = "url",
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
@@ -224,9 +225,16 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	bool not_sent = json_is_true(job_get(job, "contact.recording_not_sent"));
 	v[VAR_RECORDING_NOT_SENT] = strdup(not_sent ? "yes" : "");
 	v[VAR_RECORDING_MISSING] = strdup(!not_sent && located && strcmp(located, "failed") == 0 ? "yes" : "");
+	/* A retried job whose owner was told of the failure (retry.h). */
+	int64_t round = 0;
+	v[VAR_FOLLOWUP] = strdup(vm_job_get_int(job, "round", &round) && round > 0 ? "yes" : "");
 
-	const char *url = vm_job_get_str(job, "recording.url");
-	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);
+	/* A recording on this host with no link (no [serve] public_url): a
+	 * file:// link would be dead in the owner's mail client, so the mail
+	 * says where the file is kept instead. */
+	const char *url = vm_job_get_str(job, "recording.url"), *uri = vm_job_get_str(job, "recording.uri");
+	bool local = (!url || !*url) && uri && strncmp(uri, "file://", 7) == 0;
+	v[VAR_URL] = local ? strdup("") : get(job, url && *url ? "recording.url" : "recording.uri", NULL);
 	v[VAR_URL_EXPIRES_AT] = get(job, "recording.url_expires_at", NULL);
 	v[VAR_RECEIVED_AT] = get(job, "received_at", NULL);
 
@@ -267,10 +275,8 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	v[VAR_INCOMPLETE] = strdup(buf);
 
 	/* A recording only on this host (file://, no link to it): where it is, in words. */
-	const char *uri = vm_job_get_str(job, "recording.uri");
 	char path[4096] = "";
-	if (!(url && *url) && uri && strncmp(uri, "file://", 7) == 0 &&
-	    vm_file_uri_path(uri, path, sizeof path) != 0)
+	if (local && vm_file_uri_path(uri, path, sizeof path) != 0)
 		path[0] = '\0';
 	v[VAR_RECORDING_FILE] = text_clean(path, strlen(path), CLEAN_HEADER);
 	/* Known once the attachment is fetched: mail_vars_attachment(). */

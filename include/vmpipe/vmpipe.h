@@ -62,6 +62,13 @@ const char *vm_stage_option(const vm_stage *stage, const char *name);
  * pipeline file and section.
  */
 void vm_stage_error(vm_stage *stage, const char *fmt, ...) VM_PRINTF(2, 3);
+/*
+ * True while the engine only validates (`vmpipe check`): init() must then
+ * change nothing outside its own state (create no directory or file, send nothing, start no thread
+ * that outlives fini) and report what would fail instead, e.g. a directory
+ * that is missing and could not be created.  fini() is called as usual.
+ */
+bool vm_stage_checking(const vm_stage *stage);
 
 /* -------------------------------------------------------------- job record */
 
@@ -203,6 +210,14 @@ int vm_file_uri(const char *path, char *buf, size_t size);
  * removed on the way.  0, or -1 with errno.
  */
 int vm_write_file_atomic(const char *path, const void *data, size_t len);
+
+/*
+ * Would `path` work as a directory this process writes into, without
+ * creating anything (for init() under vm_stage_checking())?  0 when it is a
+ * writable directory, or when it is missing and its nearest existing parent is
+ * a writable directory (mkdir -p would make it); -1 with the reason in `why`.
+ */
+int vm_dir_check(const char *path, char *why, size_t size);
 
 /* -------------------------------------------------------------------- mail */
 

@@ -17,6 +17,7 @@
 
 struct notify_file {
 	const char *dir;
+	bool create;
 	vm_mail_opts mail;
 	char root[PATH_MAX];
 };
@@ -135,8 +136,22 @@ static int init(vm_stage *stage, void *state)
 		snprintf(want, sizeof want, "%s", nf->dir);
 	else
 		snprintf(want, sizeof want, "%s/%s", vm_stage_config_dir(stage), nf->dir);
+	struct stat st;
+	if (!nf->create && (stat(want, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		vm_stage_error(stage, "option 'dir': %s is not a directory, and 'create' is off: create it "
+			       "(writable by this user) or name another", want);
+		return -1;
+	}
+	if (vm_stage_checking(stage)) { /* vmpipe check: say what would fail, create nothing */
+		char why[PATH_MAX + 100];
+		if (vm_dir_check(want, why, sizeof why) != 0) {
+			vm_stage_error(stage, "option 'dir': %s cannot be used: %s", want, why);
+			return -1;
+		}
+		return vm_mail_init(stage, &nf->mail);
+	}
 	/* mkdir -p: the outbox may be the first thing in a fresh tree. */
-	for (char *p = want + 1;; p++) {
+	for (char *p = want + 1; nf->create; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
@@ -167,6 +182,8 @@ static void fini(void *state)
 static const vm_option options[] = {
 	{"dir", VM_OPT_STRING, NULL, true, O(dir),
 	 "directory for <id>.eml and <id>.json (the job record when the mail was written)", NULL},
+	{"create", VM_OPT_BOOL, "yes", false, O(create),
+	 "create dir (mkdir -p) when it is missing; no: refuse to start instead", NULL},
 	VM_MAIL_OPTIONS(struct notify_file, mail),
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };

@@ -7,7 +7,7 @@ import os
 import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
+PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat", "libmicrohttpd"]
 
 
 def engine_objects(build):

@@ -5,6 +5,7 @@ directory, so the same tests run against build-san/ (ASan/UBSan).  When
 VMPIPE_WRAPPER is set (e.g. "valgrind -q --error-exitcode=99"), every run is
 wrapped in it.
 """
+import fcntl
 import glob
 import json
 import os
@@ -169,3 +170,44 @@ def connect_event(contact_id="11111111-2222-3333-4444-555555555555",
         },
         "Name": "ContactFlowEvent",
     }
+
+
+def shared_tool(name, inputs, build):
+    """A helper program built once per build directory and shared by every
+    test process: pytest-xdist's workers, and make check's later passes on
+    the same build (valgrind after plain).  It is BUILD/tests/NAME, made under
+    an exclusive lock on NAME.lock when missing or older than any of
+    `inputs` (files; the headers under include/ and engine/ count too).
+    build(out) writes the program to `out`; it is renamed into place, so no
+    process ever runs half a file."""
+    d = os.path.join(BUILD, "tests")
+    os.makedirs(d, exist_ok=True)
+    out = os.path.join(d, name)
+    headers = glob.glob(os.path.join(ROOT, "include", "vmpipe", "*.h")) + \
+        glob.glob(os.path.join(ROOT, "engine", "**", "*.h"), recursive=True)
+    with open(out + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        newest = max(os.path.getmtime(os.path.join(ROOT, i)) for i in [*inputs, *headers])
+        if not os.path.exists(out) or os.path.getmtime(out) < newest:
+            tmp = f"{out}.tmp-{os.getpid()}"
+            try:
+                build(tmp)
+                os.replace(tmp, out)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return out
+
+
+class make_lock:
+    """Held while a test runs make on the build under test (BUILD/make.lock):
+    two test processes never make the same file at once."""
+
+    def __enter__(self):
+        os.makedirs(BUILD, exist_ok=True)
+        self.f = open(os.path.join(BUILD, "make.lock"), "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, PLUGIN_DIR, ROOT, VMPIPE, connect_event, write
+from conftest import BUILD, PLUGIN_DIR, ROOT, VMPIPE, connect_event, shared_tool, write
 from test_notify_ses import AKID, SECRET, aws_env, ses, wav_bytes  # noqa: F401 (fixture)
 
 CID = "0c0c0c0c-1111-2222-3333-444455556666"
@@ -28,11 +28,10 @@ SAN = "san" in os.path.basename(BUILD)
 
 
 @pytest.fixture(scope="module")
-def crash_shim(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("shim") / "crash_rename.so")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", out,
-                    os.path.join(ROOT, "tests/tools/crash_rename.c"), "-ldl"], check=True)
-    return out
+def crash_shim():
+    return shared_tool("crash_rename.so", ["tests/tools/crash_rename.c"], lambda out: subprocess.run(
+        ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", out,
+         os.path.join(ROOT, "tests/tools/crash_rename.c"), "-ldl"], check=True))
 
 
 def pipeline(tmp, notify):

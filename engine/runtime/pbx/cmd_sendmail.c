@@ -241,7 +241,7 @@ static int find_settings(const struct opts *o, char *out, size_t size, char **pa
 	if (*out)
 		return 0;
 	log_msg(NULL, "sendmail", VM_LOG_ERROR,
-		"no spool: give --spool DIR, set VMPIPE_SPOOL, or set spool in the pipeline's [serve]");
+		"no spool: give --spool DIR, set VMPIPE_SPOOL, or set [serve] spool in the pipeline");
 	return EXIT_CONFIG;
 }
 

@@ -1,8 +1,9 @@
 /*
  * Inside `vmpipe serve` (serve.h): what its files share.  serve.c is the
  * loop (set-up, signals, drain, job ends), serve_intake.c admits events,
- * serve_spool.c takes them from the spool, serve_queue.c from Amazon SQS.
- * Everything here runs on the loop's thread.
+ * serve_spool.c takes them from the spool, serve_queue.c from Amazon SQS,
+ * serve_http.c answers HTTP on its own threads.  Everything else here runs
+ * on the loop's thread.
  */
 #ifndef VMPIPE_SERVE_INT_H
 #define VMPIPE_SERVE_INT_H
@@ -49,7 +50,8 @@ struct srv {
 	struct metrics *m;
 	json_t *ids;              /* ids of jobs in flight here */
 	json_t *curs;             /* SPOOL/cur names in flight here */
-	int lock_fd, ino_fd, sig_fd, met_fd, sock_fd;
+	struct web *web;          /* serve_http.c */
+	int lock_fd, ino_fd, sig_fd, sock_fd;
 	int64_t drain_ms, keep_done_ms;
 	bool stopping;
 	bool waiting;             /* the state store could not be reached: intake waits LATER_MS */
@@ -92,6 +94,15 @@ size_t scan(struct srv *v, const char *sub, bool take_them);
 void intake_round(struct srv *v, size_t *resumed);
 void clean_tmp(struct srv *v);
 void read_inotify(struct srv *v);
+
+/* serve_http.c: the HTTP threads (metrics at `metrics`, the listen pages of
+ * `base` at `listen`, each when set). */
+int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
+	      size_t errsize);
+/* Readable when /healthz asks whether the loop turns; web_turn() answers. */
+int web_fd(const struct srv *v);
+void web_turn(struct srv *v);
+void web_stop(struct srv *v);
 
 /* serve_queue.c: 0, or an exit status after logging why. */
 int queue_open(struct srv *v);

@@ -11,31 +11,12 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/state.h"
+#include "core/retry.h"
 #include "drop.h"
 
 /* -------------------------------------------------------------- intake */
 
 /* ADMIT_DONE: the job was done already (the queue deletes its message). */
-
-/* A failed checkpoint made runnable again: its failed stages run anew. */
-static void clear_failures(vm_job *job)
-{
-	json_t *stages = job_get(job, "stages");
-	const char *k;
-	json_t *val;
-	void *tmp;
-	json_object_foreach_safe(stages, tmp, k, val)
-	{
-		const char *s = json_string_value(val);
-		if (s && strcmp(s, "done") != 0 && strcmp(s, "sending") != 0)
-			json_object_del(stages, k);
-	}
-	if (json_is_object(job_get(job, "transcript")) &&
-	    !json_object_get(stages, "transcribe")) {
-		vm_job_set_str(job, "transcript.status", NULL);
-		vm_job_set_str(job, "transcript.error", NULL);
-	}
-}
 
 /*
  * Claim, checkpoint and start `job` (owned).  `retry`: `vmpipe retry` asks,
@@ -90,8 +71,11 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 			state_release(p, claim, NULL);
 			return ADMIT_REFUSED;
 		}
-		clear_failures(stored);
-		log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again");
+		if (retry_prepare(stored))
+			log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again; the owner "
+				"was told of the failure, so the notifiers send the result as a follow-up");
+		else
+			log_msg(stored, "serve", VM_LOG_INFO, "retry: the stages that failed run again");
 	}
 	if (stored && st && strcmp(st, "done") == 0) {
 		snprintf(why, whysize, "job %s is already done", id);
