@@ -26,15 +26,17 @@ PYTHON = "/usr/bin/python3"
 # the machine running the tests has.
 os.umask(0o022)
 
-# Every process the tests start inherits this mark (this pytest process's
-# id: each xdist worker its own), so the session can find what was left.
+# Every process the tests start inherits this mark, the id of the pytest
+# process that runs the session (xdist's workers keep their controller's), so
+# the session's end can find what was left.
 MARK = "VMPIPE_TEST_SESSION"
-os.environ[MARK] = str(os.getpid())
+if not (os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(MARK)):
+    os.environ[MARK] = str(os.getpid())
 
 
 def _left_behind():
     """Processes carrying this session's mark that run vmpipe: {pid: cmdline}."""
-    want = f"{MARK}={os.getpid()}".encode()
+    want = f"{MARK}={os.environ[MARK]}".encode()
     found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -64,7 +66,10 @@ def _end_serves():
 
 def pytest_sessionfinish(session, exitstatus):
     """Fail the session when a vmpipe process started by the tests is still
-    there (and end it, by process group, so it does not live on)."""
+    there (and end it, by process group, so it does not live on).  Under
+    xdist the controller looks, once every worker is done."""
+    if hasattr(session.config, "workerinput"):
+        return
     left = _left_behind()
     if not left:
         return
