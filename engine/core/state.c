@@ -59,8 +59,17 @@ void state_default(const char *dir)
 	fallback = dir ? strdup(dir) : NULL;
 }
 
+static bool disabled;
+
+void state_disable(bool off)
+{
+	disabled = off;
+}
+
 static const char *setting(const struct pipeline *p)
 {
+	if (disabled)
+		return NULL;
 	const char *s = p->set.state;
 	return s && *s ? s : fallback;
 }
@@ -163,6 +172,41 @@ int state_check(const struct pipeline *p, struct diag *d)
 	if (make_dirs(w.dir, 0700) != 0 || access(w.dir, W_OK | X_OK) != 0) {
 		diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s",
 			 p->cfg.path, line, w.dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int state_check_private(const struct pipeline *p, char *err, size_t errsize)
+{
+	struct where w;
+	if (where_of(p, &w, err, errsize) <= 0 || w.s3)
+		return 0;
+	struct stat st;
+	uid_t me = geteuid();
+	if (lstat(w.dir, &st) != 0) {
+		snprintf(err, errsize, "cannot use %s: %s", w.dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 022)) {
+		snprintf(err, errsize, "%s must be a directory of this user (uid %ld) that nobody else may write "
+			 "(it is %s, uid %ld, mode %04o): refused; chown it and chmod 0700", w.dir, (long)me,
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory",
+			 (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	/* Whoever may write its parent can swap the whole directory. */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", w.dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	else if (slash)
+		slash[1] = '\0';
+	if (stat(parent, &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errsize, "%s is in %s, which others may write (mode %04o): they could put another "
+			 "directory in its place; refused (chmod go-w it)", w.dir, parent,
+			 (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;
@@ -611,6 +655,13 @@ void state_prepare_resume(vm_job *job)
 {
 	vm_job_set_str(job, "state", "pending");
 	vm_job_set_str(job, "suspended_until", NULL);
+	/* A checkpoint is no authority for a path: a local recording is located
+	 * again (confined to the locator's directory, and the same file as
+	 * before) before any stage reads it. */
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	json_t *stages = job_get(job, "stages");
+	if (uri && strncmp(uri, "file://", 7) == 0 && json_is_object(stages))
+		json_object_del(stages, "locate"); /* file_id stays: locate-file wants the same file */
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
 	 * notifier would use an unchecked URI.  It runs again now and checks it
 	 * again, so give it back what the event named. */

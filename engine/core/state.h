@@ -42,6 +42,19 @@ int state_check(const struct pipeline *p, struct diag *d);
  * any job runs. */
 void state_default(const char *dir);
 
+/* Checkpoints off for this process, whatever the pipelines say (`vmpipe
+ * sendmail` run by a user who does not own the spool: the state store is
+ * the serve user's). */
+void state_disable(bool off);
+
+/*
+ * `vmpipe serve`: a state directory must be this user's alone, in a parent
+ * nobody else may write (a checkpoint there is trusted: who could plant one
+ * could have any file mailed anywhere).  0 (also for S3 or no state), or -1
+ * with the reason and the fix in err.
+ */
+int state_check_private(const struct pipeline *p, char *err, size_t errsize);
+
 /* Are checkpoints on for `p`? */
 bool state_enabled(const struct pipeline *p);
 

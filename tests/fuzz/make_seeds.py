@@ -7,8 +7,8 @@ Small, real-looking inputs in each target's input format (see the comment at
 the top of tests/fuzz/fuzz_NAME.c): the shapes the real peers send (Amazon
 Connect, PBX recorders, S3, STS, Amazon Transcribe, the mail's job record)
 and the awkward corners each parser was written for.  Deterministic: running
-it again rewrites the same bytes.  The event and config seeds are kept by
-hand and are not touched; of the pbxmail seeds, only pbxsrc-*.eml are
+it again rewrites the same bytes.  The event, config and drop seeds are kept
+by hand and are not touched; of the pbxmail seeds, only pbxsrc-*.eml are
 written here.
 """
 import json

@@ -21,6 +21,72 @@ PLUGIN_DIR = os.path.join(BUILD, "plugins")
 TEST_PLUGIN_DIR = os.path.join(BUILD, "test-plugins")
 PYTHON = "/usr/bin/python3"
 
+# Folders the tests make for a spool must not be group-writable: `vmpipe
+# serve` refuses those (docs/serve.md, "Who writes what"), whatever umask
+# the machine running the tests has.
+os.umask(0o022)
+
+# Every process the tests start inherits this mark, the id of the pytest
+# process that runs the session (xdist's workers keep their controller's), so
+# the session's end can find what was left.
+MARK = "VMPIPE_TEST_SESSION"
+if not (os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(MARK)):
+    os.environ[MARK] = str(os.getpid())
+
+
+def _left_behind():
+    """Processes carrying this session's mark that run vmpipe: {pid: cmdline}."""
+    want = f"{MARK}={os.environ[MARK]}".encode()
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if want not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        # The binary itself, its names, or run under a wrapper (valgrind).
+        if any(os.path.basename(w) in ("vmpipe", "vmpipe-sendmail", "bootstrap") for w in cmd.split()):
+            found[int(pid)] = cmd
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _end_serves():
+    """A test that failed half-way leaves its `vmpipe serve`: end its group."""
+    yield
+    import serve_helpers
+    for srv in list(serve_helpers.RUNNING):
+        srv.end()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when a vmpipe process started by the tests is still
+    there (and end it, by process group, so it does not live on).  Under
+    xdist the controller looks, once every worker is done."""
+    if hasattr(session.config, "workerinput"):
+        return
+    left = _left_behind()
+    if not left:
+        return
+    import signal
+    own = os.getpgid(0)
+    for pid in left:
+        try:
+            g = os.getpgid(pid)
+            if g != own:  # never our own group: that is pytest
+                os.killpg(g, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    lines = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+    print(f"\nvmpipe processes left behind by the tests (now killed):\n{lines}", flush=True)
+    session.exitstatus = 1
+
 
 def engine_objects(build=BUILD):
     """The engine's objects in `build` but main.o, named from the sources (not

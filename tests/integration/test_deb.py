@@ -65,9 +65,13 @@ def test_deb_builds_installs_checks_and_purges(tmp_path):
                               text=True).stdout
         assert "/etc/vmpipe/asterisk.ini" in conf and "/etc/vmpipe/whisper.ini" in conf, conf
         assert exists_user("vmpipe") and exists_group("vmpipe")
-        for d in ("/var/spool/vmpipe", "/var/lib/vmpipe"):
+        # The layout of deploy/vmpipe.tmpfiles (docs/serve.md, "Who writes what").
+        for d, mode in (("/var/spool/vmpipe", 0o750), ("/var/spool/vmpipe/new", 0o3730),
+                        ("/var/spool/vmpipe/tmp", 0o3730), ("/var/spool/vmpipe/cur", 0o700),
+                        ("/var/spool/vmpipe/recordings", 0o700), ("/var/spool/vmpipe/rejected", 0o700),
+                        ("/var/lib/vmpipe", 0o700), ("/var/lib/vmpipe/jobs", 0o700)):
             st = os.stat(d)
-            assert stat.S_IMODE(st.st_mode) == 0o750 and pwd.getpwuid(st.st_uid).pw_name == "vmpipe", d
+            assert stat.S_IMODE(st.st_mode) == mode and pwd.getpwuid(st.st_uid).pw_name == "vmpipe", d
         if shutil.which("man"):
             m = subprocess.run(["man", "-w", "vmpipe-sendmail"], capture_output=True, text=True)
             assert m.stdout.strip() == "/usr/share/man/man8/vmpipe-sendmail.8.gz", m

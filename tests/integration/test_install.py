@@ -41,7 +41,8 @@ def installed(tmp_path_factory):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ["bin/vmpipe", "include/vmpipe/plugin.h", "include/vmpipe/vmpipe.h",
               "lib/pkgconfig/vmpipe.pc", "lib/vmpipe/plugins/notify-file.so",
-              "lib/vmpipe/plugins/locate-file.so", "share/vmpipe/templates/voicemail.txt"]:
+              "lib/vmpipe/plugins/locate-file.so", "share/vmpipe/templates/voicemail.txt",
+              "lib/sysusers.d/vmpipe.conf", "lib/tmpfiles.d/vmpipe.conf"]:
         assert (prefix / f).exists(), f
 
     # The systemd unit points at the installed binary and passes systemd's own check.

@@ -86,9 +86,13 @@ class Postfix:
         os.chmod(self.dir, 0o755)
         self.spool = os.path.join(self.dir, "spool")
         self.out = os.path.join(self.dir, "out")
+        # ... and owns the spool, as docs/pbx.md says of pipe(8)'s user= (a
+        # user who does not may only drop into it, for `vmpipe serve`).
+        nobody = pwd.getpwnam("nobody").pw_uid
         for d in (self.spool, os.path.join(self.spool, "recordings"), self.out, os.path.join(self.dir, "jobs")):
             os.makedirs(d)
             os.chmod(d, 0o777)
+            os.chown(d, nobody, -1)
         self.ini = os.path.join(self.dir, "pbx.ini")
         with open(self.ini, "w") as f:
             f.write(ini_text.format(d=self.dir, plugins=PLUGIN_DIR))

@@ -143,10 +143,15 @@ int cmd_enqueue(int argc, char **argv, const struct globals *g)
 		char why[1200], e2[600];
 		snprintf(why, sizeof why, "bad event (%s): %s", strcmp(src, "-") ? src : "stdin", err);
 		log_msg(NULL, "intake", VM_LOG_ERROR, "%s", why);
-		if (spool_reject(spool, NULL, text, len, why, e2, sizeof e2) != 0)
+		/* rejected/ is the serve user's: anyone else drops it, and serve
+		 * keeps it there with its reason. */
+		bool own = access(spool, F_OK) != 0 || spool_owned(spool);
+		if ((own ? spool_reject(spool, NULL, text, len, why, e2, sizeof e2)
+			 : spool_enqueue(spool, text, len, NULL, 0, e2, sizeof e2)) != 0)
 			log_msg(NULL, "intake", VM_LOG_ERROR, "and it could not be kept: %s", e2);
 		else
-			log_msg(NULL, "intake", VM_LOG_ERROR, "kept in %s/rejected/", spool);
+			log_msg(NULL, "intake", VM_LOG_ERROR, "%s %s/%s", own ? "kept in" : "dropped for vmpipe serve in",
+				spool, own ? "rejected/" : "new/ (serve keeps it in rejected/)");
 		free(text);
 		return EXIT_BAD_EVENT;
 	}

@@ -1,9 +1,9 @@
 /*
  * `vmpipe sendmail` (see cmd_sendmail.h, docs/pbx.md).  Nothing the PBX sent
  * is lost: a mail that is not a voicemail is kept in rejected/ with the
- * reason, a voicemail's recording is in recordings/ before the job exists,
- * and a job the inline run could not finish is left in the spool for
- * `vmpipe serve`.
+ * reason (by serve, when this user may only drop), a voicemail's recording
+ * is stored before its job runs, and a job the inline run could not finish
+ * is left in the spool for `vmpipe serve`.
  */
 #include "cmd_sendmail.h"
 
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/cli/cli.h"
+#include "runtime/pbx/handover.h"
 #include "runtime/pbx/passthrough.h"
 #include "core/job.h"
 #include "core/log.h"
@@ -33,10 +34,9 @@ static const char usage[] =
 	"       vmpipe-sendmail ...  (the same, under the name a PBX expects)\n"
 	"\n"
 	"A PBX's mail command (Asterisk: mailcmd in voicemail.conf; FreeSWITCH:\n"
-	"mailer-app).  Reads the voicemail e-mail on standard input, stores the\n"
-	"recording in the spool's recordings/ and creates the job: handed to\n"
-	"`vmpipe serve` when it runs on the spool, else run here through the\n"
-	"pipeline.  A mail that is not a voicemail (a pager or notify mail, a\n"
+	"mailer-app).  Reads the voicemail e-mail on standard input and drops it\n"
+	"into the spool for `vmpipe serve` when it runs there, else runs its job\n"
+	"here through the pipeline.  A mail that is not a voicemail (a pager or notify mail, a\n"
 	"voicemail mailed without its recording) goes on unchanged through [serve]\n"
 	"passthrough with the PBX's own arguments; without passthrough it is\n"
 	"refused (exit 65) and kept in the spool's rejected/ with the reason.\n"
@@ -72,6 +72,7 @@ struct opts {
 	size_t n_pbx;
 	int verbosity;
 	bool help, mta;
+	bool own; /* this user owns the spool; else it may only drop into it (handover.h) */
 };
 
 static void keep_arg(struct opts *o, char *a)
@@ -219,7 +220,9 @@ static int find_settings(const struct opts *o, char *out, size_t size, char **pa
 	if (o->config && *o->config) {
 		char *pdir = default_plugin_dir();
 		struct diag d = {0};
+		state_disable(true); /* only settings are wanted: the state may be serve's */
 		struct pipeline *p = pipeline_load(o->config, pdir, false, &d);
+		state_disable(false);
 		free(pdir);
 		if (!p) {
 			diag_print(&d);
@@ -256,9 +259,37 @@ static int enqueue(const char *spool, vm_job *job, const char *why)
 	return rc;
 }
 
-/* Run the job here, as `vmpipe run` does.  Its exit status. */
-static int run_inline(const char *config, const char *spool, bool mta, vm_job **job)
+/* The mail as it came, for a drop (handover.h). */
+struct handover_mail {
+	const char *data;
+	size_t len;
+};
+
+/* A job sendmail could not finish, left for serve: as a record beside its
+ * recording (this user owns the spool), else as the mail itself. */
+static int leave_for_serve(const struct opts *o, const char *spool, vm_job *job, const struct handover_mail *mail,
+			   const char *why)
 {
+	if (!mail)
+		return enqueue(spool, job, why);
+	char err[600], name[SPOOL_NAME_MAX];
+	if (handover_drop_mail(spool, mail->data, mail->len, o->from, o->rcpt, NULL, name, sizeof name, err,
+			       sizeof err) != 0) {
+		log_msg(job, "sendmail", VM_LOG_ERROR, "could not drop the mail into the spool: %s", err);
+		return -1;
+	}
+	log_msg(job, "sendmail", VM_LOG_INFO, "%s: the mail is dropped as %s/new/%s for vmpipe serve", why, spool,
+		name);
+	return 0;
+}
+
+/* Run the job here, as `vmpipe run` does.  Its exit status.  `mail`: when
+ * the job cannot be left in the spool as a record (this user does not own
+ * it), the mail is dropped for serve instead. */
+static int run_inline(const struct opts *o, const char *spool, vm_job **job, const struct handover_mail *mail)
+{
+	const char *config = o->config;
+	bool mta = o->mta;
 	char *pdir = default_plugin_dir();
 	struct diag d = {0};
 	struct tenants *ts = tenants_open(config, pdir, &d);
@@ -268,7 +299,7 @@ static int run_inline(const char *config, const char *spool, bool mta, vm_job **
 		diag_free(&d);
 		log_msg(*job, "sendmail", VM_LOG_ERROR, "%s: pipeline refused", config);
 		if (!mta)
-			enqueue(spool, *job, "not run (bad pipeline)");
+			leave_for_serve(o, spool, *job, mail, "not run (bad pipeline)");
 		return EXIT_CONFIG;
 	}
 	diag_free(&d);
@@ -281,22 +312,30 @@ static int run_inline(const char *config, const char *spool, bool mta, vm_job **
 	 * caller retries or bounces the mail itself: a copy here would be
 	 * retried by serve after the MTA bounced it, or run twice. */
 	if ((rc == EXIT_UNAVAILABLE || rc == EXIT_TEMPFAIL) && !mta)
-		enqueue(spool, *job, "owner not notified");
+		leave_for_serve(o, spool, *job, mail, "owner not notified");
 	tenants_close(ts);
 	return rc;
 }
 
-/* Keep `data` in rejected/ with `why`.  0, or -1 logged. */
-static int keep_rejected(const char *spool, const char *data, size_t len, const char *why, char *name,
-			 size_t namesize)
+/* Keep `data` in rejected/ with `why`: by this user when it owns the spool,
+ * else dropped for serve to keep there.  `where` receives where it is
+ * ("SPOOL/rejected/NAME").  0, or -1 logged. */
+static int keep_rejected(const struct opts *o, const char *spool, const char *data, size_t len, const char *why,
+			 char *where, size_t wheresize)
 {
-	char e[600];
-	spool_unique_name(name, SPOOL_NAME_MAX < namesize ? SPOOL_NAME_MAX : namesize);
-	strncat(name, ".eml", namesize - strlen(name) - 1);
-	if (spool_reject(spool, name, data, len, why, e, sizeof e) != 0) {
+	char e[600], name[SPOOL_NAME_MAX + 8];
+	spool_unique_name(name, SPOOL_NAME_MAX);
+	strcat(name, ".eml");
+	int k = o->own ? spool_reject(spool, name, data, len, why, e, sizeof e)
+		       : handover_drop_mail(spool, data, len, o->from, o->rcpt, why, name, sizeof name, e, sizeof e);
+	if (k != 0) {
 		log_msg(NULL, "sendmail", VM_LOG_ERROR, "%s, and it could not be kept: %s", why, e);
 		return -1;
 	}
+	if (o->own)
+		snprintf(where, wheresize, "%s/rejected/%s", spool, name);
+	else
+		snprintf(where, wheresize, "%s/new/%s (vmpipe serve keeps it in rejected/)", spool, name);
 	return 0;
 }
 
@@ -304,17 +343,16 @@ static int keep_rejected(const char *spool, const char *data, size_t len, const 
 static int not_ours(const struct opts *o, const char *spool, const char *passthrough, const char *mail,
 		    size_t len, const char *why)
 {
-	char name[SPOOL_NAME_MAX + 8], res[400];
+	char name[PATH_MAX + 100], res[400];
 	if (passthrough) {
 		int rc = passthrough_run(passthrough, o->pbx_args, mail, len, res, sizeof res);
 		log_msg(NULL, "sendmail", rc ? VM_LOG_ERROR : VM_LOG_INFO, "%s: passed on unchanged (%s)", why, res);
 		return rc;
 	}
-	if (keep_rejected(spool, mail, len, why, name, sizeof name) != 0)
+	if (keep_rejected(o, spool, mail, len, why, name, sizeof name) != 0)
 		return EXIT_TEMPFAIL;
 	log_msg(NULL, "sendmail", VM_LOG_ERROR,
-		"refused: %s; kept as %s/rejected/%s (set [serve] passthrough to send such mail on)", why,
-		spool, name);
+		"refused: %s; kept as %s (set [serve] passthrough to send such mail on)", why, name);
 	return EXIT_BAD_EVENT;
 }
 
@@ -341,10 +379,13 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 	char spool[PATH_MAX] = "";
 	if ((rc = find_settings(&o, spool, sizeof spool, &passthrough)) != 0)
 		goto out;
+	/* The spool's owner keeps what it takes; anyone else (the PBX's user,
+	 * beside a serve user) may only drop into it (handover.h). */
+	o.own = access(spool, F_OK) != 0 || spool_owned(spool);
 
 	size_t len;
 	bool over;
-	char err[700], name[SPOOL_NAME_MAX + 100], path[PATH_MAX];
+	char err[700], name[PATH_MAX + 100], path[PATH_MAX] = "", priv[PATH_MAX] = "";
 	if (!(mail = read_stdin(PBXMAIL_MAX_BYTES, &len, &over))) {
 		log_msg(NULL, "sendmail", VM_LOG_ERROR, "cannot read the mail on standard input: %s",
 			strerror(errno));
@@ -355,10 +396,10 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 		/* Not read further: its head is kept for the admin to see what it was. */
 		snprintf(err, sizeof err, "the mail is larger than %u bytes (the limit); only its first 256 KiB are kept",
 			 PBXMAIL_MAX_BYTES);
-		rc = keep_rejected(spool, mail, len < 262144 ? len : 262144, err, name, sizeof name) == 0
+		rc = keep_rejected(&o, spool, mail, len < 262144 ? len : 262144, err, name, sizeof name) == 0
 			     ? EXIT_BAD_EVENT : EXIT_TEMPFAIL;
 		if (rc == EXIT_BAD_EVENT)
-			log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s: kept as %s/rejected/%s", err, spool, name);
+			log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s: kept as %s", err, name);
 		goto out;
 	}
 	enum pbxmail_kind kind = pbxmail_parse(mail, len, o.rcpt, o.from, &m, err, sizeof err);
@@ -367,9 +408,9 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 		goto out;
 	}
 	if (kind == PBXMAIL_BAD) {
-		rc = keep_rejected(spool, mail, len, err, name, sizeof name) == 0 ? EXIT_BAD_EVENT : EXIT_TEMPFAIL;
+		rc = keep_rejected(&o, spool, mail, len, err, name, sizeof name) == 0 ? EXIT_BAD_EVENT : EXIT_TEMPFAIL;
 		if (rc == EXIT_BAD_EVENT)
-			log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s; kept as %s/rejected/%s", err, spool, name);
+			log_msg(NULL, "sendmail", VM_LOG_ERROR, "refused: %s; kept as %s", err, name);
 		goto out;
 	}
 	if (!m.audio && passthrough) {
@@ -381,51 +422,51 @@ int cmd_sendmail(int argc, char **argv, int verbosity, const char *log_format)
 	}
 	if (m.truncated) {
 		/* Still a voicemail: the owner hears what arrived, the admin finds the mail. */
-		if (keep_rejected(spool, mail, len, m.note, name, sizeof name) == 0)
-			log_msg(m.job, "sendmail", VM_LOG_WARN, "%s; the mail is kept as %s/rejected/%s", m.note,
-				spool, name);
+		if (keep_rejected(&o, spool, mail, len, m.note, name, sizeof name) == 0)
+			log_msg(m.job, "sendmail", VM_LOG_WARN, "%s; the mail is kept as %s", m.note, name);
 	}
-	free(mail);
-	mail = NULL;
+	struct handover_mail hm = {mail, len};
+	/* serve runs (or no pipeline to run here): the whole mail is dropped
+	 * for it, and serve takes the recording out into its recordings/. */
+	if (spool_serve_running(spool) || !o.config || !*o.config) {
+		if (!o.config || !*o.config)
+			log_msg(m.job, "sendmail", VM_LOG_WARN,
+				"vmpipe serve is not running and no pipeline was given (-c)");
+		rc = leave_for_serve(&o, spool, m.job, &hm, spool_serve_running(spool) ? "vmpipe serve is running"
+										      : "left for vmpipe serve") == 0
+			     ? 0 : EXIT_TEMPFAIL;
+		goto out;
+	}
 
-	/* The recording first: a job never points at audio that is not there. */
-	path[0] = '\0';
+	/* Run here.  The recording first: a job never points at audio that is
+	 * not there (in recordings/ as the spool's owner, else in a private
+	 * directory for this run, handover.h). */
 	if (m.audio) {
-		spool_unique_name(name, SPOOL_NAME_MAX);
-		size_t k = strlen(name);
-		snprintf(name + k, sizeof name - k, "-%s", m.audio_name);
-		if (spool_store(spool, "recordings", name, m.audio, m.audio_len, path, sizeof path, err,
-				sizeof err) != 0) {
+		int st = o.own ? handover_store_recording(spool, &m, path, sizeof path, err, sizeof err)
+			       : handover_private_recording(&m, priv, sizeof priv, err, sizeof err);
+		if (st != 0) {
 			log_msg(m.job, "sendmail", VM_LOG_ERROR, "cannot store the recording: %s", err);
 			rc = EXIT_TEMPFAIL;
 			goto out;
 		}
-		char uri[PATH_MAX * 3 + 8];
-		vm_file_uri(path, uri, sizeof uri); /* fits: sized for every byte encoded */
-		vm_job_set_str(m.job, "recording.uri", uri);
 	} else {
-		/* attach=no (Asterisk), vm-attach-file false (FreeSWITCH) */
-		vm_job_set_bool(m.job, "contact.recording_not_sent", true);
+		handover_no_recording(&m);
 	}
 	const char *caller = vm_job_get_str(m.job, "contact.caller");
 	const char *to = vm_job_get_str(m.job, "recipient.email");
-	log_msg(m.job, "sendmail", VM_LOG_INFO, "voicemail from %s for %s (%s, %zu bytes) %s%s",
+	log_msg(m.job, "sendmail", VM_LOG_INFO, "voicemail from %s for %s (%s, %zu bytes) %s%s%s",
 		caller ? caller : "an unknown caller", to ? to : "(no recipient)",
-		vm_job_get_str(m.job, "source"), m.audio_len, m.audio ? "stored as " : "without a recording", path);
-
-	if (spool_serve_running(spool)) {
-		rc = enqueue(spool, m.job, "vmpipe serve is running") == 0 ? 0 : EXIT_TEMPFAIL;
-	} else if (!o.config || !*o.config) {
-		log_msg(m.job, "sendmail", VM_LOG_WARN, "vmpipe serve is not running and no pipeline was given (-c)");
-		rc = enqueue(spool, m.job, "left for vmpipe serve") == 0 ? 0 : EXIT_TEMPFAIL;
-	} else {
-		log_msg(m.job, "sendmail", VM_LOG_INFO, "vmpipe serve is not running on %s: running the job here",
-			spool);
-		rc = run_inline(o.config, spool, o.mta, &m.job);
-		/* No recording was sent, so none was found: the owner was still told. */
-		if (!m.audio && rc == EXIT_NO_RECORDING)
-			rc = 0;
-	}
+		vm_job_get_str(m.job, "source"), m.audio_len, m.audio ? "stored as " : "without a recording",
+		o.own ? path : priv, m.audio && !o.own ? " (for this run)" : "");
+	log_msg(m.job, "sendmail", VM_LOG_INFO, "vmpipe serve is not running on %s: running the job here%s", spool,
+		o.own ? "" : " (without checkpoints: the state store is the serve user's)");
+	if (!o.own)
+		state_disable(true);
+	rc = run_inline(&o, spool, &m.job, o.own ? NULL : &hm);
+	/* No recording was sent, so none was found: the owner was still told. */
+	if (!m.audio && rc == EXIT_NO_RECORDING)
+		rc = 0;
+	handover_private_remove(priv);
 	/* An MTA that retries hands the mail in again: no second copy of the audio. */
 	if (rc != 0 && o.mta && path[0] && unlink(path) != 0)
 		log_msg(m.job, "sendmail", VM_LOG_WARN, "cannot remove %s: %s", path, strerror(errno));

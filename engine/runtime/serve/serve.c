@@ -174,6 +174,18 @@ static void on_stepped(void *ctx, const vm_stage *st, vm_status status, int64_t 
 
 /* ------------------------------------------------------------ the loop */
 
+/* `vmpipe sendmail` and `vmpipe status` connect to SPOOL/serve.sock to learn
+ * that serve runs: the connection itself is the answer. */
+static void answer_probes(struct srv *v)
+{
+	for (int i = 0; i < 64; i++) {
+		int c = accept4(v->sock_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c < 0)
+			return;
+		close(c);
+	}
+}
+
 static void save_one(void *ctx, vm_job *job, const struct pipeline *p, struct claim *claim, void *owner)
 {
 	(void)ctx;
@@ -202,14 +214,10 @@ static int setup(struct srv *v, sigset_t *mask)
 		snprintf(v->spool, sizeof v->spool, "%s/%s", base->dir, spool);
 	else
 		snprintf(v->spool, sizeof v->spool, "%s", spool);
-	if (spool_prepare(v->spool, err, sizeof err) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
-		return EXIT_CONFIG;
-	}
-	char cur[PATH_MAX + 8];
-	snprintf(cur, sizeof cur, "%s/cur", v->spool);
-	if (mkdir(cur, 0770) != 0 && errno != EEXIST) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot create %s: %s", cur, strerror(errno));
+	/* Everything past the drop is ours alone, or serve does not start
+	 * (docs/serve.md, "Who writes what"). */
+	if (spool_prepare(v->spool, err, sizeof err) != 0 || spool_check_layout(v->spool, err, sizeof err) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "spool: %s", err);
 		return EXIT_CONFIG;
 	}
 	v->lock_fd = spool_lock(v->spool, err, sizeof err);
@@ -225,6 +233,15 @@ static int setup(struct srv *v, sigset_t *mask)
 		return EXIT_CONFIG;
 	}
 	state_default(sdir);
+	if (state_check_private(base, err, sizeof err) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "state: %s", err);
+		return EXIT_CONFIG;
+	}
+	v->sock_fd = spool_listen(v->spool, err, sizeof err);
+	if (v->sock_fd < 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
+		return EXIT_CONFIG;
+	}
 	if (ss->owner && *ss->owner) {
 		snprintf(v->owner, sizeof v->owner, "%s", ss->owner);
 	} else {
@@ -259,7 +276,7 @@ static int setup(struct srv *v, sigset_t *mask)
 	char newdir[PATH_MAX + 8];
 	snprintf(newdir, sizeof newdir, "%s/new", v->spool);
 	if (v->sig_fd < 0 || v->ino_fd < 0 ||
-	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot watch %s: %s", newdir, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
@@ -329,7 +346,7 @@ static void drain(struct srv *v)
 
 int serve_main(const struct serve_opts *o)
 {
-	struct srv v = {.o = o, .lock_fd = -1, .ino_fd = -1, .sig_fd = -1};
+	struct srv v = {.o = o, .lock_fd = -1, .ino_fd = -1, .sig_fd = -1, .sock_fd = -1};
 	v.gen = gen_load(o);
 	if (!v.gen)
 		return EXIT_CONFIG;
@@ -343,12 +360,11 @@ int serve_main(const struct serve_opts *o)
 	if (rc == 0) {
 		clean_tmp(&v);
 		/* What was in flight when the last serve stopped (or died) first. */
-		size_t back = scan(&v, "cur", true);
+		size_t back = 0;
+		intake_round(&v, &back);
 		if (back)
 			log_msg(NULL, "serve", VM_LOG_INFO, "resuming %zu job%s from the last run", back,
 				back == 1 ? "" : "s");
-		scan(&v, "new", true);
-		v.next_scan = mono_ms() + SCAN_EVERY_MS;
 		sd_notify_msg("READY=1");
 		while (!v.stopping) {
 			int64_t due = sched_poll(v.s);
@@ -361,9 +377,10 @@ int serve_main(const struct serve_opts *o)
 			if (wait < 0 || wait > to_scan)
 				wait = to_scan > 0 ? to_scan : 0;
 			publish_gauges(&v);
-			struct pollfd pf[5] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
-					       {web_fd(&v), POLLIN, 0}, {sqs_fd(v.queue), POLLIN, 0}};
-			int n = poll(pf, 5, wait > INT32_MAX ? INT32_MAX : (int)wait); /* fd -1: ignored */
+			struct pollfd pf[6] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
+					       {web_fd(&v), POLLIN, 0}, {sqs_fd(v.queue), POLLIN, 0},
+					       {v.sock_fd, POLLIN, 0}};
+			int n = poll(pf, 6, wait > INT32_MAX ? INT32_MAX : (int)wait); /* fd -1: ignored */
 			if (n < 0 && errno != EINTR)
 				log_msg(NULL, "serve", VM_LOG_WARN, "poll: %s", strerror(errno));
 			if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -381,12 +398,12 @@ int serve_main(const struct serve_opts *o)
 				read_inotify(&v);
 			if (n > 0 && (pf[4].revents & POLLIN))
 				queue_take(&v);
+			if (n > 0 && (pf[5].revents & POLLIN))
+				answer_probes(&v);
 			if (n > 0 && (pf[3].revents & POLLIN))
 				web_turn(&v);
 			if (mono_ms() >= v.next_scan) {
-				v.next_scan = mono_ms() + SCAN_EVERY_MS;
-				scan(&v, "cur", true); /* what a store outage left waiting */
-				scan(&v, "new", true);
+				intake_round(&v, NULL);
 				queue_retry_later(&v);
 			}
 			if (v.keep_done_ms > 0 && mono_ms() >= v.next_sweep) {
@@ -409,7 +426,13 @@ int serve_main(const struct serve_opts *o)
 	json_decref(v.ids);
 	json_decref(v.curs);
 	state_default(NULL);
-	int fds[] = {v.lock_fd, v.ino_fd, v.sig_fd};
+	if (v.sock_fd >= 0) {
+		/* Gone with us: sendmail then runs jobs itself. */
+		char sock[PATH_MAX + 16];
+		snprintf(sock, sizeof sock, "%s/serve.sock", v.spool);
+		unlink(sock);
+	}
+	int fds[] = {v.lock_fd, v.ino_fd, v.sig_fd, v.sock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

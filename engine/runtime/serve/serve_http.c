@@ -43,8 +43,8 @@ static size_t spool_depth(const char *dir)
 		return 0;
 	size_t n = 0;
 	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
+	while ((e = readdir(d))) /* every entry but . and ..: serve takes dot-files too */
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
 	closedir(d);
 	return n;
 }
