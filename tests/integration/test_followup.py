@@ -70,7 +70,9 @@ def test_late_recording_is_mailed_as_a_follow_up(tmp_path):
     assert second["In-Reply-To"] == first["Message-ID"] and second["References"] == first["Message-ID"]
     body = second.get_body(("plain",)).get_content()
     assert "could not be found" not in body and "has been found since" in body, body
-    assert f"file://{tmp_path}/rec/{cid(7)}.wav" in body, body  # the recording's link
+    # The recording found late is offered: where it is kept (a file:// path is never a link).
+    assert f"kept on the voicemail server as {tmp_path}/rec/{cid(7)}.wav" in body, body
+    assert "file://" not in body, body
 
 
 def test_a_retry_whose_owner_was_not_told_sends_once(tmp_path, plugdir):
