@@ -295,8 +295,10 @@ def test_a_large_intake_is_taken_in_slices(tmp_path, spool):
         (spool / "tmp" / f"e{n:03d}").write_text('{"not": "an event"}')
         os.rename(spool / "tmp" / f"e{n:03d}", spool / "new" / f"e{n:03d}")
     srv = Serve(ini, spool, env={"VMPIPE_LOG_LEVEL": "debug"}).ready()
-    wait_until("every event rejected", lambda: len(os.listdir(spool / "rejected")) == 600)
-    assert os.listdir(spool / "new") == []
+    # A refused entry is kept in rejected/ (with its .why) before it leaves
+    # new/: wait for both ends of the move.
+    wait_until("every event rejected", lambda: len(os.listdir(spool / "rejected")) == 600
+               and os.listdir(spool / "new") == [])
     srv.wait_log("64 taken from new/: the rest after this turn of the loop", 4)
     assert srv.stop() == 0
 
