@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,26 @@ struct walk {
 	int64_t modified;
 	bool oom;
 };
+
+/* S3's LastModified: 2009-10-12T17:50:30.000Z (the fraction optional). */
+static int parse_modified(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	int frac = 0, digits = 0;
+	if (!p)
+		return -1;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+	for (int d = digits; d < 3; d++)
+		frac *= 10;
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	*ms = (int64_t)timegm(&tm) * 1000 + frac;
+	return 0;
+}
 
 /* prefix + ID + ".json", ID plain: the checkpoint's id in `id`. */
 static bool checkpoint_id(const char *prefix, const char *key, char *id, size_t idsz)
@@ -50,7 +71,7 @@ static int on_leaf(void *arg, const char *parent, const char *name, const char *
 		if (strcmp(name, "Key") == 0) {
 			w->key_ok = len < sizeof w->key && strlen(text) == len;
 			snprintf(w->key, sizeof w->key, "%s", w->key_ok ? text : "");
-		} else if (strcmp(name, "LastModified") == 0 && parse_iso_ms(text, &w->modified) != 0) {
+		} else if (strcmp(name, "LastModified") == 0 && parse_modified(text, &w->modified) != 0) {
 			w->modified = 0;
 		}
 		return 0;
