@@ -248,13 +248,19 @@ class World:
         except ProcessLookupError:
             pass
 
-    def kill_at(self, n):
+    def kill_at(self, n, only=None):
         """Kill the container once, after the function's n-th AWS request
-        (1-based, over every service) took effect, before its answer."""
+        (1-based, over every service; only those only(fake, req) accepts when
+        given) took effect, before its answer."""
+        self.kill_only = only
         self.kill_at_n = n
+
+    kill_only = None
 
     def _after_request(self, fake, req, reply):
         with self.lock:
+            if self.kill_only and not self.kill_only(fake, req):
+                return
             self.requests_seen += 1
             n = self.requests_seen
             hit = self.kill_at_n is not None and n == self.kill_at_n

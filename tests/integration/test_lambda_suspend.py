@@ -272,8 +272,10 @@ def crash_at_suspension(w, source, cid=CID):
 
 def test_crash_between_checkpoint_and_answer_of_an_event(make_world):
     """The contact flow's invocation dies after its suspension was checkpointed
-    and before it answered: Lambda retries it (same request id, a new
-    container), which takes its job back at once and goes on: one mail."""
+    and before it answered: Connect invokes again (a new request id, a new
+    container); the job is still held by the dead invocation, so the retry
+    leaves a wake-up for when that lease (the dead invocation's deadline)
+    ends, and the wake-up goes on from the checkpoint: one mail."""
     w = make_world()
     w.expected_crashes = 1
     crashed = crash_at_suspension(w, "connect")
