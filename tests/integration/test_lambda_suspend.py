@@ -332,7 +332,9 @@ def test_bad_wakeup_goes_to_the_dead_letter_queue(make_world):
     ({"VMPIPE_STATE": ""}, "needs [pipeline] state = s3://"),
     ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SUSPEND_AFTER": "forever"}, "VMPIPE_SUSPEND_AFTER"),
     ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_WAKEUP_EVENTS": "s3,sms"}, "\"sms\""),
-], ids=["no-s3-state", "bad-suspend-after", "bad-events"])
+    ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SWEEP_AFTER": "0s"}, "VMPIPE_SWEEP_AFTER"),
+    ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SWEEP_WINDOW": "1y"}, "VMPIPE_SWEEP_WINDOW"),
+], ids=["no-s3-state", "bad-suspend-after", "bad-events", "bad-sweep-after", "bad-sweep-window"])
 def test_bad_settings_are_init_errors(tmp_path, env, want):
     with LambdaRuntimeFake() as rt:
         e = {"AWS_LAMBDA_RUNTIME_API": rt.address, "AWS_REGION": "us-east-1", "PATH": "/usr/bin:/bin",
@@ -392,17 +394,22 @@ def test_suspend_paths_under_wrapper(tmp_path):
                   {"source": "aws.transcribe", "detail-type": "Transcribe Job State Change",
                    "detail": {"TranscriptionJobName": "vmpipe-nobody", "TranscriptionJobStatus": "IN_PROGRESS"}},
                   lambda_world.s3_event("vm-recordings", key_at(time.time(), cid=other), 100),
-                  batch]
+                  batch,
+                  {"version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+                   "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+                   "resources": ["arn:aws:events:us-east-1:123456789012:rule/vmpipe-sweeper"], "detail": {}}]
         rids = [rt.add_event(e, timeout_ms=600000) for e in events]
         cmd = shlex.split(os.environ.get("VMPIPE_WRAPPER", "")) + [VMPIPE, "lambda"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         res = [rt.wait_result(r, timeout=300) for r in rids]
-        assert [r["kind"] for r in res] == ["response"] * 5, res
+        assert [r["kind"] for r in res] == ["response"] * 6, res
         assert res[0]["json"]["state"] == "suspended"
         assert res[1]["json"] == {"state": "noted", "for": "vmpipe-nobody"}
         assert res[2]["json"]["state"] == "ignored"
         assert res[3]["json"] == {"state": "noted", "for": other}
         assert res[4]["json"] == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+        # The sweeper listed the one checkpoint (too fresh to read) and not the wake-up index.
+        assert res[5]["json"] == {"state": "swept", "listed": 1, "examined": 0, "woken": 0}, res[5]
         # The job's own wake-up and the chained one.
         assert len(sqs.sent) == 2 and 0 <= sqs.sent[0]["delay"] <= 900
         assert sqs.sent[1]["delay"] == 900 and json.loads(sqs.sent[1]["body"])["due_ms"] == far

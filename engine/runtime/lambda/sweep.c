@@ -110,10 +110,15 @@ static int on_leaf(void *arg, const char *parent, const char *name, const char *
 int sweep_listing_page(struct sweep_listing *l, const char *prefix, const char *xml, size_t len)
 {
 	struct walk w = {.l = l, .prefix = prefix};
+	size_t before = l->n;
 	l->truncated = false;
 	l->token[0] = '\0';
-	if (aws_xml_walk(xml, len, on_leaf, &w) != 0 || w.oom)
+	if (aws_xml_walk(xml, len, on_leaf, &w) != 0 || w.oom) {
+		l->n = before; /* nothing of a page that does not parse */
+		l->truncated = false;
+		l->token[0] = '\0';
 		return -1;
+	}
 	if (!l->token[0])
 		l->truncated = false; /* nothing to go on with */
 	return 0;
