@@ -41,7 +41,9 @@ def backoffs_ms(w):
 
 # ---------------------------------------------------------------- Connect's retry
 
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5],
+# The claim is the issue's case (the retry finds the job held); the other
+# writes are covered again by the kill matrix, so they skip the ASan pass.
+@pytest.mark.parametrize("k", [1] + [pytest.param(k, marks=pytest.mark.slow) for k in (2, 3, 4, 5)],
                          ids=["claim", "suspension", "release", "index", "wakeup"])
 def test_connect_retry_after_a_kill_at_each_write(make_world, k):
     """The contact flow's invocation dies after its k-th write (claim,
