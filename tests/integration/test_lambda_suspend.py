@@ -400,7 +400,7 @@ def test_suspend_paths_under_wrapper(tmp_path):
                    "resources": ["arn:aws:events:us-east-1:123456789012:rule/vmpipe-sweeper"], "detail": {}}]
         rids = [rt.add_event(e, timeout_ms=600000) for e in events]
         cmd = shlex.split(os.environ.get("VMPIPE_WRAPPER", "")) + [VMPIPE, "lambda"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         res = [rt.wait_result(r, timeout=300) for r in rids]
         assert [r["kind"] for r in res] == ["response"] * 6, res
         assert res[0]["json"]["state"] == "suspended"
@@ -415,8 +415,14 @@ def test_suspend_paths_under_wrapper(tmp_path):
         assert sqs.sent[1]["delay"] == 900 and json.loads(sqs.sent[1]["body"])["due_ms"] == far
         rt.wait_next(len(events) + 1, timeout=120)
         rt.stop()
-        _, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 70, err[-3000:]
+        # The sweep's metric, in CloudWatch's embedded metric format on stdout.
+        emf = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert len(emf) == 1 and emf[0]["StrandedVoicemails"] == 0, out
+        m = emf[0]["_aws"]["CloudWatchMetrics"][0]
+        assert m["Namespace"] == "vmpipe" and m["Metrics"] == [{"Name": "StrandedVoicemails", "Unit": "Count"}]
+        assert m["Dimensions"] == [["FunctionName"]] and emf[0]["FunctionName"]
     finally:
         rt.stop()
         s3.stop()

@@ -599,22 +599,6 @@ static void sqs_batch(struct inv *v, json_t *recs)
 
 /* ------------------------------------------------------------ the sweeper */
 
-/* CloudWatch's embedded metric format: a metric from a log line, no API call. */
-static void sweep_metric(size_t woken)
-{
-	const char *fn = getenv("AWS_LAMBDA_FUNCTION_NAME");
-	json_t *o = json_pack("{s:{s:I, s:[{s:s, s:[[s]], s:[{s:s, s:s}]}]}, s:s, s:I}", "_aws", "Timestamp",
-			      (json_int_t)clock_now_ms(), "CloudWatchMetrics", "Namespace", "vmpipe", "Dimensions",
-			      "FunctionName", "Metrics", "Name", "StrandedVoicemails", "Unit", "Count", "FunctionName",
-			      fn && *fn ? fn : "vmpipe", "StrandedVoicemails", (json_int_t)woken);
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (s)
-		printf("%s\n", s);
-	fflush(stdout);
-	free(s);
-	json_decref(o);
-}
-
 static void sweep(struct inv *v)
 {
 	struct sweep_result r;

@@ -233,3 +233,19 @@ int sweep_run(const struct wake_cfg *w, const struct pipeline *base, struct swee
 	sweep_listing_free(&l);
 	return 0;
 }
+
+/* CloudWatch's embedded metric format: a metric from a log line, no API call. */
+void sweep_metric(size_t woken)
+{
+	const char *fn = getenv("AWS_LAMBDA_FUNCTION_NAME");
+	json_t *o = json_pack("{s:{s:I, s:[{s:s, s:[[s]], s:[{s:s, s:s}]}]}, s:s, s:I}", "_aws", "Timestamp",
+			      (json_int_t)clock_now_ms(), "CloudWatchMetrics", "Namespace", "vmpipe", "Dimensions",
+			      "FunctionName", "Metrics", "Name", "StrandedVoicemails", "Unit", "Count", "FunctionName",
+			      fn && *fn ? fn : "vmpipe", "StrandedVoicemails", (json_int_t)woken);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (s)
+		printf("%s\n", s);
+	fflush(stdout);
+	free(s);
+	json_decref(o);
+}

@@ -65,4 +65,8 @@ struct sweep_result {
 int sweep_run(const struct wake_cfg *w, const struct pipeline *base, struct sweep_result *r, char *err,
 	      size_t errsz);
 
+/* The metric vmpipe/StrandedVoicemails (dimension FunctionName) = `woken`,
+ * as a line of CloudWatch's embedded metric format on stdout. */
+void sweep_metric(size_t woken);
+
 #endif
