@@ -92,6 +92,11 @@ static const struct service {
 	{"sesv2", "SESV2", "ses", "email"},
 	{"ses", "SES", "ses", "email"},
 	{"sts", "STS", "sts", "sts"},
+	{"connect", "CONNECT", "connect", "connect"},
+	/* AWS End User Messaging SMS (botocore's pinpoint-sms-voice-v2 model:
+	 * endpointPrefix and signingName "sms-voice"). */
+	{"pinpoint-sms-voice-v2", "PINPOINT_SMS_VOICE_V2", "sms-voice", "sms-voice"},
+	{"sns", "SNS", "sns", "sns"},
 };
 
 static const struct service *find_service(const char *id)

@@ -59,8 +59,17 @@ void state_default(const char *dir)
 	fallback = dir ? strdup(dir) : NULL;
 }
 
+static bool disabled;
+
+void state_disable(bool off)
+{
+	disabled = off;
+}
+
 static const char *setting(const struct pipeline *p)
 {
+	if (disabled)
+		return NULL;
 	const char *s = p->set.state;
 	return s && *s ? s : fallback;
 }
@@ -152,12 +161,68 @@ int state_check(const struct pipeline *p, struct diag *d)
 	}
 	if (r == 0 || w.s3)
 		return 0;
+	if (pipeline_checking()) { /* vmpipe check creates nothing */
+		if (vm_dir_check(w.dir, err, sizeof err) != 0) {
+			diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s", p->cfg.path, line,
+				 w.dir, err);
+			return -1;
+		}
+		return 0;
+	}
 	if (make_dirs(w.dir, 0700) != 0 || access(w.dir, W_OK | X_OK) != 0) {
 		diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s",
 			 p->cfg.path, line, w.dir, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int state_check_private(const struct pipeline *p, char *err, size_t errsize)
+{
+	struct where w;
+	if (where_of(p, &w, err, errsize) <= 0 || w.s3)
+		return 0;
+	struct stat st;
+	uid_t me = geteuid();
+	if (lstat(w.dir, &st) != 0) {
+		snprintf(err, errsize, "cannot use %s: %s", w.dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 022)) {
+		snprintf(err, errsize, "%s must be a directory of this user (uid %ld) that nobody else may write "
+			 "(it is %s, uid %ld, mode %04o): refused; chown it and chmod 0700", w.dir, (long)me,
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory",
+			 (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	/* Whoever may write its parent can swap the whole directory. */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", w.dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	else if (slash)
+		slash[1] = '\0';
+	if (stat(parent, &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errsize, "%s is in %s, which others may write (mode %04o): they could put another "
+			 "directory in its place; refused (chmod go-w it)", w.dir, parent,
+			 (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int state_dir(const struct pipeline *p, char *buf, size_t size)
+{
+	struct where w;
+	char err[400];
+	int r = where_of(p, &w, err, sizeof err);
+	if (r <= 0)
+		return -1;
+	if (w.s3)
+		return 1;
+	int n = snprintf(buf, size, "%s", w.dir);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 /* The object key or file name of job `id`. */
@@ -204,6 +269,7 @@ struct claim {
 	char *name;           /* file or object key of the checkpoint; owned */
 	char id[129];
 	int lock_fd;          /* directory: the flock()ed ID.lock */
+	bool locked;          /* directory: lock_fd holds the lock (not only open) */
 	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
 	char *owner;          /* owned */
 	int64_t lease_ms;
@@ -454,8 +520,10 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 			 * that is there now. */
 			struct stat a, b;
 			if (fstat(c->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
-			    a.st_dev == b.st_dev)
+			    a.st_dev == b.st_dev) {
+				c->locked = true;
 				return STATE_OK;
+			}
 			close(c->lock_fd);
 			c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (c->lock_fd < 0)
@@ -596,8 +664,20 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 			free(text);
 		}
 	}
-	if (c->lock_fd >= 0)
+	if (c->lock_fd >= 0) {
+		/* No checkpoint was written (a refused retry, a job that never
+		 * started): the lock guards nothing.  Removed only by the runner
+		 * that holds it (one that found the job busy must leave it to its
+		 * holder), as the sweep does: a runner that opened it finds the
+		 * inode changed. */
+		struct stat st;
+		if (c->locked && stat(c->name, &st) != 0 && errno == ENOENT) {
+			char lock[PATH_MAX + 8];
+			snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(c->name) - 5), c->name);
+			unlink(lock);
+		}
 		close(c->lock_fd);
+	}
 	free(c->name);
 	free(c->owner);
 	free(c);
@@ -607,6 +687,13 @@ void state_prepare_resume(vm_job *job)
 {
 	vm_job_set_str(job, "state", "pending");
 	vm_job_set_str(job, "suspended_until", NULL);
+	/* A checkpoint is no authority for a path: a local recording is located
+	 * again (confined to the locator's directory, and the same file as
+	 * before) before any stage reads it. */
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	json_t *stages = job_get(job, "stages");
+	if (uri && strncmp(uri, "file://", 7) == 0 && json_is_object(stages))
+		json_object_del(stages, "locate"); /* file_id stays: locate-file wants the same file */
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
 	 * notifier would use an unchecked URI.  It runs again now and checks it
 	 * again, so give it back what the event named. */
@@ -735,4 +822,34 @@ int state_sweep(const struct pipeline *p, int64_t age_ms)
 	}
 	free(v);
 	return removed;
+}
+
+int state_delete(const struct pipeline *p, const char *id)
+{
+	struct where w;
+	char err[600], name[PATH_MAX], lock[PATH_MAX + 8];
+	if (where_of(p, &w, err, sizeof err) <= 0 || !is_plain_name(id, 128) ||
+	    name_of(&w, id, name, sizeof name) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w.s3) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	snprintf(lock, sizeof lock, "%s/%s.lock", w.dir, id);
+	int fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	int rc = unlink(name);
+	int e = errno;
+	if (fd >= 0) {
+		unlink(lock); /* while we hold it: a new runner locks a new file */
+		close(fd);
+	}
+	errno = e;
+	return rc;
 }

@@ -42,6 +42,19 @@ int state_check(const struct pipeline *p, struct diag *d);
  * any job runs. */
 void state_default(const char *dir);
 
+/* Checkpoints off for this process, whatever the pipelines say (`vmpipe
+ * sendmail` run by a user who does not own the spool: the state store is
+ * the serve user's). */
+void state_disable(bool off);
+
+/*
+ * `vmpipe serve`: a state directory must be this user's alone, in a parent
+ * nobody else may write (a checkpoint there is trusted: who could plant one
+ * could have any file mailed anywhere).  0 (also for S3 or no state), or -1
+ * with the reason and the fix in err.
+ */
+int state_check_private(const struct pipeline *p, char *err, size_t errsize);
+
 /* Are checkpoints on for `p`? */
 bool state_enabled(const struct pipeline *p);
 
@@ -118,6 +131,10 @@ int state_load_held(const struct pipeline *p, vm_job *ctx, const char *id, vm_jo
  */
 void state_lease_cap(int64_t until_ms);
 
+/* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
+ * when off (or malformed, or the path does not fit). */
+int state_dir(const struct pipeline *p, char *buf, size_t size);
+
 /*
  * Every checkpoint in a state directory (not S3: say so with -1 and errno
  * ENOTSUP), oldest first: fn(ctx, job, mtime_ms) for each record that parses
@@ -132,6 +149,13 @@ int state_list(const struct pipeline *p, void (*fn)(void *ctx, vm_job *job, int6
  * The number removed.
  */
 int state_sweep(const struct pipeline *p, int64_t age_ms);
+
+/*
+ * Remove the checkpoint of job `id` from a state directory, with its lock,
+ * unless a runner holds the job.  0; -1 with errno ENOENT (no such job),
+ * EBUSY (a runner holds it), ENOTSUP (state on S3) or another.
+ */
+int state_delete(const struct pipeline *p, const char *id);
 
 /* A checkpoint that was not done runs again from where it stopped: make it
  * pending and give a failed locate stage back what the event named. */
