@@ -273,6 +273,7 @@ struct claim {
 	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
 	char *owner;          /* owned */
 	int64_t lease_ms;
+	int64_t lease_cap_ms; /* the lease ends at the latest then (0: no cap) */
 };
 
 /* The lease a claim on S3 carries: a job's whole life and a margin, so only
@@ -290,14 +291,31 @@ static void default_owner(char *buf, size_t size)
 	snprintf(buf, size, "%s:%ld", host, (long)getpid());
 }
 
+/* Claims taken from now on hold their lease at most until this (0: no cap). */
+static int64_t lease_cap_ms;
+
+void state_lease_cap(int64_t until_ms)
+{
+	lease_cap_ms = until_ms > 0 ? until_ms : 0;
+}
+
+/* How the record is stored on S3: as it is, under the claim's lease, or
+ * released (the last holder named, no lease: whoever comes takes it). */
+enum rec_mode { REC_PLAIN, REC_LEASED, REC_RELEASED };
+
 /* The record as stored: the job's, plus the claim's lease on S3. */
-static char *record_text(vm_job *job, const struct claim *c, bool leased)
+static char *record_text(vm_job *job, const struct claim *c, enum rec_mode mode)
 {
 	json_t *rec = job->rec;
-	if (c && c->s3 && leased) {
+	if (c && c->s3 && mode == REC_LEASED) {
 		char until[32];
-		vm_format_time(clock_now_ms() + c->lease_ms, until, sizeof until);
+		int64_t at = clock_now_ms() + c->lease_ms;
+		if (c->lease_cap_ms > 0 && c->lease_cap_ms < at)
+			at = c->lease_cap_ms;
+		vm_format_time(at, until, sizeof until);
 		json_object_set_new(rec, "claim", json_pack("{s:s, s:s}", "owner", c->owner, "until", until));
+	} else if (c && c->s3 && mode == REC_RELEASED) {
+		json_object_set_new(rec, "claim", json_pack("{s:s}", "owner", c->owner));
 	}
 	char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 	json_object_del(rec, "claim");
@@ -349,7 +367,7 @@ int state_save(const struct pipeline *p, struct claim *c, vm_job *job)
 	}
 	/* A job that is done needs no lease: nothing of it is left to run. */
 	const char *st = vm_job_get_str(job, "state");
-	char *text = record_text(job, c, !st || strcmp(st, "done") != 0);
+	char *text = record_text(job, c, !st || strcmp(st, "done") != 0 ? REC_LEASED : REC_PLAIN);
 	if (!text) {
 		log_msg(job, "state", VM_LOG_WARN, "checkpoint not saved: out of memory");
 		return STATE_ERROR;
@@ -432,11 +450,29 @@ static int file_get(const char *name, vm_job *ctx, const char *id, vm_job **out)
 	return *out ? 1 : -1;
 }
 
+/* Who holds the stored record's lease, and until when (0: nobody). */
+static int64_t lease_until(vm_job *stored, const char **owner)
+{
+	json_t *cl = json_object_get(stored->rec, "claim");
+	*owner = json_string_value(json_object_get(cl, "owner"));
+	int64_t at;
+	if (!*owner || parse_iso_ms(json_string_value(json_object_get(cl, "until")), &at) != 0)
+		return 0;
+	return at;
+}
+
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out)
+{
+	return state_load_held(p, ctx, id, out, NULL);
+}
+
+int state_load_held(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out, struct state_holder *h)
 {
 	struct where w;
 	char err[600], name[PATH_MAX], etag[160];
 	*out = NULL;
+	if (h)
+		memset(h, 0, sizeof *h);
 	int r = where_of(p, &w, err, sizeof err);
 	if (r <= 0)
 		return r;
@@ -444,6 +480,12 @@ int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **o
 		return -1;
 	if (w.s3) {
 		int g = s3_get(w.bucket, name, ctx, id, out, etag, sizeof etag);
+		if (*out && h) {
+			const char *owner = NULL;
+			h->until_ms = lease_until(*out, &owner);
+			owner = json_string_value(json_object_get(json_object_get((*out)->rec, "claim"), "owner"));
+			snprintf(h->owner, sizeof h->owner, "%s", owner ? owner : "");
+		}
 		if (*out)
 			json_object_del((*out)->rec, "claim");
 		return g == 0 ? 0 : (*out ? 1 : -1);
@@ -501,17 +543,6 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 	}
 }
 
-/* Who holds the stored record's lease, and until when (0: nobody). */
-static int64_t lease_until(vm_job *stored, const char **owner)
-{
-	json_t *cl = json_object_get(stored->rec, "claim");
-	*owner = json_string_value(json_object_get(cl, "owner"));
-	int64_t at;
-	if (!*owner || parse_iso_ms(json_string_value(json_object_get(cl, "until")), &at) != 0)
-		return 0;
-	return at;
-}
-
 /* The S3 backend: read, then write conditionally on what was read. */
 static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stored)
 {
@@ -547,12 +578,12 @@ static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stor
 		if (holder)
 			snprintf(prev, sizeof prev, "%s", holder);
 		vm_job *rec = got ? got : ctx;
-		char *text = record_text(rec, c, true);
+		char *text = record_text(rec, c, REC_LEASED);
 		int put = text ? s3_put(c, c->bucket, c->name, ctx, text) : STATE_ERROR;
 		free(text);
 		if (put == STATE_OK) {
 			if (got) {
-				if (*prev && strcmp(prev, c->owner) != 0)
+				if (*prev && until > 0 && strcmp(prev, c->owner) != 0)
 					log_msg(ctx, "state", VM_LOG_INFO, "took the job over from %s (lease expired)", prev);
 				json_object_del(got->rec, "claim");
 			}
@@ -602,6 +633,7 @@ int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const cha
 		return STATE_ERROR;
 	}
 	c->lease_ms = lease_of(p);
+	c->lease_cap_ms = lease_cap_ms;
 	int rc;
 	if (c->s3) {
 		rc = claim_s3(c, ctx, wait_ms, stored);
@@ -626,7 +658,7 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 	if (c->s3 && job && *c->etag) {
 		const char *st = vm_job_get_str(job, "state");
 		if (!st || strcmp(st, "done") != 0) {
-			char *text = record_text(job, c, false);
+			char *text = record_text(job, c, REC_RELEASED);
 			if (text)
 				s3_put(c, c->bucket, c->name, job, text);
 			free(text);

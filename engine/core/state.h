@@ -89,8 +89,8 @@ int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const cha
 
 /*
  * Give the claim up (NULL is fine).  On S3 a job that is not done is written
- * once more without a lease, so that `vmpipe retry` or another host need not
- * wait for it to expire.
+ * once more without a lease (its claim names the last holder only), so that
+ * `vmpipe retry` or another host need not wait for it to expire.
  */
 void state_release(const struct pipeline *p, struct claim *c, vm_job *job);
 
@@ -110,6 +110,26 @@ int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
  * and the S3 region their job; it is not changed.
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
+
+/* Who holds a checkpoint (S3): the last claim's owner ("" when none is
+ * named), and when its lease ends (0: released, or never leased). */
+struct state_holder {
+	char owner[200];
+	int64_t until_ms;
+};
+
+/* state_load() that also says who holds the job or held it last (`h`, may
+ * be NULL; on S3 only, a directory names nobody). */
+int state_load_held(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out, struct state_holder *h);
+
+/*
+ * Claims taken from now on lease the job at most until `until_ms` (0: the
+ * pipeline's whole life, the default).  A Lambda invocation cannot outlive
+ * its deadline, so in suspend mode its claims end with it: a job whose
+ * invocation died is free again within the function's timeout.  The claim
+ * stays fenced (conditional writes) either way.
+ */
+void state_lease_cap(int64_t until_ms);
 
 /* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
  * when off (or malformed, or the path does not fit). */

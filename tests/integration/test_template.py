@@ -151,10 +151,22 @@ def test_event_rules_match_what_the_plugins_name(tpl):
     layout = plugin_default("locate-s3", "layout")
     assert prefix.value == "${RecordingsPrefix}/" + layout.split("/")[0] + "/"
     for rule, perm in (("TranscribeDoneRule", "TranscribeDoneInvokePermission"),
-                       ("RecordingCreatedRule", "RecordingCreatedInvokePermission")):
+                       ("RecordingCreatedRule", "RecordingCreatedInvokePermission"),
+                       ("SweeperRule", "SweeperInvokePermission")):
         p = resource(tpl, perm)
         assert p["Principal"] == "events.amazonaws.com" and p["Action"] == "lambda:InvokeFunction"
         assert p["SourceArn"].value == rule + ".Arn"  # only that rule may invoke
+
+
+def test_the_sweeper_is_scheduled_and_watched(tpl):
+    rule = resource(tpl, "SweeperRule")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)" and "EventPattern" not in rule
+    assert rule["Targets"][0]["Arn"].value == "VoicemailFunction.Arn"
+    alarm = resource(tpl, "StrandedVoicemailAlarm")
+    assert alarm["Namespace"] == "vmpipe" and alarm["MetricName"] == "StrandedVoicemails"
+    # Its one LIST is of the checkpoints' prefix, which the role may list.
+    cond = statements(tpl)["ListCheckpoints"]["Condition"]["StringLike"]["s3:prefix"]
+    assert [c.value for c in cond] == ["${StatePrefix}/*"]
 
 
 def test_least_iam_for_the_wakeup_queue(tpl):
