@@ -30,7 +30,9 @@ die() { echo "package-lambda: $*" >&2; exit 1; }
 [ -x "$B/vmpipe" ] || die "$B/vmpipe not built (run make first)"
 command -v zip >/dev/null || die "zip is not installed (apt-get install zip)"
 
-STAGE=$B/lambda-pkg
+# Staged beside the zip it makes, so two packages built at once (the test
+# suite's workers) never share a stage.
+STAGE=${OUT%.zip}.pkg
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/lib/vmpipe/plugins" "$STAGE/etc"
 

@@ -16,14 +16,37 @@ count() { # count NAME RC
   $1"; fi
 }
 
-# cmocka binaries: each test case counts.
+# cmocka binaries: each test case counts.  They run side by side, as many at
+# once as there are cores (each has its own log), and are counted in order.
+NCPU=$(nproc 2>/dev/null || echo 2)
 run_unit() { # BUILD WRAPPER LABEL
+	# Only its own children are waited for (by pid): a pytest pass may be
+	# running in the background meanwhile.
+	pids=""
+	running=0
 	for t in "$1"/tests/test_*; do
 		[ -x "$t" ] || continue
 		name=$(basename "$t")
 		log="$1/tests/$name.$3.log"
-		VMPIPE_ROOT="$ROOT" VMPIPE_BUILD="$ROOT/$1" VMPIPE_NO_DLCLOSE=1 $2 "$t" >"$log" 2>&1
-		rc=$?
+		(VMPIPE_ROOT="$ROOT" VMPIPE_BUILD="$ROOT/$1" VMPIPE_NO_DLCLOSE=1 $2 "$t" >"$log" 2>&1
+		 echo $? >"$log.rc") &
+		pids="$pids $!"
+		running=$((running + 1))
+		if [ "$running" -ge "$NCPU" ]; then
+			# shellcheck disable=SC2086
+			wait $pids
+			pids=""
+			running=0
+		fi
+	done
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || wait $pids
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		log="$1/tests/$name.$3.log"
+		rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+		rm -f "$log.rc"
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		p=${p:-0}
@@ -40,15 +63,38 @@ run_unit() { # BUILD WRAPPER LABEL
 	done
 }
 
-run_pytest() { # BUILD LABEL [pytest args...]
+# pytest-xdist (Debian's python3-pytest-xdist) runs the integration tests on
+# every core (VMPIPE_TEST_JOBS: a number, or auto): tests bind ephemeral
+# ports, build shared helpers under a file lock (conftest.shared_tool) and
+# keep their files in their own tmp_path, so they may run side by side.
+JOBS=""
+if $PY -c 'import xdist' 2>/dev/null; then
+	JOBS="-n ${VMPIPE_TEST_JOBS:-auto}"
+fi
+
+# A pass of pytest in the background (its log and exit status in files), so
+# that passes on different builds overlap: most of an integration test's time
+# is spent waiting on a peer, a timer or a child process, not on a core.
+pytest_start() { # BUILD LABEL [pytest args...]
 	b=$1; label=$2; shift 2
 	log="$b/pytest.$label.log"
 	# tmp_path directories live here for the run, and go with it.
 	base="$TMPDIR/pytest-$label"
-	VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider --basetemp="$base" "$@" >"$log" 2>&1
-	rc=$?
-	rm -rf "$base"
-	tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1
+	(start=$(date +%s)
+	 # shellcheck disable=SC2086
+	 VMPIPE_BUILD="$b" VMPIPE_NO_DLCLOSE=1 $PY -m pytest -q -p no:cacheprovider $JOBS --durations=15 \
+		--basetemp="$base" "$@" >"$log" 2>&1
+	 echo $? >"$log.rc"
+	 echo $(($(date +%s) - start)) >"$log.secs"
+	 rm -rf "$base") &
+}
+
+pytest_count() { # BUILD LABEL, after pytest_start and wait
+	b=$1; label=$2
+	log="$b/pytest.$label.log"
+	rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+	note "pytest[$label]: $(tail -n 40 "$log" | grep -E 'passed|failed|error' | tail -1) ($(cat "$log.secs" 2>/dev/null || echo ?) s)"
+	rm -f "$log.rc" "$log.secs"
 	p=$(tail -1 "$log" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
 	f=$(tail -1 "$log" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
 	e=$(tail -1 "$log" | grep -o '[0-9]* error' | grep -o '[0-9]*')
@@ -76,26 +122,40 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 
-note "== unit tests"
+VALGRIND="valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
+command -v valgrind >/dev/null || VALGRIND=""
+start=$(date +%s)
+elapsed() { echo "$(($(date +%s) - start)) s"; }
+
+note "== unit tests (plain, asan)"
 run_unit build "" plain
 run_unit build-san "" asan
-if command -v valgrind >/dev/null; then
-	run_unit build "valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" valgrind
-fi
 
-note "== integration tests"
-run_pytest build plain tests/integration
-run_pytest build-san asan tests/integration -m "not slow"
-VMPIPE_WRAPPER="valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
-	run_pytest build valgrind tests/integration -m valgrind
+# The integration passes on the plain and the sanitizer builds run side by
+# side, with the valgrind unit pass; then valgrind's integration subset with
+# the fuzz smoke.  Each counts as before, in this order.
+note "== integration tests (plain, asan) and unit tests (valgrind) [$(elapsed)]"
+pytest_start build plain tests/integration
+pytest_start build-san asan tests/integration -m "not slow"
+[ -n "$VALGRIND" ] && run_unit build "$VALGRIND" valgrind
+wait
+pytest_count build plain
+pytest_count build-san asan
 
+note "== integration tests (valgrind) and fuzz smoke [$(elapsed)]"
+[ -n "$VALGRIND" ] && VMPIPE_WRAPPER="$VALGRIND" pytest_start build valgrind tests/integration -m valgrind
+fuzz=""
 if [ -x tests/fuzz/run.sh ]; then
-	note "== fuzz smoke"
 	FUZZ_SMOKE=20000 sh tests/fuzz/run.sh >build/fuzz.log 2>&1
-	rc=$?
-	count "fuzz smoke (see build/fuzz.log)" $rc
+	fuzz=$?
+fi
+wait
+[ -n "$VALGRIND" ] && pytest_count build valgrind
+if [ -n "$fuzz" ]; then
+	count "fuzz smoke (see build/fuzz.log)" "$fuzz"
 	grep -E '^fuzz:|property violated|runtime error|ERROR' build/fuzz.log | head -30
 fi
+note "(tests took $(elapsed))"
 
 note "== temporary files"
 left=$(cd "$TMPDIR" && find . -mindepth 1 -maxdepth 2 | sed 's|^\./||' | sort | head -20)

@@ -270,24 +270,29 @@ static bool past(int64_t deadline_ms)
 	return deadline_ms > 0 && clock_now_ms() >= deadline_ms;
 }
 
-/* Average the channels of each frame into one 16-bit sample.  NULL when out
- * of memory or (*stopped) the deadline passed. */
+/* Average the channels of each frame into one 16-bit sample, or (channel >= 0)
+ * take that channel alone.  NULL when out of memory or (*stopped) the deadline
+ * passed. */
 static int16_t *mixdown(const unsigned char *p, size_t frames, const struct wav_fmt *f,
-                        int64_t deadline_ms, bool *stopped)
+                        int channel, int64_t deadline_ms, bool *stopped)
 {
 	int16_t *out = malloc((frames ? frames : 1) * sizeof *out);
 	if (!out)
 		return NULL;
 	unsigned width = f->bits / 8;
-	for (size_t i = 0; i < frames; i++) {
+	for (size_t i = 0; i < frames; i++, p += f->block) {
 		if (i % CHECK_EVERY == CHECK_EVERY - 1 && past(deadline_ms)) {
 			free(out);
 			*stopped = true;
 			return NULL;
 		}
+		if (channel >= 0) {
+			out[i] = clamp16(sample_at(p + (size_t)channel * width, f));
+			continue;
+		}
 		double sum = 0;
-		for (unsigned c = 0; c < f->channels; c++, p += width)
-			sum += sample_at(p, f);
+		for (unsigned c = 0; c < f->channels; c++)
+			sum += sample_at(p + (size_t)c * width, f);
 		out[i] = clamp16(sum / f->channels);
 	}
 	return out;
@@ -440,8 +445,14 @@ static int check_size(const struct wav_fmt *f, size_t frames, unsigned rate, dou
 	return VM_WAV_OK;
 }
 
-int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, double max_seconds,
-                         int64_t deadline_ms, vm_wav *out, char *err, size_t errsz)
+/*
+ * Every decode comes here, the mixdown and one channel alike, so that every
+ * one goes through the same caps (duration, memory, deadline) before anything
+ * is allocated.  channel < 0: all channels averaged; a mono file's one
+ * channel is the one asked for, whatever its number.
+ */
+static int decode(const unsigned char *data, size_t len, unsigned rate, int channel,
+                  double max_seconds, int64_t deadline_ms, vm_wav *out, char *err, size_t errsz)
 {
 	struct wav_fmt f = {0};
 	struct wav_data w = {0};
@@ -462,6 +473,11 @@ int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, d
 	} else if ((rc = parse(data, len, &f, &w, err, errsz)) != VM_WAV_OK) {
 		return rc;
 	}
+	if (f.channels == 1)
+		channel = -1;
+	else if (channel >= 0 && (unsigned)channel >= f.channels)
+		return fail(VM_WAV_UNSUPPORTED, err, errsz, "channel %d asked of a %u-channel file",
+		            channel + 1, f.channels);
 	size_t spb = f.format == GSM_WAV_FORMAT ? (raw_gsm ? GSM_RAW_SAMPLES : GSM_WAV_SAMPLES) : 1;
 	size_t frames = w.len / f.block * spb;
 	if ((rc = check_size(&f, frames, rate, max_seconds, err, errsz)) != VM_WAV_OK)
@@ -471,7 +487,7 @@ int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, d
 	if (!stopped && f.format == GSM_WAV_FORMAT)
 		mono = gsm_decode_all(data + w.off, w.len, !raw_gsm, &frames);
 	else if (!stopped)
-		mono = mixdown(data + w.off, frames, &f, deadline_ms, &stopped);
+		mono = mixdown(data + w.off, frames, &f, channel, deadline_ms, &stopped);
 	if (stopped)
 		return fail(VM_WAV_DEADLINE, err, errsz, "the job's deadline passed while decoding");
 	if (!mono)
@@ -503,6 +519,12 @@ int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, d
 	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) * spb / f.rate
 	                                    : out->duration;
 	return VM_WAV_OK;
+}
+
+int vm_wav_decode_limits(const unsigned char *data, size_t len, unsigned rate, double max_seconds,
+                         int64_t deadline_ms, vm_wav *out, char *err, size_t errsz)
+{
+	return decode(data, len, rate, -1, max_seconds, deadline_ms, out, err, errsz);
 }
 
 int vm_wav_decode_rate(const unsigned char *data, size_t len, unsigned rate, vm_wav *out,
@@ -580,62 +602,12 @@ int vm_wav_probe(const unsigned char *head, size_t len, uint64_t file_size, vm_w
 /* ---- one channel (owner: whisper) ----------------------------------
  * Amazon Connect records the caller on the left channel and the other side
  * (prompts, an agent) on the right: a transcriber that wants the caller
- * alone decodes that channel instead of the mixdown.  Kept apart from the
- * decoder above so that both can change without touching each other. */
-
-static int16_t *pick_channel(const unsigned char *p, size_t frames, const struct wav_fmt *f,
-                             unsigned ch)
-{
-	int16_t *out = malloc((frames ? frames : 1) * sizeof *out);
-	if (!out)
-		return NULL;
-	p += (size_t)ch * (f->bits / 8);
-	for (size_t i = 0; i < frames; i++, p += f->block)
-		out[i] = clamp16(sample_at(p, f));
-	return out;
-}
+ * alone decodes that channel instead of the mixdown, through decode() and
+ * its caps like any other. */
 
 int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, int channel,
                           vm_wav *out, char *err, size_t errsz)
 {
-	struct wav_fmt f = {0};
-	struct wav_data w = {0};
-	if (channel < 0)
-		return vm_wav_decode_rate(data, len, rate, out, err, errsz);
-	memset(out, 0, sizeof *out);
-	if (err && errsz)
-		err[0] = '\0';
-	int rc = parse(data, data ? len : 0, &f, &w, err, errsz);
-	if (rc != VM_WAV_OK)
-		return rc;
-	/* A mono file's one channel is the one asked for, whatever its number. */
-	if (f.channels == 1)
-		return vm_wav_decode_rate(data, len, rate, out, err, errsz);
-	if ((unsigned)channel >= f.channels)
-		return fail(VM_WAV_UNSUPPORTED, err, errsz, "channel %d asked of a %u-channel file",
-		            channel + 1, f.channels);
-	size_t frames = w.len / f.block;
-	int16_t *one = pick_channel(data + w.off, frames, &f, (unsigned)channel);
-	if (!one)
-		return fail(VM_WAV_NOMEM, err, errsz, "out of memory for %zu samples", frames);
-	out->samples = one;
-	out->nsamples = frames;
-	out->rate = f.rate;
-	if (rate && rate != f.rate) {
-		out->samples = wav_resample(one, frames, f.rate, rate, &out->nsamples);
-		free(one);
-		if (!out->samples)
-			return fail(VM_WAV_NOMEM, err, errsz, "out of memory resampling %zu samples",
-			            frames);
-		out->rate = rate;
-	}
-	out->src_rate = f.rate;
-	out->src_channels = f.channels;
-	out->src_bits = f.bits;
-	out->src_format = f.format;
-	out->duration = (double)frames / f.rate;
-	out->truncated = w.truncated;
-	out->claimed_duration = w.truncated ? (double)(w.claimed / f.block) / f.rate
-	                                    : out->duration;
-	return VM_WAV_OK;
+	return decode(data, len, rate, channel < 0 ? -1 : channel, VM_WAV_MAX_SECONDS, 0, out, err,
+	              errsz);
 }

@@ -274,8 +274,58 @@ static enum aws_net_error classify(CURLcode rc)
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 	case CURLE_SSL_CONNECT_ERROR: return AWS_NET_RESET;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE: return AWS_NET_TLS;
 	default: return AWS_NET_OTHER;
 	}
+}
+
+/* A form part's bytes, read from memory as curl sends them (no copy). */
+struct cursor {
+	const unsigned char *data;
+	size_t len, pos;
+};
+
+static size_t read_part(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct cursor *c = arg;
+	size_t n = size * nitems, left = c->len - c->pos;
+	if (n > left)
+		n = left;
+	memcpy(buf, c->data + c->pos, n);
+	c->pos += n;
+	return n;
+}
+
+static int seek_part(void *arg, curl_off_t offset, int origin)
+{
+	struct cursor *c = arg;
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > c->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	c->pos = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* The form of req (cursors: one per part, alive until the exchange ends). */
+static curl_mime *build_form(CURL *c, const struct aws_http_req *req, struct cursor *cur)
+{
+	curl_mime *m = curl_mime_init(c);
+	bool ok = m != NULL;
+	for (size_t i = 0; ok && i < req->nform; i++) {
+		const struct aws_form_part *p = &req->form[i];
+		curl_mimepart *part = curl_mime_addpart(m);
+		cur[i] = (struct cursor){p->data, p->len, 0};
+		ok = part && curl_mime_name(part, p->name) == CURLE_OK &&
+		     curl_mime_data_cb(part, (curl_off_t)p->len, read_part, seek_part, NULL,
+				       &cur[i]) == CURLE_OK &&
+		     (!p->filename || curl_mime_filename(part, p->filename) == CURLE_OK) &&
+		     (!p->content_type || curl_mime_type(part, p->content_type) == CURLE_OK);
+	}
+	if (!ok) {
+		curl_mime_free(m);
+		return NULL;
+	}
+	return m;
 }
 
 int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
@@ -296,6 +346,8 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	static const char *const suppress[] = {"Expect", "Content-Type", "Accept"};
 	for (size_t i = 0; i < sizeof suppress / sizeof suppress[0]; i++) {
 		if (aws_headers_get(req->headers, suppress[i]))
+			continue;
+		if (req->form && i == 1) /* the form's boundary is in it */
 			continue;
 		char line[32];
 		snprintf(line, sizeof line, "%s:", suppress[i]);
@@ -330,15 +382,22 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	if (ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	if (req->ca_file || ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file ? req->ca_file : ca_file);
 	if (req->cancel) {
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)req->cancel);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	}
 	const char *m = req->method;
-	if (strcmp(m, "HEAD") == 0) {
+	curl_mime *form = NULL;
+	struct cursor *cur = NULL;
+	if (req->form) {
+		cur = calloc(req->nform ? req->nform : 1, sizeof *cur);
+		form = cur ? build_form(c, req, cur) : NULL;
+		oom |= !form;
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, form);
+	} else if (strcmp(m, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(m, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -353,6 +412,10 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	CURLcode rc = oom ? CURLE_OUT_OF_MEMORY : curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	curl_slist_free_all(hl);
+	if (form) /* not after the handle is reused: it points into the form */
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+	curl_mime_free(form);
+	free(cur);
 	handle_put(c);
 
 	if ((rc == CURLE_OK || s.stopped) && !s.oom)

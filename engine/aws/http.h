@@ -36,7 +36,17 @@ enum aws_net_error {
 	AWS_NET_CONNECT,   /* refused, unreachable, DNS */
 	AWS_NET_RESET,     /* connection reset, closed early, nothing received */
 	AWS_NET_TOO_LARGE, /* the answer exceeded max_body */
-	AWS_NET_OTHER,     /* bad URL, TLS verification, … (not retried) */
+	AWS_NET_OTHER,     /* bad URL, … (not retried) */
+	AWS_NET_TLS,       /* the server's certificate is not trusted (not retried) */
+};
+
+/* One part of a multipart/form-data body (vm_http_post_form). */
+struct aws_form_part {
+	const char *name;
+	const void *data;          /* read from memory as curl sends it: not copied */
+	size_t len;
+	const char *filename;      /* NULL: a text field */
+	const char *content_type;  /* NULL: none */
 };
 
 struct aws_http_req {
@@ -45,6 +55,11 @@ struct aws_http_req {
 	const struct aws_headers *headers; /* sent as they are (may be NULL) */
 	const void *body;
 	size_t body_len;
+	/* A POST of multipart/form-data instead of `body` (curl's MIME API
+	 * writes the boundary and the Content-Type). */
+	const struct aws_form_part *form;
+	size_t nform;
+	const char *ca_file;     /* NULL: the engine's bundle (vm_ca_bundle()) */
 	long connect_timeout_ms; /* 0: 3 s */
 	long timeout_ms;         /* 0: 30 s */
 	size_t max_body;         /* 0: 64 MiB */

@@ -96,6 +96,11 @@ static const struct service {
 	 * endpoint GetDataEndpoint names (both sign as "kinesisvideo"). */
 	{"kinesisvideo", "KINESIS_VIDEO", "kinesisvideo", "kinesisvideo"},
 	{"kinesis-video-media", "KINESIS_VIDEO_MEDIA", "kinesisvideo", "kinesisvideo"},
+	{"connect", "CONNECT", "connect", "connect"},
+	/* AWS End User Messaging SMS (botocore's pinpoint-sms-voice-v2 model:
+	 * endpointPrefix and signingName "sms-voice"). */
+	{"pinpoint-sms-voice-v2", "PINPOINT_SMS_VOICE_V2", "sms-voice", "sms-voice"},
+	{"sns", "SNS", "sns", "sns"},
 };
 
 static const struct service *find_service(const char *id)

@@ -195,6 +195,7 @@ static const char *net_name(enum aws_net_error e)
 	case AWS_NET_CONNECT: return "cannot connect";
 	case AWS_NET_RESET: return "connection reset";
 	case AWS_NET_TOO_LARGE: return "answer too large";
+	case AWS_NET_TLS: return "certificate not trusted";
 	default: return "transport error";
 	}
 }

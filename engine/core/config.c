@@ -43,9 +43,39 @@ void diag_free(struct diag *d)
 	d->n = 0;
 }
 
+/* A default may hold references of its own (${A:-${B:-x}}), as in sh; this
+ * deep at most. */
+#define EXPAND_DEPTH 8
+
+/* The '}' that closes the "${" whose '{' is at p: braces in between balance, so a default
+ * may hold braces ("${SUBJ:-Voicemail from {{caller}}}").  NULL: none. */
+static const char *closing_brace(const char *p)
+{
+	int depth = 1; /* p is the '{' of "${" */
+	for (const char *q = p + 1; *q; q++) {
+		if (*q == '{')
+			depth++;
+		else if (*q == '}' && --depth == 0)
+			return q;
+	}
+	return NULL;
+}
+
+static char *expand(const char *in, size_t len, int depth, char *err, size_t errsize);
+
 char *cfg_expand(const char *in, char *err, size_t errsize)
 {
-	size_t cap = strlen(in) + 64, n = 0;
+	return expand(in, strlen(in), 0, err, errsize);
+}
+
+static char *expand(const char *in, size_t len, int depth, char *err, size_t errsize)
+{
+	if (depth > EXPAND_DEPTH) {
+		snprintf(err, errsize, "variable references nested more than %d deep", EXPAND_DEPTH);
+		return NULL;
+	}
+	const char *end = in + len;
+	size_t cap = len + 64, n = 0;
 	char *out = malloc(cap);
 	if (!out)
 		return NULL;
@@ -64,19 +94,19 @@ char *cfg_expand(const char *in, char *err, size_t errsize)
 		memcpy(out + n, (s), l_);                            \
 		n += l_;                                             \
 	} while (0)
-	for (const char *p = in; *p;) {
-		if (p[0] == '$' && p[1] == '$') {
+	for (const char *p = in; p < end;) {
+		if (p[0] == '$' && p + 1 < end && p[1] == '$') {
 			PUT("$", 1);
 			p += 2;
 			continue;
 		}
-		if (p[0] != '$' || p[1] != '{') {
+		if (p[0] != '$' || p + 1 >= end || p[1] != '{') {
 			PUT(p, 1);
 			p++;
 			continue;
 		}
-		const char *close = strchr(p + 2, '}');
-		if (!close) {
+		const char *close = closing_brace(p + 1);
+		if (!close || close >= end) {
 			snprintf(err, errsize, "unterminated ${ in value");
 			free(out);
 			return NULL;
@@ -109,7 +139,25 @@ char *cfg_expand(const char *in, char *err, size_t errsize)
 		if (val && *val) {
 			PUT(val, strlen(val));
 		} else if (def) {
-			PUT(def, (size_t)(close - def));
+			char *d = expand(def, (size_t)(close - def), depth + 1, err, errsize);
+			if (!d) {
+				free(out);
+				return NULL;
+			}
+			size_t dl = strlen(d);
+			/* PUT may return on failure: d must not leak then. */
+			if (n + dl + 1 > cap) {
+				char *nb = realloc(out, (n + dl + 1) * 2);
+				if (!nb) {
+					free(d);
+					free(out);
+					return NULL;
+				}
+				out = nb;
+				cap = (n + dl + 1) * 2;
+			}
+			PUT(d, dl);
+			free(d);
 		} else if (!val) {
 			snprintf(err, errsize, "environment variable %s is not set (write ${%s:-default} to allow that)",
 				 var, var);
@@ -228,7 +276,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		return 0;
 	}
 	s->entries = ne;
-	s->entries[s->n++] = (struct cfg_entry){strdup(name), v, r->line};
+	s->entries[s->n++] = (struct cfg_entry){strdup(name), v, r->line, strdup(value)};
 	return 1;
 }
 
@@ -265,6 +313,7 @@ void cfg_free(struct cfg *c)
 		for (size_t j = 0; j < s->n; j++) {
 			free(s->entries[j].key);
 			free(s->entries[j].value);
+			free(s->entries[j].raw);
 		}
 		free(s->entries);
 		free(s->name);

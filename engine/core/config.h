@@ -11,6 +11,7 @@ struct cfg_entry {
 	char *key;
 	char *value; /* expanded */
 	int line;
+	char *raw;   /* as written, before expansion (vmpipe config); may be NULL */
 };
 
 struct cfg_section {

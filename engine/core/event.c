@@ -241,6 +241,8 @@ static const struct { const char *path; enum ev_kind kind; } record_fields[] = {
 	{"contact.id", EV_ID}, {"contact.initial_id", EV_ID},
 	{"contact.instance_arn", EV_ARN}, {"contact.region", EV_REGION},
 	{"contact.caller", EV_CALLER}, {"contact.dialed", EV_CALLER},
+	/* what `vmpipe sendmail` reads from a PBX's mail (engine/mail/pbxmail.c) */
+	{"contact.caller_name", EV_NAME}, {"contact.mailbox", EV_CALLER}, {"contact.context", EV_CALLER},
 	{"contact.attributes", EV_ATTRIBUTES},
 	{"recipient.email", EV_RECIPIENTS}, {"recipient.name", EV_NAME},
 	{"recording.uri", EV_URI},
@@ -256,7 +258,8 @@ static const struct { const char *path; enum ev_kind kind; } record_fields[] = {
  * bookkeeping).  Names of what was dropped go into `dropped` for the log.
  */
 static const char *const derived_fields[] = {"transcript", "notifications", "errors", "stages",
-					       "attempts", "state", "timeout_at", "suspended_until", "claim"};
+					       "attempts", "state", "timeout_at", "suspended_until", "claim",
+					       "round", "outcome"};
 
 /* Append ", name" (or "name" first) to the list in buf; what does not fit is left out. */
 static void note(char *buf, size_t size, const char *prefix, const char *name)

@@ -62,7 +62,8 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
 		if (resp.net == AWS_NET_TOO_LARGE)
 			st = vm_fail(job, VM_PERMANENT, "http: %s is larger than %zu bytes", show, max_bytes);
 		else
-			st = vm_fail(job, resp.net == AWS_NET_OTHER ? VM_PERMANENT : VM_TRANSIENT,
+			st = vm_fail(job, resp.net == AWS_NET_OTHER || resp.net == AWS_NET_TLS ? VM_PERMANENT
+											       : VM_TRANSIENT,
 				     "http: GET %s: %s", show, resp.net_msg);
 	} else if (resp.status >= 200 && resp.status < 300) {
 		out->data = resp.body ? resp.body : calloc(1, 1);

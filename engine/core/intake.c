@@ -44,9 +44,16 @@ int intake_check(const struct pipeline *p, vm_job *job, char *err, size_t errsiz
 		if (st->kind != VM_STAGE_NOTIFY || delivered(job, st->name))
 			continue;
 		waiting++;
-		/* Unknown rules (not a mail notifier) or acceptable: it may deliver. */
-		if (!st->mail || mail_check_recipients(job, st->mail, why[i], MSG_MAX) != -1)
+		/* Unknown rules or acceptable: it may deliver. */
+		bool refuses = false;
+		if (st->mail)
+			refuses = mail_check_recipients(job, st->mail, why[i], MSG_MAX) == -1;
+		else if (st->intake && st->inited)
+			refuses = st->intake(st->state, job, why[i], MSG_MAX) == -1;
+		if (!refuses)
 			refused_by_all = false;
+		else if (!why[i][0])
+			snprintf(why[i], MSG_MAX, "[%s] refuses this job", st->name);
 	}
 	if (waiting == 0 || !refused_by_all) {
 		free(why);

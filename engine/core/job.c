@@ -3,6 +3,7 @@
  * docs/vmpipe-pipeline.5.md).  Dotted paths address nested objects.
  */
 #include "job.h"
+#include "retry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -240,11 +241,13 @@ const char *vm_job_notified(const vm_job *job)
 	json_t *n;
 	if (!job->stage)
 		return NULL;
+	int64_t round = job_round(job);
 	json_array_foreach(list, i, n)
 	{
 		const char *st = json_string_value(json_object_get(n, "stage"));
 		const char *id = json_string_value(json_object_get(n, "message_id"));
-		if (st && id && strcmp(st, job->stage) == 0)
+		json_int_t r = json_integer_value(json_object_get(n, "round")); /* absent: 0 */
+		if (st && id && strcmp(st, job->stage) == 0 && r == round)
 			return id;
 	}
 	return NULL;
@@ -255,8 +258,12 @@ void vm_job_notification_key(const vm_job *job, char *buf, size_t size)
 	/* NUL-separated: no id/stage pair can spell another's input. */
 	const char *id = vm_job_id(job);
 	const char *st = job->stage ? job->stage : "notify";
-	char in[512];
-	int n = snprintf(in, sizeof in, "vmpipe-notification%c%s%c%s", 0, id ? id : "", 0, st);
+	char in[600];
+	int64_t round = job_round(job);
+	/* Round 0 keeps the key it always had; a follow-up has its own. */
+	int n = round ? snprintf(in, sizeof in, "vmpipe-notification%c%s%c%s%c%lld", 0, id ? id : "", 0, st, 0,
+				 (long long)round)
+		      : snprintf(in, sizeof in, "vmpipe-notification%c%s%c%s", 0, id ? id : "", 0, st);
 	char hex[65];
 	sigv4_sha256_hex(in, n < 0 ? 0 : (size_t)n < sizeof in ? (size_t)n : sizeof in - 1, hex);
 	snprintf(buf, size, "%.32s", hex);
@@ -280,6 +287,8 @@ int vm_job_add_notification(vm_job *job, const char *transport, const char *mess
 	json_t *n = json_pack("{s:s, s:s, s:o*, s:s}", "stage", job->stage ? job->stage : "notify",
 			      "transport", transport ? transport : "unknown", "message_id", mid,
 			      "sent_at", ts);
+	if (n && job_round(job))
+		json_object_set_new(n, "round", json_integer(job_round(job)));
 	return n ? json_array_append_new(list, n) : -1;
 }
 

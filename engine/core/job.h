@@ -18,6 +18,8 @@ struct vm_job {
 	int64_t deadline_ms;    /* when the running stage must end (clock ms); 0: none.
 				 * Set by the scheduler before it calls a stage. */
 	bool maybe_sent;        /* the running notify stage was "sending" in a checkpoint */
+	const char *timezone;   /* the pipeline's `timezone` for times in messages (borrowed;
+				 * NULL: the host's).  Set by the scheduler with deadline_ms. */
 };
 
 /* A new record with id, received_at and state = "pending".  NULL: out of memory. */

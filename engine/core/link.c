@@ -172,22 +172,24 @@ static int netstring(char *buf, size_t size, size_t *o, const char *s, size_t n)
 
 /*
  * base64url(HMAC-SHA256(secret, message)) into out[SIG_B64_LEN + 1]; 0 or -1.
- * The message is four netstrings (version tag, bucket, key, expiry): each
- * field carries its length, so no byte in a bucket or key can move a field
- * boundary, as "\n" could in v1's "vmpipe-link-v1\nB\nK\nEXP".
+ * The message is netstrings (a version tag naming the kind of link, then the
+ * fields, the expiry last): each field carries its length, so no byte in a
+ * field can move a boundary, as "\n" could in v1's "vmpipe-link-v1\nB\nK\nEXP".
  */
-static int sign(const unsigned char *secret, size_t slen, const char *bucket, const char *key,
-		int64_t exp, char *out)
+static int sign_fields(const unsigned char *secret, size_t slen, const char *tag, const char *const *f,
+		       size_t nf, int64_t exp, char *out)
 {
 	char num[24], *msg;
-	size_t size = strlen(bucket) + strlen(key) + 128, n = 0;
+	size_t size = strlen(tag) + 128, n = 0;
+	for (size_t i = 0; i < nf; i++)
+		size += strlen(f[i]) + 24;
 	snprintf(num, sizeof num, "%lld", (long long)exp);
 	if (!(msg = malloc(size)))
 		return -1;
-	if (netstring(msg, size, &n, LINK_VERSION_TAG, strlen(LINK_VERSION_TAG)) != 0 ||
-	    netstring(msg, size, &n, bucket, strlen(bucket)) != 0 ||
-	    netstring(msg, size, &n, key, strlen(key)) != 0 ||
-	    netstring(msg, size, &n, num, strlen(num)) != 0) {
+	int bad = netstring(msg, size, &n, tag, strlen(tag));
+	for (size_t i = 0; i < nf && !bad; i++)
+		bad = netstring(msg, size, &n, f[i], strlen(f[i]));
+	if (bad || netstring(msg, size, &n, num, strlen(num)) != 0) {
 		free(msg);
 		return -1;
 	}
@@ -243,22 +245,30 @@ static char *pct_encode(const char *s)
 	return out;
 }
 
-char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
-		int64_t expires_at_s)
+char *link_make_for(const struct link_cfg *c, const char *bucket, const char *key, const char *job_id,
+		    int64_t expires_at_s)
 {
 	if (!c || !c->enabled || !bucket || !*bucket || !key || !*key || !printable(bucket) ||
-	    !printable(key) || expires_at_s <= 0 || expires_at_s > EXPIRES_MAX)
+	    !printable(key) || expires_at_s <= 0 || expires_at_s > EXPIRES_MAX ||
+	    (job_id && !is_plain_name(job_id, LINK_JOB_ID_MAX)))
 		return NULL; /* a link that would not verify is not made */
 	char sig[SIG_B64_LEN + 1];
-	if (sign(c->secret, c->secret_len, bucket, key, expires_at_s, sig) != 0)
+	const char *f[] = {bucket, key, job_id};
+	if (sign_fields(c->secret, c->secret_len, LINK_VERSION_TAG, f, job_id ? 3 : 2, expires_at_s, sig) != 0)
 		return NULL;
 	char *eb = pct_encode(bucket), *ek = pct_encode(key), *url = NULL;
-	if (eb && ek && asprintf(&url, "%s" LINK_PATH "?v=" LINK_VERSION "&bucket=%s&key=%s&expires=%lld&sig=%s",
-				 c->base_url, eb, ek, (long long)expires_at_s, sig) < 0)
+	if (eb && ek && asprintf(&url, "%s" LINK_PATH "?v=" LINK_VERSION "&bucket=%s&key=%s%s%s&expires=%lld&sig=%s",
+				 c->base_url, eb, ek, job_id ? "&job=" : "", job_id ? job_id : "",
+				 (long long)expires_at_s, sig) < 0)
 		url = NULL;
 	free(eb);
 	free(ek);
 	return url;
+}
+
+char *link_make(const struct link_cfg *c, const char *bucket, const char *key, int64_t expires_at_s)
+{
+	return link_make_for(c, bucket, key, NULL, expires_at_s);
 }
 
 static int hexval(int ch)
@@ -293,18 +303,20 @@ static char *pct_decode(const char *s, size_t n)
 	return out;
 }
 
-enum { P_VERSION, P_BUCKET, P_KEY, P_EXPIRES, P_SIG, P_N };
+enum { P_VERSION, P_BUCKET, P_KEY, P_EXPIRES, P_SIG, P_N, P_JOB = P_N, P_ALL };
 
-static enum link_verdict parse_query(const char *q, char *v[P_N])
+/* The parameters `names` (np of them) into v[]: each decoded, printable,
+ * given once; others are ignored.  names[1..nreq) must be there ("v", the
+ * first, is checked by the caller; those from nreq on are optional). */
+static enum link_verdict parse_query(const char *q, const char *const *names, int np, int nreq, char **v)
 {
-	static const char *const names[P_N] = {"v", "bucket", "key", "expires", "sig"};
 	while (q && *q) {
 		const char *amp = strchr(q, '&');
 		size_t len = amp ? (size_t)(amp - q) : strlen(q);
 		const char *eq = memchr(q, '=', len);
 		if (eq) {
 			size_t nl = (size_t)(eq - q);
-			for (int i = 0; i < P_N; i++) {
+			for (int i = 0; i < np; i++) {
 				if (strlen(names[i]) != nl || memcmp(q, names[i], nl) != 0)
 					continue;
 				if (v[i]) /* a repeated parameter: someone is playing games */
@@ -316,17 +328,18 @@ static enum link_verdict parse_query(const char *q, char *v[P_N])
 		}
 		q = amp ? amp + 1 : NULL;
 	}
-	for (int i = P_BUCKET; i < P_N; i++)
+	for (int i = 1; i < nreq; i++)
 		if (!v[i])
 			return LINK_MALFORMED;
 	return LINK_OK;
 }
 
 static bool sig_matches(const unsigned char *secret, size_t slen, const char *bucket,
-			const char *key, int64_t exp, const char *given)
+			const char *key, const char *job, int64_t exp, const char *given)
 {
 	char want[SIG_B64_LEN + 1];
-	if (slen == 0 || sign(secret, slen, bucket, key, exp, want) != 0)
+	const char *f[] = {bucket, key, job};
+	if (slen == 0 || sign_fields(secret, slen, LINK_VERSION_TAG, f, job ? 3 : 2, exp, want) != 0)
 		return false;
 	/* The length is public (always 43); the bytes are compared in constant time. */
 	bool ok = strlen(given) == SIG_B64_LEN && CRYPTO_memcmp(want, given, SIG_B64_LEN) == 0;
@@ -334,15 +347,21 @@ static bool sig_matches(const unsigned char *secret, size_t slen, const char *bu
 	return ok;
 }
 
-enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, int64_t now_s,
-			      char **bucket, char **key, int64_t *expires_at_s)
+enum link_verdict link_verify_for(const struct link_cfg *c, const char *raw_query, int64_t now_s, char **bucket,
+				  char **key, char **job, int64_t *expires_at_s)
 {
 	*bucket = *key = NULL;
+	if (job)
+		*job = NULL;
 	*expires_at_s = 0;
-	char *v[P_N] = {0};
-	enum link_verdict verdict = parse_query(raw_query, v);
+	/* "job" is optional: the names before P_N are required (but "v"). */
+	static const char *const names[P_ALL] = {"v", "bucket", "key", "expires", "sig", "job"};
+	char *v[P_ALL] = {0};
+	enum link_verdict verdict = parse_query(raw_query, names, P_ALL, P_N, v);
 	int64_t exp = 0;
 	if (verdict == LINK_OK && !canonical_number(v[P_EXPIRES], &exp))
+		verdict = LINK_MALFORMED;
+	if (verdict == LINK_OK && v[P_JOB] && !is_plain_name(v[P_JOB], LINK_JOB_ID_MAX))
 		verdict = LINK_MALFORMED;
 	/* v1 links (no "v") signed an ambiguous message: refused, and said so. */
 	if (verdict == LINK_OK && !v[P_VERSION])
@@ -352,8 +371,8 @@ enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, i
 	if (verdict == LINK_OK && (!c || !c->enabled))
 		verdict = LINK_FORGED;
 	if (verdict == LINK_OK &&
-	    !sig_matches(c->secret, c->secret_len, v[P_BUCKET], v[P_KEY], exp, v[P_SIG]) &&
-	    !sig_matches(c->previous, c->previous_len, v[P_BUCKET], v[P_KEY], exp, v[P_SIG]))
+	    !sig_matches(c->secret, c->secret_len, v[P_BUCKET], v[P_KEY], v[P_JOB], exp, v[P_SIG]) &&
+	    !sig_matches(c->previous, c->previous_len, v[P_BUCKET], v[P_KEY], v[P_JOB], exp, v[P_SIG]))
 		verdict = LINK_FORGED;
 	if (verdict == LINK_OK && exp < now_s)
 		verdict = LINK_EXPIRED;
@@ -361,9 +380,77 @@ enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, i
 		*bucket = v[P_BUCKET];
 		*key = v[P_KEY];
 		v[P_BUCKET] = v[P_KEY] = NULL;
+		if (job) {
+			*job = v[P_JOB];
+			v[P_JOB] = NULL;
+		}
 		*expires_at_s = exp;
 	}
-	for (int i = 0; i < P_N; i++)
+	for (int i = 0; i < P_ALL; i++)
+		free(v[i]);
+	return verdict;
+}
+
+enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, int64_t now_s,
+			      char **bucket, char **key, int64_t *expires_at_s)
+{
+	return link_verify_for(c, raw_query, now_s, bucket, key, NULL, expires_at_s);
+}
+
+/* ------------------------------------------------ listen links (a job) */
+
+static bool job_id_ok(const char *id)
+{
+	return is_plain_name(id, LINK_JOB_ID_MAX);
+}
+
+char *link_make_job(const unsigned char *secret, size_t slen, const char *base, const char *what,
+		    const char *job_id, int64_t expires_at_s)
+{
+	if (!secret || slen < LINK_SECRET_MIN || !job_id || !job_id_ok(job_id) || expires_at_s <= 0 ||
+	    expires_at_s > EXPIRES_MAX)
+		return NULL;
+	char sig[SIG_B64_LEN + 1];
+	const char *f[] = {job_id};
+	if (sign_fields(secret, slen, LINK_JOB_TAG, f, 1, expires_at_s, sig) != 0)
+		return NULL;
+	size_t bl = strlen(base);
+	char *url = NULL;
+	if (asprintf(&url, "%s%s" LINK_JOB_PATH "%s?v=" LINK_VERSION "&job=%s&expires=%lld&sig=%s", base,
+		     bl && base[bl - 1] == '/' ? "" : "/", what ? what : "", job_id, (long long)expires_at_s,
+		     sig) < 0)
+		url = NULL;
+	return url;
+}
+
+enum link_verdict link_verify_job(const unsigned char *secret, size_t slen, const char *raw_query, int64_t now_s,
+				  char **job_id, int64_t *expires_at_s)
+{
+	enum { J_VERSION, J_JOB, J_EXPIRES, J_SIG, J_N };
+	static const char *const names[J_N] = {"v", "job", "expires", "sig"};
+	*job_id = NULL;
+	*expires_at_s = 0;
+	char *v[J_N] = {0};
+	enum link_verdict verdict = parse_query(raw_query, names, J_N, J_N, v);
+	int64_t exp = 0;
+	if (verdict == LINK_OK && (!v[J_VERSION] || strcmp(v[J_VERSION], LINK_VERSION) != 0 ||
+				   !canonical_number(v[J_EXPIRES], &exp) || !job_id_ok(v[J_JOB])))
+		verdict = LINK_MALFORMED;
+	char want[SIG_B64_LEN + 1];
+	const char *f[] = {v[J_JOB]};
+	if (verdict == LINK_OK &&
+	    (slen < LINK_SECRET_MIN || sign_fields(secret, slen, LINK_JOB_TAG, f, 1, exp, want) != 0 ||
+	     strlen(v[J_SIG]) != SIG_B64_LEN || CRYPTO_memcmp(want, v[J_SIG], SIG_B64_LEN) != 0))
+		verdict = LINK_FORGED;
+	OPENSSL_cleanse(want, sizeof want);
+	if (verdict == LINK_OK && exp < now_s)
+		verdict = LINK_EXPIRED;
+	if (verdict == LINK_OK || verdict == LINK_EXPIRED) {
+		*job_id = v[J_JOB];
+		v[J_JOB] = NULL;
+		*expires_at_s = exp;
+	}
+	for (int i = 0; i < J_N; i++)
 		free(v[i]);
 	return verdict;
 }
@@ -399,7 +486,10 @@ int vm_recording_link(vm_job *job, const char *bucket, const char *key, int64_t 
 		if (expires_s > LINK_MAX_LIFETIME_S)
 			expires_s = LINK_MAX_LIFETIME_S;
 		until_ms = now + expires_s * 1000;
-		url = link_make(c, bucket, key, until_ms / 1000);
+		/* The job's id rides along, signed: the listen page finds its record. */
+		const char *id = vm_job_id(job);
+		url = link_make_for(c, bucket, key, id && is_plain_name(id, LINK_JOB_ID_MAX) ? id : NULL,
+				    until_ms / 1000);
 		kind = "link";
 	} else {
 		if (expires_s > 604800)

@@ -6,16 +6,18 @@
  * mail carries instead an HMAC-SHA256-signed link to the function's own
  * Lambda Function URL:
  *
- *   {VMPIPE_LINK_BASE_URL}/voicemail?v=2&bucket=B&key=K&expires=EPOCH_S&sig=SIG
+ *   {VMPIPE_LINK_BASE_URL}/voicemail?v=2&bucket=B&key=K[&job=ID]&expires=EPOCH_S&sig=SIG
  *
- * SIG = base64url(HMAC-SHA256(secret, N("vmpipe-link-v2") N(B) N(K) N(EPOCH_S)))
+ * SIG = base64url(HMAC-SHA256(secret, N("vmpipe-link-v2") N(B) N(K) [N(ID)] N(EPOCH_S)))
  * where N(s) is the netstring LEN ":" s "," (LEN: decimal byte count), so a
  * byte of B or K can never move a field boundary.  EPOCH_S is accepted only
  * in canonical form (digits, no sign, no leading zero); decoded B and K hold
  * no control characters.  Links of v1 (no "v"; a "\n"-joined message) are
  * refused as LINK_OLD.
- * On click (link_click.h) the function verifies it and redirects to a fresh
- * presigned URL valid for minutes.
+ * A concatenation of netstrings parses one way only, so a link with the job
+ * and one without can never share a message.  On click (link_click.h) the
+ * function verifies it and answers the listen page (mail/listen_page.h),
+ * whose player fetches a fresh presigned URL valid for minutes.
  *
  * Configuration (environment, read once per process):
  *   VMPIPE_LINK_BASE_URL      the Function URL (https://…lambda-url….on.aws/);
@@ -72,6 +74,11 @@ const struct link_cfg *link_config(char *err, size_t errsz);
  * malloc()ed; NULL when out of memory or link mode is off. */
 char *link_make(const struct link_cfg *c, const char *bucket, const char *key,
 		int64_t expires_at_s);
+/* The same naming the job too (&job=ID, signed as a fifth netstring before
+ * the expiry), so the listen page can show the job's record; job_id NULL:
+ * link_make(). */
+char *link_make_for(const struct link_cfg *c, const char *bucket, const char *key, const char *job_id,
+		    int64_t expires_at_s);
 
 enum link_verdict {
 	LINK_OK = 0,
@@ -91,5 +98,32 @@ enum link_verdict {
  */
 enum link_verdict link_verify(const struct link_cfg *c, const char *raw_query, int64_t now_s,
 			      char **bucket, char **key, int64_t *expires_at_s);
+/* The same, with the job a link names (*job malloc()ed, NULL when the link
+ * names none; job may be NULL to ignore it). */
+enum link_verdict link_verify_for(const struct link_cfg *c, const char *raw_query, int64_t now_s, char **bucket,
+				  char **key, char **job, int64_t *expires_at_s);
+
+/*
+ * Listen links (`vmpipe serve`, docs/serve.md): the same construction for a
+ * job instead of an object,
+ *
+ *   {public_url}l/{what}?v=2&job=ID&expires=EPOCH_S&sig=SIG
+ *   SIG = base64url(HMAC-SHA256(key, N("vmpipe-listen-v2") N(ID) N(EPOCH_S)))
+ *
+ * Its own tag keeps the two kinds apart (no bucket link verifies as a job
+ * link).  ID is a plain name (letters, digits, '-', '_', '.'; no "..").
+ * `what` is "" for the page, "audio" for the recording.
+ */
+#define LINK_JOB_TAG "vmpipe-listen-v2"
+#define LINK_JOB_PATH "l/"
+#define LINK_JOB_ID_MAX 128
+
+/* malloc()ed; NULL when out of memory or given what would not verify. */
+char *link_make_job(const unsigned char *secret, size_t slen, const char *base, const char *what,
+		    const char *job_id, int64_t expires_at_s);
+/* As link_verify(), for a job link: *job_id malloc()ed on LINK_OK and
+ * LINK_EXPIRED.  No "v" is LINK_MALFORMED (there never was a v1). */
+enum link_verdict link_verify_job(const unsigned char *secret, size_t slen, const char *raw_query, int64_t now_s,
+				  char **job_id, int64_t *expires_at_s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mail/tzfile.h"
 #include "plugin_path.h"
 #include "state.h"
 #include "util.h"
@@ -37,6 +38,9 @@ const vm_option pipeline_options[] = {
 	{"retry_base", VM_OPT_DURATION, "1s", false, S(retry_base_ms),
 	 "first backoff after a transient fault", NULL},
 	{"retry_cap", VM_OPT_DURATION, "60s", false, S(retry_cap_ms), "longest backoff", NULL},
+	{"timezone", VM_OPT_STRING, NULL, false, S(timezone),
+	 "the zone times in messages are shown in, e.g. Europe/Berlin (empty: the host's /etc/localtime, "
+	 "or TZ)", NULL},
 	{"tenant_dir", VM_OPT_STRING, NULL, false, S(tenant_dir),
 	 "per-tenant pipelines: an event with tenant T runs on <tenant_dir>/T.ini (relative: to this file)",
 	 NULL},
@@ -64,6 +68,24 @@ const vm_option serve_options[] = {
 	 "this host's name in job claims (default: the host name)", NULL},
 	{"keep_done", VM_OPT_DURATION, "7d", false, S(keep_done_ms),
 	 "how long checkpoints of done jobs are kept in a state directory (0: for ever)", NULL},
+	{"passthrough", VM_OPT_STRING, NULL, false, S(passthrough),
+	 "`vmpipe sendmail`: the MTA command (no shell) that mail which is not a voicemail goes on to, "
+	 "unchanged, with the PBX's own arguments (e.g. /usr/sbin/sendmail -oi); empty: refused into rejected/",
+	 NULL},
+	{"listen", VM_OPT_STRING, NULL, false, S(listen),
+	 "HOST:PORT serving the listen pages of recording links (behind a reverse proxy; empty: off)", NULL},
+	{"public_url", VM_OPT_STRING, NULL, false, S(public_url),
+	 "the address owners reach the listen pages at (https://voicemail.example.com/): mails link there "
+	 "(empty: mails say where the recording is kept)", NULL},
+	{"link_key_file", VM_OPT_STRING, "/var/lib/vmpipe/link.key", false, S(link_key_file),
+	 "the key signing recording links, readable by the serve user only (made, 0600, when missing; "
+	 "relative: to this file)", NULL},
+	{"link_expires", VM_OPT_DURATION, "7d", false, S(link_expires_ms),
+	 "how long a recording link in a mail stays valid (the page needs the job's checkpoint: keep_done "
+	 "at least as long)", NULL},
+	{"recording_dirs", VM_OPT_STRING, NULL, false, S(recording_dirs),
+	 "directories listen links may serve recordings from, separated by ':' (relative: to this file; "
+	 "default: the [locate] dir)", NULL},
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };
 #undef S
@@ -152,13 +174,15 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 	if (mf && (parse_int(mf->value, &v) != 0 || v < 0 || v > 1000000)) {
 		diag_add(d, "%s:%d: [%s] option 'max_in_flight': '%s' is not a count of jobs (0: no bound)", path,
 			 mf->line, sec->name, mf->value);
+		st->options_bad = true;
 		return -1;
 	}
 	st->max_in_flight = (int)v;
 	char what[120];
 	snprintf(what, sizeof what, "plugin '%s'", m->name);
 	static const char *const skip[] = {"plugin", "max_in_flight", NULL};
-	return options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) ? -1 : 0;
+	st->options_bad = options_apply(m->p->options, m->p->state_size, st->state, sec, path, what, skip, d) != 0;
+	return st->options_bad ? -1 : 0;
 }
 
 /* The plugin search path: [pipeline] plugin_dir (relative entries: to this
@@ -166,6 +190,24 @@ static int add_stage(struct pipeline *p, const struct cfg_section *sec, vm_stage
 static char *resolve_plugin_dir(const struct pipeline *p, const char *fallback)
 {
 	return plugin_path_resolve(p->set.plugin_dir, p->dir, fallback);
+}
+
+static bool check_only;
+static int (*check_hook)(const struct pipeline *p, struct diag *d);
+
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d))
+{
+	check_hook = fn;
+}
+
+void pipeline_check_only(bool on)
+{
+	check_only = on;
+}
+
+bool pipeline_checking(void)
+{
+	return check_only;
 }
 
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
@@ -188,6 +230,15 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 			     "[pipeline]", NULL, d);
 	p->plugin_dir = resolve_plugin_dir(p, default_plugin_dir);
 	bad += state_check(p, d) != 0;
+	if (p->set.timezone && *p->set.timezone) {
+		int32_t off;
+		char abbr[32];
+		if (tz_lookup(p->set.timezone, 0, &off, abbr, sizeof abbr) != 0) {
+			diag_add(d, "%s: [pipeline] option 'timezone': '%s' is not a zone this host knows "
+				    "(a name under /usr/share/zoneinfo, such as Europe/Berlin)", path, p->set.timezone);
+			bad++;
+		}
+	}
 	if (!cfg_section(&p->cfg, "serve")) {
 		struct cfg_section none = {(char *)"serve", 0, NULL, 0};
 		bad += options_apply(serve_options, sizeof p->serve, &p->serve, &none, path, "[serve]", NULL, d);
@@ -214,6 +265,13 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 		if (add_stage(p, s, k, d) != 0)
 			bad++;
 	}
+	const char *pub = p->serve.public_url;
+	if (pub && *pub && strncmp(pub, "https://", 8) != 0 && strncmp(pub, "http://127.0.0.1", 16) != 0 &&
+	    strncmp(pub, "http://localhost", 16) != 0) {
+		diag_add(d, "%s: [serve] public_url '%s': must be an https:// URL (the reverse proxy's name; "
+			    "http:// only for 127.0.0.1 and localhost)", path, pub);
+		bad++;
+	}
 	if (!have_locate) {
 		diag_add(d, "%s: no [locate] section: the pipeline cannot find recordings", path);
 		bad++;
@@ -232,19 +290,31 @@ struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir,
 				p->stages[j++] = t;
 			}
 	}
-	if (bad) {
+	if (check_only && check_hook)
+		bad += check_hook(p, d);
+	/* Normally a refused pipeline starts nothing; a check initialises every
+	 * stage whose own options were fine, to report all there is at once. */
+	if (bad && !check_only) {
 		pipeline_free(p);
 		return NULL;
 	}
 	for (size_t i = 0; init && i < p->n_stages; i++) {
 		vm_stage *st = p->stages[i];
+		if (st->options_bad)
+			continue;
 		if (st->mod->p->init && st->mod->p->init(st, st->state) != 0) {
 			diag_add(d, "%s:%d: [%s] plugin '%s' failed to start: %s", path, st->sec->line, st->name,
 				 st->mod->name, st->error ? st->error : "(no reason given)");
-			pipeline_free(p);
-			return NULL;
+			bad++;
+			if (!check_only)
+				break;
+			continue;
 		}
 		st->inited = true;
+	}
+	if (bad) {
+		pipeline_free(p);
+		return NULL;
 	}
 	return p;
 }

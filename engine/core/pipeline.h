@@ -16,6 +16,7 @@ struct pipeline_settings {
 	int64_t retry_base_ms;   /* transient faults: first backoff */
 	int64_t retry_cap_ms;    /* transient faults: longest backoff */
 	const char *tenant_dir;  /* <dir>/<tenant>.ini per tenant (see tenant.h); NULL: none */
+	const char *timezone;    /* times in messages (IANA name); NULL: the host's */
 };
 
 /* [serve]: the host service's own settings (vmpipe serve; docs/serve.md).
@@ -30,6 +31,13 @@ struct serve_settings {
 	int64_t queue_visibility_ms; /* how long a message we hold stays invisible */
 	const char *owner;          /* this host's name in claims (default: the host name) */
 	int64_t keep_done_ms;       /* how long done checkpoints are kept (0: for ever) */
+	const char *passthrough;    /* `vmpipe sendmail`: the MTA command for mail that is not a voicemail */
+	/* Recording links (link_job.h, docs/serve.md). */
+	const char *listen;         /* HOST:PORT of the listen pages; NULL: off */
+	const char *public_url;     /* what mails link to; NULL: no links */
+	const char *link_key_file;
+	int64_t link_expires_ms;
+	const char *recording_dirs; /* ':'-separated; NULL: [locate] dir */
 };
 
 struct pipeline {
@@ -53,6 +61,16 @@ struct pipeline {
 struct pipeline *pipeline_load(const char *path, const char *default_plugin_dir, bool init,
 			       struct diag *d);
 void pipeline_free(struct pipeline *p);
+/* Check mode (`vmpipe check`): loading validates and creates nothing (no
+ * state directory, and plugins see vm_stage_checking()); every stage whose
+ * options are valid is initialised even when others are not, so one pass
+ * reports every problem.  Set once, before loading. */
+void pipeline_check_only(bool on);
+bool pipeline_checking(void);
+/* In check mode, also run `fn` on every pipeline loaded (before it is
+ * refused or accepted), adding what it finds to the same problems: what
+ * only a runtime reads ([serve]) is reported in the same pass.  NULL: none. */
+void pipeline_check_hook(int (*fn)(const struct pipeline *p, struct diag *d));
 /* Was `key` set in [pipeline]? */
 bool pipeline_has(const struct pipeline *p, const char *key);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pipeline.h"
 #include "plugin_path.h"
 #include "util.h"
 
@@ -271,6 +272,12 @@ void plugin_describe(FILE *out, const vm_plugin *p)
 const char *vm_stage_name(const vm_stage *stage) { return stage->name; }
 const char *vm_stage_config_dir(const vm_stage *stage) { return stage->config_dir; }
 
+bool vm_stage_checking(const vm_stage *stage)
+{
+	(void)stage;
+	return pipeline_checking();
+}
+
 const char *vm_stage_option(const vm_stage *stage, const char *name)
 {
 	const struct cfg_entry *e = cfg_entry(stage->sec, name);
@@ -291,4 +298,10 @@ void vm_stage_error(vm_stage *stage, const char *fmt, ...)
 	if (vasprintf(&stage->error, fmt, ap) < 0)
 		stage->error = NULL;
 	va_end(ap);
+}
+
+void vm_stage_intake_check(vm_stage *stage, vm_intake_fn check)
+{
+	if (stage)
+		stage->intake = check;
 }

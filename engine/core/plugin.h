@@ -26,10 +26,12 @@ struct vm_stage {
 	struct plugin_mod *mod;
 	void *state;
 	bool inited;
+	bool options_bad;           /* its options were refused: never initialised */
 	char *error;                /* from vm_stage_error() */
 	int max_in_flight;          /* jobs in this stage at once (0: no bound); the scheduler's */
 	const vm_mail_opts *mail;   /* a mail notifier's options, set by vm_mail_init(): its
 				     * recipient rules, which intake checks (intake.h) */
+	vm_intake_fn intake;        /* a notifier's own intake check (vm_stage_intake_check()) */
 };
 
 /*

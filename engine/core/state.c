@@ -59,8 +59,17 @@ void state_default(const char *dir)
 	fallback = dir ? strdup(dir) : NULL;
 }
 
+static bool disabled;
+
+void state_disable(bool off)
+{
+	disabled = off;
+}
+
 static const char *setting(const struct pipeline *p)
 {
+	if (disabled)
+		return NULL;
 	const char *s = p->set.state;
 	return s && *s ? s : fallback;
 }
@@ -152,12 +161,68 @@ int state_check(const struct pipeline *p, struct diag *d)
 	}
 	if (r == 0 || w.s3)
 		return 0;
+	if (pipeline_checking()) { /* vmpipe check creates nothing */
+		if (vm_dir_check(w.dir, err, sizeof err) != 0) {
+			diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s", p->cfg.path, line,
+				 w.dir, err);
+			return -1;
+		}
+		return 0;
+	}
 	if (make_dirs(w.dir, 0700) != 0 || access(w.dir, W_OK | X_OK) != 0) {
 		diag_add(d, "%s:%d: [pipeline] state: directory %s cannot be created or written: %s",
 			 p->cfg.path, line, w.dir, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int state_check_private(const struct pipeline *p, char *err, size_t errsize)
+{
+	struct where w;
+	if (where_of(p, &w, err, errsize) <= 0 || w.s3)
+		return 0;
+	struct stat st;
+	uid_t me = geteuid();
+	if (lstat(w.dir, &st) != 0) {
+		snprintf(err, errsize, "cannot use %s: %s", w.dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 022)) {
+		snprintf(err, errsize, "%s must be a directory of this user (uid %ld) that nobody else may write "
+			 "(it is %s, uid %ld, mode %04o): refused; chown it and chmod 0700", w.dir, (long)me,
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory",
+			 (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	/* Whoever may write its parent can swap the whole directory. */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", w.dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	else if (slash)
+		slash[1] = '\0';
+	if (stat(parent, &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errsize, "%s is in %s, which others may write (mode %04o): they could put another "
+			 "directory in its place; refused (chmod go-w it)", w.dir, parent,
+			 (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int state_dir(const struct pipeline *p, char *buf, size_t size)
+{
+	struct where w;
+	char err[400];
+	int r = where_of(p, &w, err, sizeof err);
+	if (r <= 0)
+		return -1;
+	if (w.s3)
+		return 1;
+	int n = snprintf(buf, size, "%s", w.dir);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 /* The object key or file name of job `id`. */
@@ -204,9 +269,11 @@ struct claim {
 	char *name;           /* file or object key of the checkpoint; owned */
 	char id[129];
 	int lock_fd;          /* directory: the flock()ed ID.lock */
+	bool locked;          /* directory: lock_fd holds the lock (not only open) */
 	char etag[80];        /* S3: of what we wrote last (or read); "" when it does not exist */
 	char *owner;          /* owned */
 	int64_t lease_ms;
+	int64_t lease_cap_ms; /* the lease ends at the latest then (0: no cap) */
 };
 
 /* The lease a claim on S3 carries: a job's whole life and a margin, so only
@@ -224,14 +291,31 @@ static void default_owner(char *buf, size_t size)
 	snprintf(buf, size, "%s:%ld", host, (long)getpid());
 }
 
+/* Claims taken from now on hold their lease at most until this (0: no cap). */
+static int64_t lease_cap_ms;
+
+void state_lease_cap(int64_t until_ms)
+{
+	lease_cap_ms = until_ms > 0 ? until_ms : 0;
+}
+
+/* How the record is stored on S3: as it is, under the claim's lease, or
+ * released (the last holder named, no lease: whoever comes takes it). */
+enum rec_mode { REC_PLAIN, REC_LEASED, REC_RELEASED };
+
 /* The record as stored: the job's, plus the claim's lease on S3. */
-static char *record_text(vm_job *job, const struct claim *c, bool leased)
+static char *record_text(vm_job *job, const struct claim *c, enum rec_mode mode)
 {
 	json_t *rec = job->rec;
-	if (c && c->s3 && leased) {
+	if (c && c->s3 && mode == REC_LEASED) {
 		char until[32];
-		vm_format_time(clock_now_ms() + c->lease_ms, until, sizeof until);
+		int64_t at = clock_now_ms() + c->lease_ms;
+		if (c->lease_cap_ms > 0 && c->lease_cap_ms < at)
+			at = c->lease_cap_ms;
+		vm_format_time(at, until, sizeof until);
 		json_object_set_new(rec, "claim", json_pack("{s:s, s:s}", "owner", c->owner, "until", until));
+	} else if (c && c->s3 && mode == REC_RELEASED) {
+		json_object_set_new(rec, "claim", json_pack("{s:s}", "owner", c->owner));
 	}
 	char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 	json_object_del(rec, "claim");
@@ -283,7 +367,7 @@ int state_save(const struct pipeline *p, struct claim *c, vm_job *job)
 	}
 	/* A job that is done needs no lease: nothing of it is left to run. */
 	const char *st = vm_job_get_str(job, "state");
-	char *text = record_text(job, c, !st || strcmp(st, "done") != 0);
+	char *text = record_text(job, c, !st || strcmp(st, "done") != 0 ? REC_LEASED : REC_PLAIN);
 	if (!text) {
 		log_msg(job, "state", VM_LOG_WARN, "checkpoint not saved: out of memory");
 		return STATE_ERROR;
@@ -366,11 +450,29 @@ static int file_get(const char *name, vm_job *ctx, const char *id, vm_job **out)
 	return *out ? 1 : -1;
 }
 
+/* Who holds the stored record's lease, and until when (0: nobody). */
+static int64_t lease_until(vm_job *stored, const char **owner)
+{
+	json_t *cl = json_object_get(stored->rec, "claim");
+	*owner = json_string_value(json_object_get(cl, "owner"));
+	int64_t at;
+	if (!*owner || parse_iso_ms(json_string_value(json_object_get(cl, "until")), &at) != 0)
+		return 0;
+	return at;
+}
+
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out)
+{
+	return state_load_held(p, ctx, id, out, NULL);
+}
+
+int state_load_held(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out, struct state_holder *h)
 {
 	struct where w;
 	char err[600], name[PATH_MAX], etag[160];
 	*out = NULL;
+	if (h)
+		memset(h, 0, sizeof *h);
 	int r = where_of(p, &w, err, sizeof err);
 	if (r <= 0)
 		return r;
@@ -378,6 +480,12 @@ int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **o
 		return -1;
 	if (w.s3) {
 		int g = s3_get(w.bucket, name, ctx, id, out, etag, sizeof etag);
+		if (*out && h) {
+			const char *owner = NULL;
+			h->until_ms = lease_until(*out, &owner);
+			owner = json_string_value(json_object_get(json_object_get((*out)->rec, "claim"), "owner"));
+			snprintf(h->owner, sizeof h->owner, "%s", owner ? owner : "");
+		}
 		if (*out)
 			json_object_del((*out)->rec, "claim");
 		return g == 0 ? 0 : (*out ? 1 : -1);
@@ -412,8 +520,10 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 			 * that is there now. */
 			struct stat a, b;
 			if (fstat(c->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
-			    a.st_dev == b.st_dev)
+			    a.st_dev == b.st_dev) {
+				c->locked = true;
 				return STATE_OK;
+			}
 			close(c->lock_fd);
 			c->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (c->lock_fd < 0)
@@ -431,17 +541,6 @@ static int claim_dir(struct claim *c, vm_job *ctx, int64_t wait_ms)
 		said = true;
 		pause_ms(50);
 	}
-}
-
-/* Who holds the stored record's lease, and until when (0: nobody). */
-static int64_t lease_until(vm_job *stored, const char **owner)
-{
-	json_t *cl = json_object_get(stored->rec, "claim");
-	*owner = json_string_value(json_object_get(cl, "owner"));
-	int64_t at;
-	if (!*owner || parse_iso_ms(json_string_value(json_object_get(cl, "until")), &at) != 0)
-		return 0;
-	return at;
 }
 
 /* The S3 backend: read, then write conditionally on what was read. */
@@ -479,12 +578,12 @@ static int claim_s3(struct claim *c, vm_job *ctx, int64_t wait_ms, vm_job **stor
 		if (holder)
 			snprintf(prev, sizeof prev, "%s", holder);
 		vm_job *rec = got ? got : ctx;
-		char *text = record_text(rec, c, true);
+		char *text = record_text(rec, c, REC_LEASED);
 		int put = text ? s3_put(c, c->bucket, c->name, ctx, text) : STATE_ERROR;
 		free(text);
 		if (put == STATE_OK) {
 			if (got) {
-				if (*prev && strcmp(prev, c->owner) != 0)
+				if (*prev && until > 0 && strcmp(prev, c->owner) != 0)
 					log_msg(ctx, "state", VM_LOG_INFO, "took the job over from %s (lease expired)", prev);
 				json_object_del(got->rec, "claim");
 			}
@@ -534,6 +633,7 @@ int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const cha
 		return STATE_ERROR;
 	}
 	c->lease_ms = lease_of(p);
+	c->lease_cap_ms = lease_cap_ms;
 	int rc;
 	if (c->s3) {
 		rc = claim_s3(c, ctx, wait_ms, stored);
@@ -558,14 +658,26 @@ void state_release(const struct pipeline *p, struct claim *c, vm_job *job)
 	if (c->s3 && job && *c->etag) {
 		const char *st = vm_job_get_str(job, "state");
 		if (!st || strcmp(st, "done") != 0) {
-			char *text = record_text(job, c, false);
+			char *text = record_text(job, c, REC_RELEASED);
 			if (text)
 				s3_put(c, c->bucket, c->name, job, text);
 			free(text);
 		}
 	}
-	if (c->lock_fd >= 0)
+	if (c->lock_fd >= 0) {
+		/* No checkpoint was written (a refused retry, a job that never
+		 * started): the lock guards nothing.  Removed only by the runner
+		 * that holds it (one that found the job busy must leave it to its
+		 * holder), as the sweep does: a runner that opened it finds the
+		 * inode changed. */
+		struct stat st;
+		if (c->locked && stat(c->name, &st) != 0 && errno == ENOENT) {
+			char lock[PATH_MAX + 8];
+			snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(c->name) - 5), c->name);
+			unlink(lock);
+		}
 		close(c->lock_fd);
+	}
 	free(c->name);
 	free(c->owner);
 	free(c);
@@ -575,6 +687,13 @@ void state_prepare_resume(vm_job *job)
 {
 	vm_job_set_str(job, "state", "pending");
 	vm_job_set_str(job, "suspended_until", NULL);
+	/* A checkpoint is no authority for a path: a local recording is located
+	 * again (confined to the locator's directory, and the same file as
+	 * before) before any stage reads it. */
+	const char *uri = vm_job_get_str(job, "recording.uri");
+	json_t *stages = job_get(job, "stages");
+	if (uri && strncmp(uri, "file://", 7) == 0 && json_is_object(stages))
+		json_object_del(stages, "locate"); /* file_id stays: locate-file wants the same file */
 	/* A locate stage that failed moved recording.uri aside (sched.c) so no
 	 * notifier would use an unchecked URI.  It runs again now and checks it
 	 * again, so give it back what the event named. */
@@ -703,4 +822,34 @@ int state_sweep(const struct pipeline *p, int64_t age_ms)
 	}
 	free(v);
 	return removed;
+}
+
+int state_delete(const struct pipeline *p, const char *id)
+{
+	struct where w;
+	char err[600], name[PATH_MAX], lock[PATH_MAX + 8];
+	if (where_of(p, &w, err, sizeof err) <= 0 || !is_plain_name(id, 128) ||
+	    name_of(&w, id, name, sizeof name) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w.s3) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	snprintf(lock, sizeof lock, "%s/%s.lock", w.dir, id);
+	int fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	int rc = unlink(name);
+	int e = errno;
+	if (fd >= 0) {
+		unlink(lock); /* while we hold it: a new runner locks a new file */
+		close(fd);
+	}
+	errno = e;
+	return rc;
 }

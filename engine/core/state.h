@@ -42,6 +42,19 @@ int state_check(const struct pipeline *p, struct diag *d);
  * any job runs. */
 void state_default(const char *dir);
 
+/* Checkpoints off for this process, whatever the pipelines say (`vmpipe
+ * sendmail` run by a user who does not own the spool: the state store is
+ * the serve user's). */
+void state_disable(bool off);
+
+/*
+ * `vmpipe serve`: a state directory must be this user's alone, in a parent
+ * nobody else may write (a checkpoint there is trusted: who could plant one
+ * could have any file mailed anywhere).  0 (also for S3 or no state), or -1
+ * with the reason and the fix in err.
+ */
+int state_check_private(const struct pipeline *p, char *err, size_t errsize);
+
 /* Are checkpoints on for `p`? */
 bool state_enabled(const struct pipeline *p);
 
@@ -76,8 +89,8 @@ int state_claim(const struct pipeline *p, vm_job *ctx, const char *id, const cha
 
 /*
  * Give the claim up (NULL is fine).  On S3 a job that is not done is written
- * once more without a lease, so that `vmpipe retry` or another host need not
- * wait for it to expire.
+ * once more without a lease (its claim names the last holder only), so that
+ * `vmpipe retry` or another host need not wait for it to expire.
  */
 void state_release(const struct pipeline *p, struct claim *c, vm_job *job);
 
@@ -98,6 +111,30 @@ int state_save(const struct pipeline *p, struct claim *claim, vm_job *job);
  */
 int state_load(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out);
 
+/* Who holds a checkpoint (S3): the last claim's owner ("" when none is
+ * named), and when its lease ends (0: released, or never leased). */
+struct state_holder {
+	char owner[200];
+	int64_t until_ms;
+};
+
+/* state_load() that also says who holds the job or held it last (`h`, may
+ * be NULL; on S3 only, a directory names nobody). */
+int state_load_held(const struct pipeline *p, vm_job *ctx, const char *id, vm_job **out, struct state_holder *h);
+
+/*
+ * Claims taken from now on lease the job at most until `until_ms` (0: the
+ * pipeline's whole life, the default).  A Lambda invocation cannot outlive
+ * its deadline, so in suspend mode its claims end with it: a job whose
+ * invocation died is free again within the function's timeout.  The claim
+ * stays fenced (conditional writes) either way.
+ */
+void state_lease_cap(int64_t until_ms);
+
+/* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
+ * when off (or malformed, or the path does not fit). */
+int state_dir(const struct pipeline *p, char *buf, size_t size);
+
 /*
  * Every checkpoint in a state directory (not S3: say so with -1 and errno
  * ENOTSUP), oldest first: fn(ctx, job, mtime_ms) for each record that parses
@@ -112,6 +149,13 @@ int state_list(const struct pipeline *p, void (*fn)(void *ctx, vm_job *job, int6
  * The number removed.
  */
 int state_sweep(const struct pipeline *p, int64_t age_ms);
+
+/*
+ * Remove the checkpoint of job `id` from a state directory, with its lock,
+ * unless a runner holds the job.  0; -1 with errno ENOENT (no such job),
+ * EBUSY (a runner holds it), ENOTSUP (state on S3) or another.
+ */
+int state_delete(const struct pipeline *p, const char *id);
 
 /* A checkpoint that was not done runs again from where it stopped: make it
  * pending and give a failed locate stage back what the event named. */

@@ -12,7 +12,9 @@
 
 #include "clock.h"
 #include "intake.h"
+#include "link_job.h"
 #include "log.h"
+#include "retry.h"
 #include "state.h"
 
 int64_t sched_backoff(int64_t base_ms, int64_t cap_ms, int n)
@@ -134,6 +136,8 @@ static void finish(struct sjob *sj)
 	else
 		rc = EXIT_DONE;
 	vm_job_set_str(job, "state", rc == EXIT_DONE ? "done" : "failed");
+	/* What "failed" means: the owner told the recording is missing, or not told. */
+	vm_job_set_str(job, "outcome", job_outcome_name(rc));
 	sj->rc = rc;
 	if (!save(sj))
 		return;
@@ -193,6 +197,13 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 				sj->idx++;
 				continue;
 			}
+			if (was && strcmp(was, "told") == 0 && sj->no_recording) {
+				/* Told of this failure in an earlier round (retry.h), and
+				 * still no recording: no news, no second mail. */
+				sj->any_notifier = true;
+				sj->idx++;
+				continue;
+			}
 			if (st->kind == VM_STAGE_TRANSCRIBE && sj->no_recording) {
 				vm_job_set_str(job, "transcript.status", "skipped");
 				vm_job_set_str(job, "transcript.error", "no recording");
@@ -222,6 +233,8 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 				if (job->maybe_sent)
 					log_msg(job, st->name, VM_LOG_INFO,
 						"an earlier attempt got as far as sending: it may have delivered");
+				if (!sj->any_notifier)
+					link_job_attach(p, job); /* [serve] public_url: the listen page */
 				mark(job, st->name, "sending");
 				if (!save(sj))
 					continue;
@@ -231,6 +244,7 @@ void sched_step(struct sjob *sj, const struct sched_opts *o)
 		int64_t dl = st->kind == VM_STAGE_NOTIFY ? sj->notify_deadline : sj->deadline;
 		job->stage = st->name;
 		job->deadline_ms = dl;
+		job->timezone = sj->p->set.timezone;
 		job_reset_outcome(job);
 		int64_t t0 = clock_now_ms();
 		vm_status s = st->mod->p->run(st->state, job);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <vmpipe/vmpipe.h>
 
 /* A non-negative decimal with an optional fraction ("5", "1.5"); *end after
  * it.  Not strtod() on the text itself: it would also take "0x10" and "1e3". */
@@ -416,5 +417,43 @@ int parse_iso_ms(const char *s, int64_t *ms)
 	if (!end || *end)
 		return -1;
 	*ms = (int64_t)timegm(&tm) * 1000;
+	return 0;
+}
+
+int vm_dir_check(const char *path, char *why, size_t size)
+{
+	char p[PATH_MAX];
+	if (!path || !*path || snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
+		snprintf(why, size, "no usable path");
+		return -1;
+	}
+	struct stat st;
+	bool missing = false;
+	for (;;) {
+		if (stat(p, &st) == 0)
+			break;
+		if (errno != ENOENT) {
+			snprintf(why, size, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+		missing = true;
+		char *slash = strrchr(p, '/');
+		if (!slash) {
+			snprintf(p, sizeof p, ".");
+			continue;
+		}
+		if (slash == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "%s is not a directory", p);
+		return -1;
+	}
+	if (access(p, W_OK | X_OK) != 0) {
+		snprintf(why, size, "%s%s: %s", missing ? "cannot be created in " : "", p, strerror(errno));
+		return -1;
+	}
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "core/job.h"
 #include "address.h"
 #include "allow.h"
+#include "attach.h"
 #include "default_templates.h"
 #include "encode.h"
 #include "mime.h"
@@ -24,12 +25,13 @@
 #include "core/util.h"
 
 #define DEFAULT_FROM "Voicemail <voicemail@localhost>"
-#define DEFAULT_SUBJECT "Voicemail message from: {{caller}}"
+#define DEFAULT_SUBJECT "Voicemail message from: {{caller_display}}"
 
 struct mail_priv {
 	tpl *subject, *text, *html;
 	mail_addrs from, to, cc, bcc, reply_to;
 	mail_domains allowed; /* allowed_recipient_domains; empty: anyone */
+	int attach_format;    /* attach_format: VM_PLAYABLE_* */
 	bool need_rcpt;       /* vm_mail_require_recipient(): a sender, not a filer */
 };
 
@@ -163,12 +165,28 @@ int mail_setup_allowed(vm_mail_opts *opts, const char *domains, char *err, size_
 	return 0;
 }
 
+int mail_setup_attach_format(vm_mail_opts *opts, const char *format, char *err, size_t errsize)
+{
+	static const char *const names[] = {"auto", "original", "wav", "mp3"};
+	struct mail_priv *p = opts->priv;
+	for (int i = 0; i < 4; i++)
+		if (!format || !*format || strcmp(format, names[i]) == 0) {
+			p->attach_format = format && *format ? i : VM_PLAYABLE_AUTO;
+			return 0;
+		}
+	snprintf(err, errsize, "option 'attach_format': '%.40s' is not auto, original, wav or mp3",
+		 format);
+	return -1;
+}
+
 int vm_mail_init(vm_stage *stage, vm_mail_opts *opts)
 {
 	char err[512];
 	if (mail_setup(vm_stage_config_dir(stage), opts, err, sizeof err) < 0 ||
 	    mail_setup_allowed(opts, vm_stage_option(stage, "allowed_recipient_domains"), err,
-			       sizeof err) < 0) {
+			       sizeof err) < 0 ||
+	    mail_setup_attach_format(opts, vm_stage_option(stage, "attach_format"), err,
+				     sizeof err) < 0) {
 		vm_mail_fini(opts);
 		vm_stage_error(stage, "%s", err);
 		return -1;
@@ -321,87 +339,53 @@ static char *join_addrs(const mail_addrs *l)
 	return mbuf_take(&b, NULL);
 }
 
-/* The recording's size when it is known without reading it: the record's
- * recording.size (locate-file, locate-s3 and S3 events set it), else the
- * size of a local file.  -1 when unknown. */
-static int64_t known_size(vm_job *job, const char *uri)
+static bool in_list(const mail_addrs *l, const char *addr)
 {
-	int64_t size;
-	if (vm_job_get_int(job, "recording.size", &size) && size >= 0)
-		return size;
-	char path[4096];
-	struct stat st;
-	if (vm_file_uri_path(uri, path, sizeof path) == 0 && stat(path, &st) == 0 &&
-	    S_ISREG(st.st_mode))
-		return (int64_t)st.st_size;
-	return -1;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i].addr, addr) == 0)
+			return true;
+	return false;
 }
 
-/*
- * Fetch the recording for attaching.  A failure only costs the attachment:
- * the link is in the body anyway, so it is logged, the templates say so
- * ({{attachment_too_large}}, {{attachment_failed}}) and the mail goes out.
- * ATTACH_DONE with `buf` filled when there is something to attach.
- */
-static enum mail_attach_outcome fetch_attachment(vm_job *job, const vm_mail_opts *opts,
-						 vm_buf *buf)
+int vm_mail_recipient_kind(const vm_mail_opts *opts, const char *addr)
 {
-	if (opts->attach != VM_ATTACH_YES && opts->attach != VM_ATTACH_SMALLER)
-		return ATTACH_NONE;
-	const char *uri = vm_job_get_str(job, "recording.uri");
-	if (!uri || !*uri) {
-		/* Not found (the mail says so: {{recording_missing}}); nothing to attach. */
-		vm_log(job, VM_LOG_WARN, "recording not attached: the job has no recording.uri");
-		return ATTACH_NONE;
-	}
-	int64_t max = opts->attach_max > 0 ? opts->attach_max : INT64_MAX;
-	/* yes: up to attach_max; smaller-than: attach_max itself is too big. */
-	if (opts->attach == VM_ATTACH_SMALLER)
-		max -= 1;
-	int64_t size = known_size(job, uri);
-	if (size > max) {
-		vm_log(job, VM_LOG_INFO, "recording not attached: %lld bytes, attach_max is %lld",
-		       (long long)size, (long long)opts->attach_max);
-		return ATTACH_TOO_LARGE;
-	}
-	if ((uint64_t)max > SIZE_MAX)
-		max = (int64_t)(SIZE_MAX >> 1);
-	if (vm_fetch(job, uri, (size_t)max, buf) == VM_DONE)
-		return ATTACH_DONE;
-	/* vm_fetch() recorded a failure outcome; this stage is not failing. */
-	vm_log(job, VM_LOG_WARN, "recording not attached (the link is in the body): %s",
-	       job->fail_msg ? job->fail_msg : "fetch failed");
-	job_reset_outcome(job);
-	free(buf->data);
-	buf->data = NULL;
-	buf->len = 0;
-	return ATTACH_FAILED;
+	const struct mail_priv *p = opts ? opts->priv : NULL;
+	if (!p || !addr)
+		return VM_RCPT_TO;
+	if (in_list(&p->cc, addr))
+		return VM_RCPT_CC;
+	return in_list(&p->bcc, addr) ? VM_RCPT_BCC : VM_RCPT_TO;
 }
 
-/* "voicemail-<id>.wav" with the id reduced to safe characters. */
-static void attachment_name(const vm_job *job, const char *ctype, char *out, size_t size)
+/* The Message-IDs this stage sent in earlier rounds, oldest first and
+ * separated by spaces (malloc()ed), or NULL: none, or the first round. */
+static char *earlier_mails(const vm_job *job)
 {
-	const char *id = vm_job_id(job);
-	char safe[80];
-	size_t n = 0;
-	for (const char *p = id ? id : ""; *p && n + 1 < sizeof safe; p++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-		safe[n++] = ok ? c : '_';
+	json_t *r = job_get(job, "round");
+	json_int_t round = json_integer_value(r);
+	if (round <= 0 || !job->stage)
+		return NULL;
+	char *out = NULL;
+	size_t len = 0, i;
+	json_t *n;
+	json_array_foreach(job_get(job, "notifications"), i, n)
+	{
+		const char *st = json_string_value(json_object_get(n, "stage"));
+		const char *id = json_string_value(json_object_get(n, "message_id"));
+		if (!st || strcmp(st, job->stage) != 0 || json_integer_value(json_object_get(n, "round")) >= round ||
+		    !id || id[0] != '<' || strpbrk(id, " \t\r\n") || id[strlen(id) - 1] != '>')
+			continue;
+		size_t k = strlen(id);
+		char *grown = realloc(out, len + k + 2);
+		if (!grown)
+			break;
+		out = grown;
+		if (len)
+			out[len++] = ' ';
+		memcpy(out + len, id, k + 1);
+		len += k;
 	}
-	safe[n] = '\0';
-	static const struct {
-		const char *type, *ext;
-	} exts[] = {{"audio/mpeg", "mp3"}, {"audio/mp3", "mp3"}, {"audio/ogg", "ogg"},
-		    {"audio/opus", "opus"}, {"audio/flac", "flac"}, {"audio/x-flac", "flac"},
-		    {"audio/mp4", "m4a"},  {"audio/aac", "aac"},
-		    {"audio/x-gsm", "gsm"}, {"audio/gsm", "gsm"}};
-	const char *ext = "wav";
-	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-		if (strcasecmp(ctype, exts[i].type) == 0)
-			ext = exts[i].ext;
-	snprintf(out, size, "voicemail-%s.%s", n ? safe : "recording", ext);
+	return out;
 }
 
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
@@ -435,7 +419,9 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 		goto out;
 	}
 	/* Then the attachment: the body says whether the recording is in it. */
-	enum mail_attach_outcome attached = fetch_attachment(job, opts, &audio);
+	const char *audio_type = NULL;
+	enum mail_attach_outcome attached =
+		mail_attachment(job, opts, p->attach_format, &audio, &audio_type);
 	if (!(rcpt_list = join_addrs(&to)) ||
 	    mail_vars_build(job, rcpt_list, to.n ? to.v[0].addr : NULL, &vars) < 0 ||
 	    mail_vars_attachment(&vars, attached, opts->attach_max) < 0)
@@ -447,9 +433,8 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 
 	mime_attachment att = {0};
 	if (attached == ATTACH_DONE) {
-		const char *ct = vm_job_get_str(job, "recording.content_type");
-		att.content_type = ct && mime_valid_type(ct) ? ct : "audio/wav";
-		attachment_name(job, att.content_type, fname, sizeof fname);
+		att.content_type = audio_type;
+		mail_attachment_name(job, att.content_type, fname, sizeof fname);
 		att.filename = fname;
 		att.data = audio.data;
 		att.len = audio.len;
@@ -460,7 +445,12 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 	if (!(out->message_id = mime_message_id(key, p->from.v[0].addr)) ||
 	    !(out->envelope_from = strdup(p->from.v[0].addr)))
 		goto oom;
+	/* A follow-up (retry.h) answers the mails of earlier rounds of this stage. */
+	char *refs = earlier_mails(job);
+	const char *last = refs ? strrchr(refs, '<') : NULL;
 	mime_msg m = {
+		.in_reply_to = last,
+		.references = refs,
 		.from = &p->from,
 		.to = &to,
 		.cc = &p->cc,
@@ -472,7 +462,9 @@ vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out)
 		.date_ms = vm_now_ms(),
 		.message_id = out->message_id,
 	};
-	if (!(out->data = mime_build(&m, &out->len)))
+	out->data = mime_build(&m, &out->len);
+	free(refs);
+	if (!out->data)
 		goto oom;
 	goto out;
 oom:

@@ -29,6 +29,12 @@ int mail_setup(const char *config_dir, vm_mail_opts *opts, char *err, size_t err
 int mail_setup_allowed(vm_mail_opts *opts, const char *domains, char *err, size_t errsize);
 
 /*
+ * After mail_setup(): the attach_format option ("auto", "original", "wav",
+ * "mp3"; NULL or empty: auto).  0, or -1 with the message in err.
+ */
+int mail_setup_attach_format(vm_mail_opts *opts, const char *format, char *err, size_t errsize);
+
+/*
  * What vm_mail_build() would refuse about the recipients of `job` under the
  * rules of `opts` (allow-list, vm_mail_require_recipient()), without
  * building anything: 0 when they pass; -1 with the very message

@@ -156,6 +156,11 @@ char *mime_build(const mime_msg *m, size_t *len)
 		hdr_addresses(&b, "Reply-To", m->reply_to);
 	hdr_unstructured(&b, "Subject", m->subject);
 	hdr_simple(&b, "Message-ID", m->message_id);
+	/* RFC 5322 3.6.4: a follow-up threads under what it follows. */
+	if (m->in_reply_to && *m->in_reply_to)
+		hdr_simple(&b, "In-Reply-To", m->in_reply_to);
+	if (m->references && *m->references)
+		hdr_simple(&b, "References", m->references);
 	hdr_simple(&b, "MIME-Version", "1.0");
 	/* RFC 3834: a notification, so vacation responders stay quiet. */
 	hdr_simple(&b, "Auto-Submitted", "auto-generated");

@@ -29,6 +29,8 @@ typedef struct mime_msg {
 	const mime_attachment *attachment; /* or NULL */
 	int64_t date_ms;
 	const char *message_id;     /* "<…@…>" */
+	const char *in_reply_to;    /* "<…@…>" or NULL: a follow-up's first mail */
+	const char *references;     /* "<…> <…>" or NULL: every earlier one, oldest first */
 } mime_msg;
 
 /* The message (malloc()ed, NUL-terminated; caller frees), or NULL when out

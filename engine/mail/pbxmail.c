@@ -14,10 +14,13 @@
 #include <openssl/evp.h>
 
 #include "address.h"
+#include "pbxaudio.h"
 #include "mbuf.h"
 #include "read.h"
+#include "core/event_limits.h"
 #include "core/util.h"
 
+#define PBXMAIL_HEADER_MAX 65536 /* any header of the top block */
 #define ID_MAX 100 /* event.c allows 128; leave room for what others append */
 
 /* A header's text (RFC 2047 decoded), or NULL when absent or blank. malloc()ed. */
@@ -161,12 +164,20 @@ static void sha_hex(const void *data, size_t len, char *out, size_t hexchars)
  * Message-ID, else a digest of the whole mail.  The same mail handed in
  * twice gets the same id, so a pipeline with [pipeline] state mails it once.
  */
-static void make_id(const char *source, const mr_headers *h, const char *mail, size_t len, char *id,
-		    size_t size)
+static void make_id(const char *source, const mr_headers *h, const char *audio_name, const char *mail,
+		    size_t len, char *id, size_t size)
 {
 	const char *own = strcmp(source, "asterisk") == 0   ? mr_get(h, "X-Asterisk-VM-Message-ID")
 			  : strcmp(source, "freeswitch") == 0 ? mr_get(h, "X-Voicemail-UUID")
 							      : NULL;
+	/* FreeSWITCH names the file after the message: msg_UUID.EXT (mod_voicemail.c). */
+	char uuid[64];
+	const char *dot = audio_name ? strrchr(audio_name, '.') : NULL;
+	if (!own && strcmp(source, "freeswitch") == 0 && dot && strncmp(audio_name, "msg_", 4) == 0 &&
+	    dot - audio_name - 4 == 36) {
+		snprintf(uuid, sizeof uuid, "%.36s", audio_name + 4);
+		own = uuid;
+	}
 	const char *msgid = mr_get(h, "Message-ID");
 	char buf[256], p[256];
 	if (own && *own) {
@@ -213,114 +224,211 @@ static void recipients(vm_job *job, const mr_headers *h, char *const *rcpt)
 
 /* ------------------------------------------------------------- the audio */
 
-static bool is_audio(const char *type, const char *name)
+/* Every audio part (pbxaudio.c) into out; the part types in out->note when
+ * there is none.  0, or -1 with err. */
+static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, size_t errsize)
 {
-	if (strncmp(type, "audio/", 6) == 0 || strcmp(type, "application/ogg") == 0)
-		return true;
-	return strcmp(type, "application/octet-stream") == 0 && name && vm_audio_type(name);
-}
-
-/* The extension a file of this media type gets when the mail names none. */
-static const char *ext_for(const char *type)
-{
-	static const struct { const char *type, *ext; } t[] = {
-		{"audio/x-gsm", "gsm"}, {"audio/gsm", "gsm"}, {"audio/mpeg", "mp3"},
-		{"audio/ogg", "ogg"},   {"application/ogg", "ogg"}, {"audio/flac", "flac"},
-	};
-	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-		if (strcmp(type, t[i].type) == 0)
-			return t[i].ext;
-	return "wav";
-}
-
-static int take_audio(const mr_part *part, const char *type, struct pbxmail *out, char *err,
-		      size_t errsize)
-{
-	const char *cd = mr_get(&part->headers, "Content-Disposition");
-	char *name = mr_param(cd, "filename");
-	if (!name)
-		name = mr_param(mr_get(&part->headers, "Content-Type"), "name");
-	char *dname = name ? mr_decode_words(name) : NULL;
-	free(name);
-	const char *base = dname ? dname : "";
-	const char *slash = strrchr(base, '/');
-	if (slash)
-		base = slash + 1;
-	slash = strrchr(base, '\\');
-	if (slash)
-		base = slash + 1;
-	while (*base == '.')
-		base++;
-	char pn[64];
-	plain(base, pn, sizeof pn);
-	if (pn[0])
-		snprintf(out->audio_name, sizeof out->audio_name, "%s", pn);
-	else
-		snprintf(out->audio_name, sizeof out->audio_name, "voicemail.%s", ext_for(type));
-	free(dname);
-
-	/* No Content-Transfer-Encoding: 7bit, the bytes as they are. */
-	const char *enc = mr_get(&part->headers, "Content-Transfer-Encoding");
-	char low[32];
-	size_t k = 0;
-	for (const char *c = enc ? enc : "binary"; *c && *c != ';' && *c != ' ' && k + 1 < sizeof low; c++)
-		low[k++] = (char)tolower((unsigned char)*c);
-	low[k] = '\0';
-	if (strcmp(low, "base64") == 0) {
-		out->audio = mr_base64(part->body, part->len, &out->audio_len);
-		if (!out->audio) {
-			snprintf(err, errsize, "the audio attachment %s is not valid base64", out->audio_name);
-			return -1;
-		}
-	} else if (strcmp(low, "binary") == 0 || strcmp(low, "8bit") == 0 || strcmp(low, "7bit") == 0) {
-		out->audio = malloc(part->len ? part->len : 1);
-		if (!out->audio) {
-			snprintf(err, errsize, "out of memory");
-			return -1;
-		}
-		memcpy(out->audio, part->body, part->len);
-		out->audio_len = part->len;
-	} else {
-		snprintf(err, errsize, "the audio attachment %s is in transfer encoding '%.30s' (base64 expected)",
-			 out->audio_name, low);
+	struct pbxaudio a;
+	if (pbxaudio_collect(parts, &a, err, errsize) != 0)
 		return -1;
+	out->audio_parts = a.parts;
+	if (!a.data) {
+		snprintf(out->note, sizeof out->note, "no audio attachment (parts: %s)", a.seen);
+		return 0;
 	}
-	if (out->audio_len == 0) {
-		snprintf(err, errsize, "the audio attachment %s is empty", out->audio_name);
-		return -1;
-	}
+	out->audio = a.data;
+	out->audio_len = a.len;
+	snprintf(out->audio_name, sizeof out->audio_name, "%s", a.name);
 	const char *ct = vm_audio_type(out->audio_name);
-	vm_job_set_str(out->job, "recording.content_type", ct ? ct : type);
+	vm_job_set_str(out->job, "recording.content_type", ct ? ct : a.type);
 	vm_job_set_int(out->job, "recording.size", (int64_t)out->audio_len);
+	if (a.parts > 1)
+		vm_job_set_int(out->job, "contact.audio_parts", (int64_t)a.parts);
 	return 0;
 }
 
-/* The first audio leaf; -1 with the types seen when there is none. */
-static int find_audio(const mr_parts *parts, struct pbxmail *out, char *err, size_t errsize)
+/* ------------------------------------------------------------- the record */
+
+/*
+ * Asterisk's default body (make_email_file()):
+ *   "\tJust wanted to let you know you were just left a 0:42 long message (number 1)\n"
+ *   "in mailbox 1234 from Jürgen Müller, on Sunday, ... so you might\n"
+ * ("just forwarded a" for a forward).  It names the length, which the
+ * mailcmd mail has in no header, and the caller's name as given: the header
+ * went through strip_control_and_high(), which on x86-64 drops every byte
+ * from 0x80.  The first text/plain part's first 4 KiB, NUL-terminated, into
+ * buf; false when it is not that body.
+ */
+static bool asterisk_body(const mr_parts *parts, char *buf, size_t size)
 {
-	mbuf seen = MBUF_INIT;
 	for (size_t i = 0; i < parts->n; i++) {
-		char type[128];
-		const mr_headers *h = &parts->v[i].headers;
-		mr_media_type(mr_get(h, "Content-Type"), type, sizeof type);
-		char *name = mr_param(mr_get(h, "Content-Disposition"), "filename");
-		if (!name)
-			name = mr_param(mr_get(h, "Content-Type"), "name");
-		bool audio = is_audio(type, name);
-		free(name);
-		if (audio) {
-			mbuf_free(&seen);
-			return take_audio(&parts->v[i], type, out, err, errsize);
-		}
-		mbuf_printf(&seen, "%s%s", i ? ", " : "", type);
+		char type[64];
+		mr_media_type(mr_get(&parts->v[i].headers, "Content-Type"), type, sizeof type);
+		if (strcmp(type, "text/plain") != 0)
+			continue;
+		size_t len = parts->v[i].len < size - 1 ? parts->v[i].len : size - 1;
+		memcpy(buf, parts->v[i].body, len);
+		buf[len] = '\0';
+		return strstr(buf, "Just wanted to let you know you were just ") != NULL;
 	}
-	char *s = mbuf_take(&seen, NULL);
-	snprintf(err, errsize, "not a voicemail: no audio attachment (parts: %s)", s ? s : "?");
-	free(s);
+	return false;
+}
+
+/* "left a 0:42 long message" -> 42; -1 when not there. */
+static double asterisk_body_duration(const char *body)
+{
+	static const char *const leads[] = {"just left a ", "just forwarded a "};
+	for (size_t k = 0; k < 2; k++) {
+		const char *p = strstr(body, leads[k]);
+		int m, sec, n = 0;
+		if (p && sscanf(p + strlen(leads[k]), "%5d:%2d%n", &m, &sec, &n) == 2 && m >= 0 && sec >= 0 &&
+		    sec < 60 && strncmp(p + strlen(leads[k]) + n, " long message", 13) == 0)
+			return m * 60.0 + sec;
+	}
 	return -1;
 }
 
-/* ------------------------------------------------------------- the record */
+/*
+ * The caller's name as the body gives it, when the header's is that name
+ * with its bytes from 0x80 dropped (x86-64): "Jürgen Müller" for "Jrgen
+ * Mller".  UTF-8 bytes are taken as UTF-8, others as Latin-1.  malloc()ed,
+ * or NULL.
+ */
+static char *asterisk_body_name(const char *body, const char *header)
+{
+	const char *in = strstr(body, "\nin mailbox ");
+	const char *from = in ? strstr(in, " from ") : NULL;
+	const char *on = from ? strstr(from, ", on ") : NULL;
+	const char *eol = from ? strchr(from, '\n') : NULL;
+	if (!on || (eol && eol < on) || !header)
+		return NULL;
+	const char *name = from + 6;
+	size_t n = (size_t)(on - name), k = 0;
+	bool high = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		high |= c >= 0x80;
+		if (c >= 32 && c < 0x80 && header[k++] != (char)c)
+			return NULL;
+	}
+	if (!high || header[k])
+		return NULL;
+	char word[600];
+	if (n > 250)
+		return NULL;
+	/* Through the encoded-word reader: its Latin-1 label and UTF-8 check. */
+	size_t w = (size_t)snprintf(word, sizeof word, "=?ISO-8859-1?Q?");
+	for (size_t i = 0; i < n; i++)
+		w += (size_t)snprintf(word + w, sizeof word - w, "=%02X", (unsigned char)name[i]);
+	snprintf(word + w, sizeof word - w, "?=");
+	return mr_decode_words(word);
+}
+
+/* The local part and the domain of a bare address. */
+static void split_addr(const char *addr, char *local, size_t lsize, char *domain, size_t dsize)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	snprintf(local, lsize, "%.*s", at ? (int)(at - addr) : 0, at ? addr : "");
+	snprintf(domain, dsize, "%s", at ? at + 1 : "");
+}
+
+/*
+ * FreeSWITCH without the X-Voicemail-Caller-ID-* headers: its stock template
+ * (conf/vanilla/voicemail.tpl) names the caller in
+ *   From: "NAME" <NUMBER@DOMAIN>
+ *   Subject: Voicemail from "NAME" <NUMBER> HH:MM:SS
+ * and mod_voicemail's built-in headers (no template) in
+ *   From: FreeSWITCH mod_voicemail <ACCOUNT@DOMAIN>
+ *   Subject: Voicemail from NAME NUMBER
+ * The mailbox is the envelope sender: ACCOUNT@DOMAIN unless vm-mailfrom is
+ * set (deliver_vm(): email-from, else "%s@%s" of account and domain).
+ */
+static void freeswitch_stock(vm_job *job, const mr_headers *h, const char *envelope_from)
+{
+	char *subj = text_of(h, "Subject"), *num = NULL, *name = NULL;
+	const char *rest = subj && strncmp(subj, "Voicemail from ", 15) == 0 ? subj + 15 : NULL;
+	if (rest && rest[0] == '"') {
+		const char *q = strchr(rest + 1, '"');
+		const char *lt = q ? strstr(q, " <") : NULL, *gt = lt ? strchr(lt, '>') : NULL;
+		if (gt) {
+			name = strndup(rest + 1, (size_t)(q - rest - 1));
+			num = strndup(lt + 2, (size_t)(gt - lt - 2));
+		}
+	} else if (rest) {
+		const char *sp = strrchr(rest, ' ');
+		num = strdup(sp ? sp + 1 : rest);
+		if (sp)
+			name = strndup(rest, (size_t)(sp - rest));
+	}
+	free(subj);
+	mail_addrs from = {0};
+	char e[200], local[256], domain[256];
+	const char *fv = mr_get(h, "From");
+	bool builtin = false;
+	if (fv && addr_parse_list(fv, &from, "From", e, sizeof e) == 0 && from.n == 1) {
+		split_addr(from.v[0].addr, local, sizeof local, domain, sizeof domain);
+		builtin = from.v[0].name && strcmp(from.v[0].name, "FreeSWITCH mod_voicemail") == 0;
+		if (builtin) {
+			if (!vm_job_get_str(job, "contact.mailbox")) {
+				vm_job_set_str(job, "contact.mailbox", local);
+				vm_job_set_str(job, "contact.dialed", local);
+			}
+			if (!vm_job_get_str(job, "contact.context") && domain[0])
+				vm_job_set_str(job, "contact.context", domain);
+		} else {
+			if (!num && local[0])
+				num = strdup(local);
+			if (!name && from.v[0].name)
+				name = mr_decode_words(from.v[0].name);
+			if (!vm_job_get_str(job, "contact.context") && domain[0])
+				vm_job_set_str(job, "contact.context", domain);
+		}
+	}
+	addr_list_free(&from);
+	if (!vm_job_get_str(job, "contact.caller") && !unknown_caller(num))
+		vm_job_set_str(job, "contact.caller", num);
+	if (!vm_job_get_str(job, "contact.caller_name") && !unknown_caller(name))
+		vm_job_set_str(job, "contact.caller_name", name);
+	free(num);
+	free(name);
+	if (!vm_job_get_str(job, "contact.mailbox") && envelope_from && strchr(envelope_from, '@')) {
+		split_addr(envelope_from, local, sizeof local, domain, sizeof domain);
+		if (local[0] && strcmp(local, "freeswitch") != 0) {
+			vm_job_set_str(job, "contact.mailbox", local);
+			vm_job_set_str(job, "contact.dialed", local);
+		}
+		if (!vm_job_get_str(job, "contact.context") && domain[0])
+			vm_job_set_str(job, "contact.context", domain);
+	}
+}
+
+/*
+ * The intake's bounds (engine/core/event_limits.c), applied here as at every
+ * intake: a 4 MB caller id or a To: of 3,000 addresses is refused while the
+ * PBX (or the MTA) is still there to hear it, not later by `vmpipe serve`.
+ */
+static int within_limits(const vm_job *job, char *err, size_t errsize)
+{
+	static const struct { const char *path, *what; enum ev_kind kind; } f[] = {
+		{"contact.caller", "the caller id", EV_CALLER},
+		{"contact.caller_name", "the caller's name", EV_NAME},
+		{"contact.mailbox", "the mailbox", EV_CALLER},
+		{"contact.context", "the mailbox's context or domain", EV_CALLER},
+		{"recipient.email", "the mail's recipients (To:)", EV_RECIPIENTS},
+		{"recipient.name", "the recipient's name", EV_NAME},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+		const char *v = vm_job_get_str(job, f[i].path);
+		if (!v)
+			continue;
+		json_t *j = json_stringn_nocheck(v, strlen(v));
+		int rc = j ? ev_check(f[i].kind, j, f[i].what, err, errsize) : 0;
+		json_decref(j);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
 
 static void pbx_fields(vm_job *job, const char *source, const mr_headers *h)
 {
@@ -392,8 +500,9 @@ static void pbx_fields(vm_job *job, const char *source, const mr_headers *h)
 	vm_job_set_str(job, "source", source);
 }
 
-int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmail *out, char *err,
-		  size_t errsize)
+enum pbxmail_kind pbxmail_parse(const char *mail, size_t len, char *const *rcpt,
+				const char *envelope_from, struct pbxmail *out, char *err,
+				size_t errsize)
 {
 	memset(out, 0, sizeof *out);
 	mr_headers h;
@@ -403,16 +512,29 @@ int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmai
 	char e[300];
 	if (len > PBXMAIL_MAX_BYTES) {
 		snprintf(err, errsize, "the mail is %zu bytes; the limit is %u", len, PBXMAIL_MAX_BYTES);
-		return -1;
+		return PBXMAIL_BAD;
 	}
 	if (mr_read_headers(mail, len, &h, &body, &blen, e, sizeof e) != 0) {
 		snprintf(err, errsize, "not a mail: %s", e);
-		return -1;
+		return PBXMAIL_BAD;
 	}
 	if (mr_parts_read(mail, len, &parts, e, sizeof e) != 0) {
 		snprintf(err, errsize, "unreadable MIME structure: %s", e);
 		mr_headers_free(&h);
-		return -1;
+		return PBXMAIL_BAD;
+	}
+	/* No header this reads is longer than a few KiB in any real mail: a
+	 * longer one is refused before it is decoded (the limits below are
+	 * smaller still). */
+	for (size_t i = 0; i < h.n; i++) {
+		size_t vl = strlen(h.v[i].value);
+		if (vl > PBXMAIL_HEADER_MAX) {
+			snprintf(err, errsize, "the mail's %.60s header is %zu bytes; at most %d", h.v[i].name, vl,
+				 PBXMAIL_HEADER_MAX);
+			mr_parts_free(&parts);
+			mr_headers_free(&h);
+			return PBXMAIL_BAD;
+		}
 	}
 	const char *source = "mail";
 	const char *mid = mr_get(&h, "Message-ID"), *mailer = mr_get(&h, "X-Mailer");
@@ -420,22 +542,59 @@ int pbxmail_parse(const char *mail, size_t len, char *const *rcpt, struct pbxmai
 		source = "asterisk";
 	else if (has_prefix(&h, "X-Voicemail-") || (mailer && strcasestr(mailer, "FreeSWITCH")))
 		source = "freeswitch";
-	char id[ID_MAX + 40];
-	make_id(source, &h, mail, len, id, sizeof id);
-	int rc = -1;
-	if (!(out->job = job_new(id))) {
+	enum pbxmail_kind rc = PBXMAIL_BAD;
+	if (!(out->job = job_new("pending"))) {
 		snprintf(err, errsize, "out of memory");
 		goto done;
 	}
-	vm_job_set_str(out->job, "contact.id", id);
-	vm_job_set_str(out->job, "contact.initial_id", id);
 	if (find_audio(&parts, out, err, errsize) != 0)
 		goto done;
+	if (!out->audio && strcmp(source, "mail") == 0) {
+		/* Asterisk's pager mail (sendpage(): no Message-ID, no X-Asterisk-*),
+		 * or any other mail: not ours to read. */
+		snprintf(err, errsize, "not a voicemail: %s", out->note);
+		rc = PBXMAIL_OTHER;
+		goto done;
+	}
+	char id[ID_MAX + 40];
+	make_id(source, &h, out->audio ? out->audio_name : NULL, mail, len, id, sizeof id);
+	vm_job_set_str(out->job, "id", id);
+	vm_job_set_str(out->job, "contact.id", id);
+	vm_job_set_str(out->job, "contact.initial_id", id);
 	pbx_fields(out->job, source, &h);
+	char abody[4096];
+	if (strcmp(source, "asterisk") == 0 && asterisk_body(&parts, abody, sizeof abody)) {
+		double secs;
+		if (!vm_job_get_num(out->job, "recording.duration_seconds", &secs) &&
+		    (secs = asterisk_body_duration(abody)) >= 0)
+			vm_job_set_num(out->job, "recording.duration_seconds", secs);
+		char *name = asterisk_body_name(abody, vm_job_get_str(out->job, "contact.caller_name"));
+		set_owned(out->job, "contact.caller_name", name);
+	}
+	if (strcmp(source, "freeswitch") == 0)
+		freeswitch_stock(out->job, &h, envelope_from);
 	recipients(out->job, &h, rcpt);
-	rc = 0;
+	if (within_limits(out->job, err, errsize) != 0)
+		goto done;
+	if (out->audio) {
+		double received, recorded, secs;
+		bool cut = false;
+		if (pbxaudio_probe(out->audio, out->audio_len, &received, &recorded, &cut)) {
+			if (cut || !vm_job_get_num(out->job, "recording.duration_seconds", &secs))
+				vm_job_set_num(out->job, "recording.duration_seconds", received);
+			if (cut)
+				vm_job_set_num(out->job, "contact.recorded_seconds", recorded);
+		}
+		out->truncated = cut || parts.unterminated > 0;
+		if (out->truncated) {
+			vm_job_set_bool(out->job, "contact.mail_truncated", true);
+			snprintf(out->note, sizeof out->note, "the mail was cut short (%s): the recording is incomplete",
+				 parts.unterminated ? "its MIME parts do not end" : "the audio ends before its header says");
+		}
+	}
+	rc = PBXMAIL_VOICEMAIL;
 done:
-	if (rc != 0)
+	if (rc != PBXMAIL_VOICEMAIL)
 		pbxmail_free(out);
 	mr_parts_free(&parts);
 	mr_headers_free(&h);

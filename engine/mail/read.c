@@ -229,6 +229,33 @@ char *mr_param(const char *value, const char *name)
 	return NULL;
 }
 
+/*
+ * Asterisk labels encoded words with its `charset` setting (ISO-8859-1 unless
+ * set) whatever the bytes are: a UTF-8 voicemail.conf gives
+ * "=?ISO-8859-1?Q?J=C3=BCrgen?=" (app_voicemail.c, ast_str_encode_mime()).
+ * Bytes that form valid UTF-8 with at least one multi-byte sequence are
+ * almost never meant as Latin-1 ("JÃ¼rgen"): read them as UTF-8.
+ */
+static bool latin1_is_utf8(const char *charset, const char *s, size_t n)
+{
+	if (strcasecmp(charset, "iso-8859-1") != 0 && strcasecmp(charset, "latin1") != 0 &&
+	    strcasecmp(charset, "iso-8859-15") != 0 && strcasecmp(charset, "windows-1252") != 0)
+		return false;
+	bool multi = false;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (!k || i + k > n || (k == 2 && c < 0xC2))
+			return false;
+		for (size_t j = 1; j < k; j++)
+			if (((unsigned char)s[i + j] & 0xC0) != 0x80)
+				return false;
+		multi |= k > 1;
+		i += k;
+	}
+	return multi;
+}
+
 /* Convert `in` from `charset` to UTF-8 into b (unknown charsets: the bytes as
  * they are; text_clean() repairs them later). */
 static void to_utf8(mbuf *b, const char *charset, const char *in, size_t n)
@@ -261,23 +288,61 @@ static void to_utf8(mbuf *b, const char *charset, const char *in, size_t n)
 	iconv_close(cd);
 }
 
-/* One encoded word at p: "=?charset?E?text?=".  Appends its text to b and
- * returns its length, or 0 when p does not start one. */
-static size_t encoded_word(const char *p, mbuf *b)
+/*
+ * Where the scan for encoded words stands: the next "?=" and the next blank
+ * at or after some point, each found once and reused while the scan is still
+ * before it.  Without this every "=?" searched to the end of the value for
+ * its "?=" (quadratic: a 4 MB header of "=?a?B?x" took a minute); with it
+ * each byte is looked at a bounded number of times.
+ */
+struct ew_scan {
+	const char *close; /* the next "?=" (NULL: none after `from`) */
+	const char *blank; /* the next ' ' or '\t' (NULL: none) */
+	const char *close_from, *blank_from; /* where those searches started */
+};
+
+static const char *next_close(struct ew_scan *s, const char *from)
+{
+	if (!s->close_from || from < s->close_from || (s->close && from > s->close)) {
+		s->close = strstr(from, "?=");
+		s->close_from = from;
+	} else if (!s->close) {
+		return NULL; /* none after an earlier point, so none after this one */
+	}
+	return s->close;
+}
+
+static const char *next_blank(struct ew_scan *s, const char *from)
+{
+	if (!s->blank_from || from < s->blank_from || (s->blank && from > s->blank)) {
+		s->blank = from + strcspn(from, " \t");
+		if (!*s->blank)
+			s->blank = NULL;
+		s->blank_from = from;
+	}
+	return s->blank;
+}
+
+/* One encoded word at p: "=?charset?E?text?=".  Appends its text to b
+ * (when b is not NULL) and returns its length, or 0 when p does not start one. */
+static size_t encoded_word(const char *p, mbuf *b, struct ew_scan *scan)
 {
 	if (p[0] != '=' || p[1] != '?')
 		return 0;
 	const char *cs = p + 2, *q1 = strchr(cs, '?');
-	if (!q1 || q1 == cs || !q1[1] || q1[2] != '?')
+	if (!q1 || q1 == cs || !q1[1] || q1[2] != '?' || q1 - cs >= 64)
 		return 0;
 	char enc = (char)toupper((unsigned char)q1[1]);
-	const char *txt = q1 + 3, *close = strstr(txt, "?=");
-	if (!close || (enc != 'B' && enc != 'Q') || memchr(txt, ' ', (size_t)(close - txt)))
+	const char *txt = q1 + 3, *close = next_close(scan, txt);
+	if (!close || (enc != 'B' && enc != 'Q'))
 		return 0;
+	const char *blank = next_blank(scan, txt);
+	if (blank && blank < close)
+		return 0;
+	if (!b)
+		return (size_t)(close + 2 - p);
 	char charset[64];
 	size_t cl = (size_t)(q1 - cs);
-	if (cl >= sizeof charset)
-		return 0;
 	memcpy(charset, cs, cl);
 	charset[cl] = '\0';
 	charset[strcspn(charset, "*")] = '\0'; /* RFC 2231 language suffix */
@@ -303,7 +368,7 @@ static size_t encoded_word(const char *p, mbuf *b)
 				dec[dn++] = txt[i];
 		}
 	}
-	to_utf8(b, charset, dec, dn);
+	to_utf8(b, latin1_is_utf8(charset, dec, dn) ? "UTF-8" : charset, dec, dn);
 	free(dec);
 	return (size_t)(close + 2 - p);
 }
@@ -311,9 +376,10 @@ static size_t encoded_word(const char *p, mbuf *b)
 char *mr_decode_words(const char *value)
 {
 	mbuf b = MBUF_INIT;
+	struct ew_scan scan = {0};
 	bool after_word = false;
 	for (const char *p = value ? value : ""; *p;) {
-		size_t k = encoded_word(p, &b);
+		size_t k = encoded_word(p, &b, &scan);
 		if (k) {
 			p += k;
 			after_word = true;
@@ -322,16 +388,16 @@ char *mr_decode_words(const char *value)
 		if (after_word && (*p == ' ' || *p == '\t')) {
 			/* White space between two encoded words is not part of the text. */
 			const char *q = p + strspn(p, " \t");
-			mbuf tmp = MBUF_INIT;
-			size_t k2 = encoded_word(q, &tmp);
-			mbuf_free(&tmp);
-			if (k2) {
+			if (encoded_word(q, NULL, &scan)) {
 				p = q;
 				continue;
 			}
 		}
 		after_word = false;
-		mbuf_putc(&b, *p++);
+		/* Plain text up to the next '=' (where a word may start) in one piece. */
+		size_t run = 1 + strcspn(p + 1, "=");
+		mbuf_add(&b, p, run);
+		p += run;
 	}
 	size_t n;
 	char *raw = mbuf_take(&b, &n);
@@ -451,6 +517,7 @@ static int walk_multipart(const char *body, size_t len, const char *boundary, in
 		p = next;
 	}
 	if (start) { /* no closing delimiter: the last part runs to the end */
+		out->unterminated++;
 		if (walk(start, (size_t)(end - start), depth + 1, out, err, errsize) != 0)
 			return -1;
 		found++;

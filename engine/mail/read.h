@@ -70,6 +70,8 @@ typedef struct mr_part {
 typedef struct mr_parts {
 	mr_part *v;
 	size_t n;
+	int unterminated; /* multiparts that ran to the end of the text without their
+			   * closing delimiter: a cut mail (or a sloppy writer) */
 } mr_parts;
 
 /*

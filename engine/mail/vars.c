@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "encode.h"
+#include "tzfile.h"
+#include "core/job.h" /* job->timezone, job_get() */
 #include "core/util.h" /* format_duration() */
 
 #define PREVIEW_CHARS 700 /* the original system's preview length */
@@ -28,6 +30,7 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_NO_SPEECH] = "no_speech",
 	[VAR_TRANSCRIPT_UNAVAILABLE] = "transcript_unavailable",
 	[VAR_RECORDING_MISSING] = "recording_missing",
+	[VAR_FOLLOWUP] = "followup",
 	[VAR_LANGUAGE] = "language",
 	[VAR_URL] = "url",
 	[VAR_URL_EXPIRES_AT] = "url_expires_at",
@@ -37,6 +40,13 @@ const char *const mail_var_names[VAR_COUNT] = {
 	[VAR_ATTACHMENT_TOO_LARGE] = "attachment_too_large",
 	[VAR_ATTACHMENT_FAILED] = "attachment_failed",
 	[VAR_ATTACH_MAX] = "attach_max",
+	[VAR_CALLER_NAME] = "caller_name",
+	[VAR_CALLER_DISPLAY] = "caller_display",
+	[VAR_MAILBOX] = "mailbox",
+	[VAR_INCOMPLETE] = "incomplete",
+	[VAR_RECORDING_FILE] = "recording_file",
+	[VAR_TIMEZONE] = "timezone",
+	[VAR_RECORDING_NOT_SENT] = "recording_not_sent",
 };
 
 void format_human_date(int64_t ms, char *buf, size_t size)
@@ -52,6 +62,38 @@ void format_human_date(int64_t ms, char *buf, size_t size)
 	}
 	snprintf(buf, size, "%d %s %d, %02d:%02d UTC", tm.tm_mday, months[tm.tm_mon],
 		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+}
+
+/*
+ * A named zone is read from its zone file (tzfile.c), never by setting TZ:
+ * other threads read the environment.  The host's zone is localtime_r()'s.
+ */
+bool format_human_date_tz(int64_t ms, const char *tz, char *buf, size_t size)
+{
+	static const char *const months[] = {"January", "February", "March",     "April",
+					     "May",     "June",     "July",      "August",
+					     "September", "October", "November", "December"};
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char zone[64] = "";
+	bool ok;
+	if (tz && *tz) {
+		int32_t off;
+		ok = tz_lookup(tz, (int64_t)t, &off, zone, sizeof zone) == 0;
+		time_t local = t + off;
+		ok = ok && gmtime_r(&local, &tm) != NULL;
+	} else {
+		ok = localtime_r(&t, &tm) != NULL;
+		if (ok)
+			strftime(zone, sizeof zone, "%Z", &tm);
+	}
+	if (!ok) {
+		format_human_date(ms, buf, size);
+		return false;
+	}
+	snprintf(buf, size, "%d %s %d, %02d:%02d %s", tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+		 tm.tm_hour, tm.tm_min, zone[0] ? zone : "UTC");
+	return true;
 }
 
 bool parse_iso8601(const char *s, int64_t *ms)
@@ -179,18 +221,64 @@ int mail_vars_build(const vm_job *job, const char *recipient_email, const char *
 	v[VAR_LANGUAGE] = get(job, "transcript.language", NULL);
 	/* The locate stage gave up: say so, the owner still learns who called. */
 	const char *located = vm_job_get_str(job, "stages.locate");
-	v[VAR_RECORDING_MISSING] = strdup(located && strcmp(located, "failed") == 0 ? "yes" : "");
+	/* The PBX mailed no recording (attach=no): nothing was missing, none was sent. */
+	bool not_sent = json_is_true(job_get(job, "contact.recording_not_sent"));
+	v[VAR_RECORDING_NOT_SENT] = strdup(not_sent ? "yes" : "");
+	v[VAR_RECORDING_MISSING] = strdup(!not_sent && located && strcmp(located, "failed") == 0 ? "yes" : "");
+	/* A retried job whose owner was told of the failure (retry.h). */
+	int64_t round = 0;
+	v[VAR_FOLLOWUP] = strdup(vm_job_get_int(job, "round", &round) && round > 0 ? "yes" : "");
 
-	const char *url = vm_job_get_str(job, "recording.url");
-	v[VAR_URL] = get(job, url && *url ? "recording.url" : "recording.uri", NULL);
+	/* A recording on this host with no link (no [serve] public_url): a
+	 * file:// link would be dead in the owner's mail client, so the mail
+	 * says where the file is kept instead. */
+	const char *url = vm_job_get_str(job, "recording.url"), *uri = vm_job_get_str(job, "recording.uri");
+	bool local = (!url || !*url) && uri && strncmp(uri, "file://", 7) == 0;
+	v[VAR_URL] = local ? strdup("") : get(job, url && *url ? "recording.url" : "recording.uri", NULL);
 	v[VAR_URL_EXPIRES_AT] = get(job, "recording.url_expires_at", NULL);
 	v[VAR_RECEIVED_AT] = get(job, "received_at", NULL);
 
+	/* When the message was left: the PBX's own time (its Date:), else when
+	 * vmpipe received it; in the pipeline's zone (`timezone`), else the host's. */
 	int64_t ms;
-	if (!parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
+	if (!parse_iso8601(vm_job_get_str(job, "contact.date"), &ms) &&
+	    !parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
 		ms = vm_now_ms();
-	format_human_date(ms, buf, sizeof buf);
+	const char *tz = job->timezone;
+	format_human_date_tz(ms, tz, buf, sizeof buf);
 	v[VAR_DATE] = strdup(buf);
+	v[VAR_TIMEZONE] = strdup(tz && *tz ? tz : "");
+
+	v[VAR_CALLER_NAME] = get(job, "contact.caller_name", NULL);
+	v[VAR_MAILBOX] = get(job, "contact.mailbox", NULL);
+	/* "Robert Banker (+1 555 765 4321)", or whichever of the two is known. */
+	const char *cn = v[VAR_CALLER_NAME], *num = vm_job_get_str(job, "contact.caller");
+	mbuf disp = MBUF_INIT;
+	if (cn && *cn && num && *num && strcmp(cn, v[VAR_CALLER]) != 0)
+		mbuf_printf(&disp, "%s (%s)", cn, v[VAR_CALLER]);
+	else
+		mbuf_puts(&disp, cn && *cn ? cn : v[VAR_CALLER] ? v[VAR_CALLER] : "unknown");
+	v[VAR_CALLER_DISPLAY] = mbuf_take(&disp, NULL);
+
+	/* A cut recording: what was recorded and what arrived. */
+	bool cut = false;
+	double rec, got;
+	/* contact.*: what the PBX's mail said (it survives the hand-over to
+	 * serve); recording.truncated: what the transcriber found decoding it. */
+	cut = json_is_true(job_get(job, "contact.mail_truncated")) ||
+	      json_is_true(job_get(job, "recording.truncated"));
+	if (cut && vm_job_get_num(job, "contact.recorded_seconds", &rec) &&
+	    vm_job_get_num(job, "recording.duration_seconds", &got))
+		snprintf(buf, sizeof buf, "%.1f s recorded, %.1f s received", rec, got);
+	else
+		snprintf(buf, sizeof buf, "%s", cut ? "the recording arrived incomplete" : "");
+	v[VAR_INCOMPLETE] = strdup(buf);
+
+	/* A recording only on this host (file://, no link to it): where it is, in words. */
+	char path[4096] = "";
+	if (local && vm_file_uri_path(uri, path, sizeof path) != 0)
+		path[0] = '\0';
+	v[VAR_RECORDING_FILE] = text_clean(path, strlen(path), CLEAN_HEADER);
 	/* Known once the attachment is fetched: mail_vars_attachment(). */
 	for (int k = VAR_ATTACHED; k <= VAR_ATTACH_MAX; k++)
 		v[k] = strdup("");

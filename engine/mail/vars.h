@@ -26,6 +26,7 @@ enum mail_var {
 	VAR_NO_SPEECH,
 	VAR_TRANSCRIPT_UNAVAILABLE,
 	VAR_RECORDING_MISSING,
+	VAR_FOLLOWUP,
 	VAR_LANGUAGE,
 	VAR_URL,
 	VAR_URL_EXPIRES_AT,
@@ -35,6 +36,13 @@ enum mail_var {
 	VAR_ATTACHMENT_TOO_LARGE,
 	VAR_ATTACHMENT_FAILED,
 	VAR_ATTACH_MAX,
+	VAR_CALLER_NAME,
+	VAR_CALLER_DISPLAY,
+	VAR_MAILBOX,
+	VAR_INCOMPLETE,
+	VAR_RECORDING_FILE,
+	VAR_TIMEZONE,
+	VAR_RECORDING_NOT_SENT,
 	VAR_COUNT
 };
 
@@ -74,6 +82,13 @@ void format_size(int64_t bytes, char *buf, size_t size);
 
 /* "11 December 2024, 15:30 UTC". */
 void format_human_date(int64_t ms, char *buf, size_t size);
+/*
+ * The same in the zone `tz` (an IANA name such as "Europe/Berlin"; NULL or
+ * "": the host's, /etc/localtime or TZ), the zone's abbreviation named:
+ * "11 December 2024, 16:30 CET".  false (buf: the UTC form) when `tz` is
+ * not a zone this host knows.
+ */
+bool format_human_date_tz(int64_t ms, const char *tz, char *buf, size_t size);
 /* Parse "2024-12-11T15:30:05Z" (fraction and ±hh:mm allowed) to ms; false if not. */
 bool parse_iso8601(const char *s, int64_t *ms);
 

@@ -62,6 +62,13 @@ const char *vm_stage_option(const vm_stage *stage, const char *name);
  * pipeline file and section.
  */
 void vm_stage_error(vm_stage *stage, const char *fmt, ...) VM_PRINTF(2, 3);
+/*
+ * True while the engine only validates (`vmpipe check`): init() must then
+ * change nothing outside its own state (create no directory or file, send nothing, start no thread
+ * that outlives fini) and report what would fail instead, e.g. a directory
+ * that is missing and could not be created.  fini() is called as usual.
+ */
+bool vm_stage_checking(const vm_stage *stage);
 
 /* -------------------------------------------------------------- job record */
 
@@ -204,6 +211,14 @@ int vm_file_uri(const char *path, char *buf, size_t size);
  */
 int vm_write_file_atomic(const char *path, const void *data, size_t len);
 
+/*
+ * Would `path` work as a directory this process writes into, without
+ * creating anything (for init() under vm_stage_checking())?  0 when it is a
+ * writable directory, or when it is missing and its nearest existing parent is
+ * a writable directory (mkdir -p would make it); -1 with the reason in `why`.
+ */
+int vm_dir_check(const char *path, char *why, size_t size);
+
 /* -------------------------------------------------------------------- mail */
 
 /*
@@ -236,7 +251,7 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	{"bcc", VM_OPT_STRING, NULL, false, offsetof(T, F.bcc), "Bcc recipients", NULL},   \
 	{"reply_to", VM_OPT_STRING, NULL, false, offsetof(T, F.reply_to),                   \
 	 "Reply-To header", NULL},                                                          \
-	{"subject", VM_OPT_STRING, "Voicemail message from: {{caller}}", false,             \
+	{"subject", VM_OPT_STRING, "Voicemail message from: {{caller_display}}", false,             \
 	 offsetof(T, F.subject), "subject template", NULL},                                 \
 	{"template_text", VM_OPT_STRING, NULL, false, offsetof(T, F.template_text),         \
 	 "plain-text body template file (default: built in)", NULL},                       \
@@ -246,6 +261,9 @@ enum { VM_ATTACH_NO = 0, VM_ATTACH_YES = 1, VM_ATTACH_SMALLER = 2 };
 	 "attach the audio: no, yes, or smaller-than attach_max", "no|yes|smaller-than"},   \
 	{"attach_max", VM_OPT_SIZE, "10M", false, offsetof(T, F.attach_max),                \
 	 "largest recording attached", NULL},                                               \
+	{"attach_format", VM_OPT_ENUM, "auto", false, VM_OPT_NOSTORE,                       \
+	 "the attachment's form: auto (MP3 for GSM, mu-law, A-law; else as recorded), "     \
+	 "original, wav (16-bit PCM) or mp3", "auto|original|wav|mp3"},                     \
 	{"allowed_recipient_domains", VM_OPT_STRING, NULL, false, VM_OPT_NOSTORE,           \
 	 "comma list of domains (*.example.com: subdomains) recipients must be in; "       \
 	 "empty: any", NULL}
@@ -293,6 +311,17 @@ typedef struct vm_mail {
  */
 vm_status vm_mail_build(vm_job *job, const vm_mail_opts *opts, vm_mail *out);
 void vm_mail_free(vm_mail *mail);
+
+enum { VM_RCPT_TO = 0, VM_RCPT_CC = 1, VM_RCPT_BCC = 2 };
+
+/*
+ * Which header a recipient of vm_mail.rcpt belongs to: VM_RCPT_CC or
+ * VM_RCPT_BCC for an address of the `cc` or `bcc` option (case-insensitive),
+ * else VM_RCPT_TO (the job's recipient, or the `to` option).  For a notifier
+ * whose API wants the envelope split (SES's Destination).  The addresses and
+ * the allow-list are the mail module's, parsed once by vm_mail_init().
+ */
+int vm_mail_recipient_kind(const vm_mail_opts *opts, const char *addr);
 
 /* ---- audio (wav.c) ---- */
 
@@ -520,6 +549,105 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
 
 /* ---- end of plain HTTPS GET ---- */
 
+/* ---- HTTP POST of a form (engine/core/http_form.c; owner: whisper) ---- */
+
+/* One part of a multipart/form-data body. */
+typedef struct vm_http_part {
+	const char *name;
+	const void *data;          /* borrowed: read as the request is sent, never copied */
+	size_t len;
+	const char *filename;      /* NULL: a text field; else the file part's name */
+	const char *content_type;  /* NULL: none */
+} vm_http_part;
+
+typedef struct vm_http_form {
+	const char *url;                 /* http:// or https://, already encoded */
+	const char *const *headers;      /* "Name: value" lines, NULL-terminated, or NULL */
+	const vm_http_part *parts;
+	size_t nparts;
+	const char *ca_file;             /* NULL: vm_ca_bundle() */
+	long connect_timeout_ms;         /* 0: 3 s */
+	long timeout_ms;                 /* the whole exchange; 0: 30 s */
+	size_t max_answer;               /* bytes of a 2xx answer read at most; 0: 64 MiB */
+} vm_http_form;
+
+/* What went wrong below HTTP: decides whether a retry may help. */
+enum {
+	VM_HTTP_NET_OK = 0,
+	VM_HTTP_NET_TIMEOUT,   /* no answer within the timeout (connect or whole) */
+	VM_HTTP_NET_CONNECT,   /* refused, unreachable, a name that does not resolve */
+	VM_HTTP_NET_RESET,     /* reset, closed early, nothing received */
+	VM_HTTP_NET_TOO_LARGE, /* the answer is larger than max_answer */
+	VM_HTTP_NET_TLS,       /* the server's certificate is not trusted */
+	VM_HTTP_NET_OTHER,     /* a bad URL, out of memory */
+};
+
+typedef struct vm_http_header {
+	char *name;  /* lower-case */
+	char *value;
+} vm_http_header;
+
+typedef struct vm_http_response {
+	long status;             /* HTTP status; 0 when no answer came */
+	char *body;              /* malloc()ed, NUL-terminated (len excludes it), or NULL */
+	size_t len;
+	vm_http_header *headers; /* of the final answer */
+	size_t nheaders;
+	int net;                 /* VM_HTTP_NET_* */
+	char net_msg[256];       /* libcurl's explanation when net != VM_HTTP_NET_OK */
+} vm_http_response;
+
+/*
+ * POST `form` as multipart/form-data through the engine's HTTP path (libcurl,
+ * pooled connections, the engine's CA bundle; no redirect followed, no
+ * "Expect: 100-continue").  One attempt: the engine retries.  0 when an HTTP
+ * answer arrived (any status), -1 with out->net and out->net_msg set.  A
+ * header line holding a secret (Authorization) is never logged.  Release out
+ * with vm_http_response_free() either way.
+ */
+int vm_http_post_form(const vm_http_form *form, vm_http_response *out);
+/* The first value of header `name` (any case) in the answer, or NULL (borrowed). */
+const char *vm_http_response_header(const vm_http_response *r, const char *name);
+void vm_http_response_free(vm_http_response *r);
+
+/* ---- end of HTTP POST of a form ---- */
+
+/* ---- Playable audio (engine/audio/encode.c, mp3.c; owner: notify) ---- */
+
+enum {
+	VM_PLAYABLE_AUTO = 0,     /* MP3 for GSM 6.10, mu-law and A-law; anything else as it is */
+	VM_PLAYABLE_ORIGINAL = 1, /* as it is */
+	VM_PLAYABLE_WAV = 2,      /* 16-bit PCM mono WAV at the recording's rate */
+	VM_PLAYABLE_MP3 = 3,      /* MP3 (LAME), mono, CBR for speech: 24 kbit/s up to 12 kHz,
+				   * 32 at 16 kHz (higher rates go to 16 kHz) */
+};
+#define VM_PLAYABLE_KEPT 1 /* vm_audio_playable(): the original is the answer */
+
+/*
+ * The recording `data` (`len` bytes, a whole file as vm_fetch() reads it) in
+ * a form mail clients and browsers play, for an attachment or a listen page.
+ * The host's WAV reader decodes it (WAV in PCM, float, G.711 or GSM 6.10;
+ * raw .gsm), within VM_WAV_MAX_SECONDS; the original is never changed.
+ * 0: out->data (malloc()ed, caller frees) holds the new form and
+ * *content_type says which ("audio/mpeg", "audio/wav"; static strings).
+ * VM_PLAYABLE_KEPT: play the original (VM_PLAYABLE_ORIGINAL; or AUTO for a
+ * PCM WAV or a file the host does not decode, such as an MP3); `out` empty.
+ * Negative (VM_WAV_*): it cannot be made into the form asked for, with the
+ * reason in err.  The MP3 carries LAME's Info tag up to 12 kHz, so decoders
+ * that read it give back the recording's exact length (at 16 kHz, 53 ms more).
+ */
+int vm_audio_playable(const unsigned char *data, size_t len, int format, vm_buf *out,
+                      const char **content_type, char *err, size_t errsz);
+
+/*
+ * A canonical 16-bit PCM mono WAV of `n` samples at `rate` Hz (44-byte
+ * header).  malloc()ed (caller frees), *len set; NULL when out of memory or
+ * too large for a RIFF size.
+ */
+unsigned char *vm_wav_write(const int16_t *samples, size_t n, unsigned rate, size_t *len);
+
+/* ---- end of playable audio ---- */
+
 /* ---- One channel of a WAV (engine/audio/wav.c; owner: whisper) ---- */
 
 /*
@@ -527,7 +655,9 @@ vm_status vm_http_get(vm_job *job, const char *url, size_t max_bytes, vm_buf *ou
  * 1 = the second, right) instead of the mixdown of all; -1 mixes all down.
  * A mono file's one channel is used whatever `channel` says (a PBX records
  * mono, Amazon Connect stereo with the caller on the left); a channel the
- * file does not have is VM_WAV_UNSUPPORTED.
+ * file does not have is VM_WAV_UNSUPPORTED.  The caps are vm_wav_decode_rate()'s
+ * (VM_WAV_MAX_SECONDS and the decode memory limit, checked from the header
+ * before anything is allocated: VM_WAV_TOO_LONG).
  */
 int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, int channel,
                           vm_wav *out, char *err, size_t errsz);
@@ -545,6 +675,38 @@ int vm_wav_decode_channel(const unsigned char *data, size_t len, unsigned rate, 
 const char *vm_ca_bundle(void);
 
 /* ---- end of CA bundle ---- */
+
+/* ---- Text templates and intake checks (engine/mail/text.c, engine/core/intake.c; owner: connect) ---- */
+
+/*
+ * A text template with the job variables e-mail templates have
+ * (docs/templates.md: {{caller}}, {{duration}}, {{date}}, {{transcript}},
+ * {{url}}, {{recipient_name}}, {{tenant}}, …, and {{#name}}…{{/name}}
+ * sections), for notifiers that send no e-mail (a task's name, an SMS).
+ * Parse once in init(): an unknown variable is an error then ("line 1:
+ * unknown variable 'calller'" in err), not an empty string at send time.
+ * `one_line`: the result loses every control character (CR, LF, …).
+ */
+typedef struct vm_text vm_text;
+vm_text *vm_text_parse(const char *src, bool one_line, char *err, size_t errsz);
+/* The template rendered for `job` (malloc()ed, valid UTF-8), NULL when out of memory. */
+char *vm_text_render(const vm_text *t, const vm_job *job);
+void vm_text_free(vm_text *t);
+
+/*
+ * A notifier's check at intake, before any stage runs (the engine's own for
+ * mail notifiers is the recipient allow-list): return 0 when this notifier
+ * could deliver `job`, or -1 with the reason in `why` ("smsRecipient
+ * '+1555' is not an E.164 number") when it would refuse it for certain.
+ * When every notifier that has not yet delivered refuses, the job fails at
+ * once (exit 69), each refusal in its errors, before anything is located,
+ * transcribed or paid for.  `state` is the stage's (read-only) state.  Call
+ * vm_stage_intake_check() from init().
+ */
+typedef int (*vm_intake_fn)(const void *state, const vm_job *job, char *why, size_t size);
+void vm_stage_intake_check(vm_stage *stage, vm_intake_fn check);
+
+/* ---- end of text templates and intake checks ---- */
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
  * file found is opened without following a link and its identity recorded
  * (vm_recording_file_id), so the stages after this one read that very file:
  * swapping the path for a link to another file in between gets nothing.
+ * A job resumed from a checkpoint is located again (state.c), and must find
+ * the file it found before (recording.file_id).
  * A .wav recording's duration comes from its header (recording.duration_seconds).
  */
 #include <errno.h>
@@ -231,8 +233,22 @@ static vm_status run(const void *state, vm_job *job)
 		return vm_retry(job, lf->settle_ms - (now - seen_at));
 	}
 
-	/* The file that readers (vm_fetch) must find there, and no other. */
+	/* The file that readers (vm_fetch) must find there, and no other.  A job
+	 * resumed from its checkpoint was located before: it must be that very
+	 * file still (the checkpoint is no authority for the path, and the path
+	 * is no authority for the file). */
+	char before[128] = "";
+	const char *had = vm_job_get_str(job, "recording.file_id");
+	if (had)
+		snprintf(before, sizeof before, "%s", had);
 	int rc = vm_recording_file_id(job, fd);
+	const char *now_id = vm_job_get_str(job, "recording.file_id");
+	if (rc == 0 && *before && (!now_id || strcmp(now_id, before) != 0)) {
+		close(fd);
+		return vm_fail(job, VM_PERMANENT,
+			       "recording %s is not the file the locate stage found (replaced or changed since): refused",
+			       real);
+	}
 	const char *type = vm_audio_type(real);
 	if (rc == 0 && type && strcmp(type, "audio/wav") == 0)
 		probe_duration(job, fd, real, (int64_t)st.st_size);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 struct notify_file {
 	const char *dir;
+	bool create;
 	vm_mail_opts mail;
 	char root[PATH_MAX];
 };
@@ -59,6 +61,25 @@ static char *record_as_notified(vm_job *job)
 	return json;
 }
 
+/* The record beside the .eml at `eml` (PATH_MAX + 200 bytes), named as it
+ * is.  `resumed`: an earlier attempt wrote the .eml and may have died before
+ * this file; one it did write stays as it is. */
+static void write_record(vm_job *job, const char *eml, bool resumed)
+{
+	char path[PATH_MAX + 200];
+	snprintf(path, sizeof path, "%.*s.json", (int)(strlen(eml) - 4), eml);
+	struct stat st;
+	if (resumed && stat(path, &st) == 0)
+		return;
+	char *json = record_as_notified(job);
+	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
+	free(json);
+	if (rc != 0)
+		vm_log(job, VM_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+	else if (resumed)
+		vm_log(job, VM_LOG_INFO, "wrote %s (the earlier attempt ended before it)", path);
+}
+
 static vm_status run(const void *state, vm_job *job)
 {
 	const struct notify_file *nf = state;
@@ -87,6 +108,7 @@ static vm_status run(const void *state, vm_job *job)
 		vm_log(job, VM_LOG_INFO, "%s already holds %s (an earlier attempt wrote it): not again", path,
 		       mail.message_id);
 		vm_mail_free(&mail);
+		write_record(job, path, true);
 		return vm_done(job);
 	}
 	if (h == 2) {
@@ -102,14 +124,7 @@ static vm_status run(const void *state, vm_job *job)
 	vm_job_add_notification(job, "file", mail.message_id);
 	vm_mail_free(&mail);
 	vm_log(job, VM_LOG_INFO, "wrote %s", path);
-
-	/* Beside the .eml, named as it is. */
-	char *json = record_as_notified(job);
-	snprintf(path + strlen(path) - 4, 6, ".json");
-	int rc = json ? vm_write_file_atomic(path, json, strlen(json)) : -1;
-	free(json);
-	if (rc != 0)
-		vm_log(job, VM_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+	write_record(job, path, false);
 	return vm_done(job);
 }
 
@@ -121,8 +136,22 @@ static int init(vm_stage *stage, void *state)
 		snprintf(want, sizeof want, "%s", nf->dir);
 	else
 		snprintf(want, sizeof want, "%s/%s", vm_stage_config_dir(stage), nf->dir);
+	struct stat st;
+	if (!nf->create && (stat(want, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		vm_stage_error(stage, "option 'dir': %s is not a directory, and 'create' is off: create it "
+			       "(writable by this user) or name another", want);
+		return -1;
+	}
+	if (vm_stage_checking(stage)) { /* vmpipe check: say what would fail, create nothing */
+		char why[PATH_MAX + 100];
+		if (vm_dir_check(want, why, sizeof why) != 0) {
+			vm_stage_error(stage, "option 'dir': %s cannot be used: %s", want, why);
+			return -1;
+		}
+		return vm_mail_init(stage, &nf->mail);
+	}
 	/* mkdir -p: the outbox may be the first thing in a fresh tree. */
-	for (char *p = want + 1;; p++) {
+	for (char *p = want + 1; nf->create; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
@@ -153,6 +182,8 @@ static void fini(void *state)
 static const vm_option options[] = {
 	{"dir", VM_OPT_STRING, NULL, true, O(dir),
 	 "directory for <id>.eml and <id>.json (the job record when the mail was written)", NULL},
+	{"create", VM_OPT_BOOL, "yes", false, O(create),
+	 "create dir (mkdir -p) when it is missing; no: refuse to start instead", NULL},
 	VM_MAIL_OPTIONS(struct notify_file, mail),
 	{NULL, 0, NULL, false, 0, NULL, NULL},
 };

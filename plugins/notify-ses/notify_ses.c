@@ -18,7 +18,6 @@
 
 #include <vmpipe/vmpipe.h>
 
-#include "recipients.h"
 #include "ses_body.h"
 
 #define EXTRA_TAGS_MAX 10
@@ -31,7 +30,6 @@ struct notify_ses {
 	const char *from_arn;
 	vm_mail_opts mail;
 	/* Filled by init, read-only afterwards. */
-	struct ses_list cc, bcc; /* bare addresses of the cc/bcc options */
 	char *extra_buf;         /* extra_tags split in place */
 	struct ses_tag extra[EXTRA_TAGS_MAX];
 	size_t nextra;
@@ -104,10 +102,6 @@ static int setup(vm_stage *stage, struct notify_ses *ns)
 	}
 	if (parse_extra_tags(stage, ns) != 0)
 		return -1;
-	if (ses_bare_addrs(ns->mail.cc, &ns->cc) != 0 || ses_bare_addrs(ns->mail.bcc, &ns->bcc) != 0) {
-		vm_stage_error(stage, "out of memory");
-		return -1;
-	}
 	/* The allow-list (and the configured to/cc/bcc against it) is the mail
 	 * module's: vm_mail_init() refuses what is outside it. */
 	if (vm_mail_init(stage, &ns->mail) != 0)
@@ -137,8 +131,6 @@ static void fini(void *state)
 {
 	struct notify_ses *ns = state;
 	vm_mail_fini(&ns->mail);
-	ses_list_free(&ns->cc);
-	ses_list_free(&ns->bcc);
 	free(ns->extra_buf);
 	ns->extra_buf = NULL;
 }
@@ -148,10 +140,14 @@ static void fini(void *state)
 /* "a@x, b@y" (at most `size` bytes) for messages. */
 static void join(char *const *v, char *out, size_t size)
 {
-	struct ses_list l = {(char **)v, 0};
-	while (v && v[l.n])
-		l.n++;
-	ses_list_join(&l, out, size);
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; v && v[i] && o + 1 < size; i++) {
+		int n = snprintf(out + o, size - o, "%s%s", i ? ", " : "", v[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n < size - o ? (size_t)n : size - o - 1;
+	}
 }
 
 /* SES's documented SendEmail errors and what to do about them. */
@@ -210,12 +206,11 @@ static int split_rcpt(const struct notify_ses *ns, char *const *rcpt, char ***to
 		return -1;
 	size_t nt = 0, nc = 0, nb = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (ses_list_has(&ns->cc, rcpt[i]))
-			(*cc)[nc++] = rcpt[i];
-		else if (ses_list_has(&ns->bcc, rcpt[i]))
-			(*bcc)[nb++] = rcpt[i];
-		else
-			(*to)[nt++] = rcpt[i];
+		switch (vm_mail_recipient_kind(&ns->mail, rcpt[i])) {
+		case VM_RCPT_CC: (*cc)[nc++] = rcpt[i]; break;
+		case VM_RCPT_BCC: (*bcc)[nb++] = rcpt[i]; break;
+		default: (*to)[nt++] = rcpt[i]; break;
+		}
 	}
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -40,6 +41,7 @@ struct convo {
 	size_t n;
 	char last[320];  /* last complete reply line */
 	char error[320]; /* last reply line with a 4xx/5xx code */
+	uint64_t size_limit; /* EHLO's SIZE, 0: none */
 };
 
 static long reply_code(const char *line)
@@ -71,6 +73,15 @@ static void reply_line_done(struct convo *cv)
 	if (!*line)
 		return;
 	snprintf(cv->last, sizeof cv->last, "%s", line);
+	/* "250-SIZE 10240000" among the EHLO reply's lines (RFC 1870 §4). */
+	if (reply_code(line) == 250 && (line[3] == '-' || line[3] == ' ') &&
+	    strncasecmp(line + 4, "SIZE", 4) == 0 && (line[8] == ' ' || line[8] == '\0')) {
+		char *end = line + 8;
+		unsigned long long v = 0;
+		if (line[8] == ' ' && isdigit((unsigned char)line[9]))
+			v = strtoull(line + 9, &end, 10);
+		cv->size_limit = *end == '\0' ? (uint64_t)v : 0;
+	}
 	if (reply_code(line) >= 400)
 		snprintf(cv->error, sizeof cv->error, "%s", line);
 	if (cv->trace)
@@ -239,6 +250,7 @@ int smtp_send(vm_job *job, const struct smtp_conn *c, const char *from, char *co
 	/* A failure quotes the server's refusal even if a later line came in. */
 	const char *reply = rc != CURLE_OK && *cv.error ? cv.error : cv.last;
 	snprintf(res->reply, sizeof res->reply, "%s", reply);
+	res->size_limit = cv.size_limit;
 	if (rc != CURLE_OK && reply_code(reply) >= 400)
 		res->code = reply_code(reply);
 	if (rc != CURLE_OK)

@@ -34,6 +34,12 @@ struct smtp_result {
 	char reply[320];    /* last reply line from the server, "" if none */
 	int curl_code;      /* CURLcode */
 	char curl_err[256]; /* curl's error text, "" on success */
+	/* The server's EHLO SIZE (RFC 1870): the largest message it takes, in
+	 * bytes; 0 when it named none (no SIZE, or "SIZE" / "SIZE 0": no fixed
+	 * limit).  curl declares the message's size in MAIL FROM (SIZE=n) when
+	 * the server offers the extension, so a server refuses a message over
+	 * its limit there, with 552, before any of it is sent. */
+	uint64_t size_limit;
 };
 
 /* libcurl's global init, once per process (curl_global_init is not thread-safe). */

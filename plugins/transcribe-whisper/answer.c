@@ -2,11 +2,13 @@
 #include "answer.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* A larger "end" is no time in seconds (a day is 86400 s) but in Go's
  * nanoseconds, as LocalAI writes them. */
@@ -209,4 +211,34 @@ char *wh_preview(const char *text, size_t chars)
 	*o = '\0';
 	p[utf8_prefix(p, chars)] = '\0';
 	return p;
+}
+
+int64_t wh_retry_after(const char *ra, const char *ra_ms, int64_t now_ms)
+{
+	char *end;
+	if (ra_ms && *ra_ms) {
+		errno = 0;
+		double ms = strtod(ra_ms, &end);
+		if (errno == 0 && end != ra_ms && !*end && ms >= 0 && ms < 1e12)
+			return (int64_t)ms;
+	}
+	if (!ra || !*ra)
+		return -1;
+	if (isdigit((unsigned char)*ra)) {
+		errno = 0;
+		unsigned long long s = strtoull(ra, &end, 10);
+		if (errno || *end || s > 1000000000ULL)
+			return -1;
+		return (int64_t)s * 1000;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *rest = strptime(ra, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!rest || *rest)
+		return -1;
+	time_t when = timegm(&tm);
+	if (when == (time_t)-1)
+		return -1;
+	int64_t ms = (int64_t)when * 1000 - now_ms;
+	return ms > 0 ? ms : 0;
 }

@@ -14,6 +14,7 @@
 #define TRANSCRIBE_WHISPER_ANSWER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct wh_answer {
 	char *text;            /* surrounding white space removed (malloc()ed) */
@@ -42,5 +43,13 @@ void wh_error_message(const char *body, size_t len, char *msg, size_t msgsz, cha
 /* The preview of a transcript: its words joined by single spaces, cut to
  * `chars` UTF-8 characters (malloc()ed). */
 char *wh_preview(const char *text, size_t chars);
+
+/*
+ * The wait a Retry-After header asks for, in ms from `now_ms`: delta-seconds
+ * ("120") or an HTTP-date (IMF-fixdate, "Wed, 21 Oct 2015 07:28:00 GMT", the
+ * form RFC 9110 has senders write); OpenAI's retry-after-ms wins when set.
+ * -1 when neither is there or readable.
+ */
+int64_t wh_retry_after(const char *retry_after, const char *retry_after_ms, int64_t now_ms);
 
 #endif

@@ -10,45 +10,6 @@
 
 #define WAV_HEADER 44
 
-static void le16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)(v & 0xff);
-	p[1] = (unsigned char)(v >> 8 & 0xff);
-}
-
-static void le32(unsigned char *p, uint32_t v)
-{
-	le16(p, v & 0xffff);
-	le16(p + 2, v >> 16);
-}
-
-unsigned char *wh_wav_write(const int16_t *samples, size_t n, unsigned rate, size_t *len)
-{
-	*len = 0;
-	if (n > (UINT32_MAX - 36) / 2)
-		return NULL;
-	uint32_t data = (uint32_t)(n * 2);
-	unsigned char *w = malloc(WAV_HEADER + (size_t)data);
-	if (!w)
-		return NULL;
-	memcpy(w, "RIFF", 4);
-	le32(w + 4, 36 + data);
-	memcpy(w + 8, "WAVEfmt ", 8);
-	le32(w + 16, 16);         /* fmt chunk size */
-	le16(w + 20, 1);          /* WAVE_FORMAT_PCM */
-	le16(w + 22, 1);          /* mono */
-	le32(w + 24, rate);
-	le32(w + 28, rate * 2);   /* bytes per second */
-	le16(w + 32, 2);          /* block align */
-	le16(w + 34, 16);         /* bits per sample */
-	memcpy(w + 36, "data", 4);
-	le32(w + 40, data);
-	for (size_t i = 0; i < n; i++)
-		le16(w + WAV_HEADER + 2 * i, (uint16_t)samples[i]);
-	*len = WAV_HEADER + (size_t)data;
-	return w;
-}
-
 /* "12.3 MB" / "512 KB" / "100 bytes": sizes in messages. */
 static const char *size_text(size_t n, char *buf, size_t size)
 {
@@ -116,70 +77,21 @@ static int as_it_is(const unsigned char *rec, size_t len, const char *name, bool
 	return WH_AUDIO_OK;
 }
 
-int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
-                     const struct wh_audio_opts *o, struct wh_upload *out, char *err, size_t errsz)
+/* The 16 kHz WAV made of `w` (freed here) is what goes; `why` (or out->why
+ * when NULL) says why. */
+static int converted(vm_wav *w, const char *name, const char *why, const struct wh_audio_opts *o,
+		     struct wh_upload *out, char *err, size_t errsz)
 {
-	char a[32], b[32], fmt[48];
-	memset(out, 0, sizeof *out);
-	out->duration = out->claimed_duration = -1;
-	bool riff = len >= 12 && memcmp(rec, "RIFF", 4) == 0 && memcmp(rec + 8, "WAVE", 4) == 0;
-	if (!riff) {
-		/* The server decodes it; the host's reader cannot, so it goes as it is. */
-		if (len > o->max_upload) {
-			snprintf(err, errsz, "the recording is %s, more than max_upload (%s), and only "
-				 "WAV recordings can be converted", size_text(len, a, sizeof a),
-				 size_text(o->max_upload, b, sizeof b));
-			return WH_AUDIO_TOO_LARGE;
-		}
-		out->channel_ignored = o->channel >= 0;
-		return as_it_is(rec, len, name, false, out);
-	}
-
-	vm_wav w;
-	char werr[200];
-	int rc = vm_wav_decode_channel(rec, len, VM_WAV_RATE, o->channel, &w, werr, sizeof werr);
-	if (rc == VM_WAV_NOMEM) {
-		snprintf(err, errsz, "out of memory decoding the recording: %s", werr);
-		return WH_AUDIO_NOMEM;
-	}
-	if (rc == VM_WAV_UNSUPPORTED && len <= o->max_upload) {
-		/* A codec the host does not decode (ADPCM, GSM in older builds): a
-		 * server with ffmpeg (OpenAI, LocalAI) may; its answer will tell. */
-		snprintf(out->why, sizeof out->why, "%s", werr);
-		out->undecoded = true;
-		out->channel_ignored = o->channel >= 0;
-		return as_it_is(rec, len, name, true, out);
-	}
-	if (rc != VM_WAV_OK) {
-		snprintf(err, errsz, "the recording is a WAV file the host cannot read (%s)%s", werr,
-			 rc == VM_WAV_UNSUPPORTED ? " and larger than max_upload" : "");
-		return WH_AUDIO_BAD;
-	}
+	char a[32], b[32];
+	if (why)
+		snprintf(out->why, sizeof out->why, "%s", why);
 	out->is_wav = true;
-	out->duration = w.duration;
-	out->claimed_duration = w.claimed_duration;
-	out->truncated = w.truncated;
-	bool plain = w.src_format == 1 && w.src_bits == 16 && !w.truncated;
-	bool one_channel = o->channel >= 0 && w.src_channels > 1;
-	if (!o->always_convert && plain && !one_channel && len <= o->max_upload) {
-		vm_wav_free(&w);
-		return as_it_is(rec, len, name, true, out);
-	}
-
-	if (o->always_convert)
-		snprintf(out->why, sizeof out->why, "convert = always");
-	else if (!plain)
-		snprintf(out->why, sizeof out->why, "%s%s", w.truncated ? "cut short " : "",
-			 format_name(&w, fmt, sizeof fmt));
-	else if (one_channel)
-		snprintf(out->why, sizeof out->why, "channel %d of %u only", o->channel + 1,
-			 w.src_channels);
-	else
-		snprintf(out->why, sizeof out->why, "%s is more than max_upload",
-			 size_text(len, a, sizeof a));
-	out->owned = wh_wav_write(w.samples, w.nsamples, w.rate, &out->len);
-	size_t nsamples = w.nsamples;
-	vm_wav_free(&w);
+	out->duration = w->duration;
+	out->claimed_duration = w->claimed_duration;
+	out->truncated = w->truncated;
+	out->owned = vm_wav_write(w->samples, w->nsamples, w->rate, &out->len);
+	size_t nsamples = w->nsamples;
+	vm_wav_free(w);
 	if (!out->owned) {
 		snprintf(err, errsz, "out of memory for %zu samples", nsamples);
 		return WH_AUDIO_NOMEM;
@@ -196,6 +108,118 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
 	out->content_type = "audio/wav";
 	named(name, ".wav", out->filename, sizeof out->filename);
 	return WH_AUDIO_OK;
+}
+
+int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
+                     const struct wh_audio_opts *o, struct wh_upload *out, char *err, size_t errsz)
+{
+	char a[32], b[32], fmt[48];
+	memset(out, 0, sizeof *out);
+	out->duration = out->claimed_duration = -1;
+	bool riff = len >= 12 && memcmp(rec, "RIFF", 4) == 0 && memcmp(rec + 8, "WAVE", 4) == 0;
+	if (!riff) {
+		/* Raw GSM 6.10 (Asterisk's format=gsm) is no format any server takes
+		 * (OpenAI's list: flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav,
+		 * webm): the host decodes it, capped at what fits max_upload as a
+		 * 16 kHz WAV, a cap checked from the length before decoding. */
+		vm_wav g;
+		char gerr[200];
+		double fits = (double)(o->max_upload - WAV_HEADER) / (VM_WAV_RATE * 2.0);
+		int grc = vm_wav_decode_limits(rec, len, VM_WAV_RATE, fits, 0, &g, gerr, sizeof gerr);
+		if (grc == VM_WAV_OK)
+			return converted(&g, name, "raw GSM 6.10", o, out, err, errsz);
+		if (grc == VM_WAV_TOO_LONG) {
+			snprintf(err, errsz, "the recording is raw GSM 6.10, which is converted, and too "
+				 "long for max_upload (%s) as a 16 kHz mono WAV: %s",
+				 size_text(o->max_upload, b, sizeof b), gerr);
+			return WH_AUDIO_TOO_LARGE;
+		}
+		if (grc == VM_WAV_NOMEM) {
+			snprintf(err, errsz, "out of memory decoding the recording: %s", gerr);
+			return WH_AUDIO_NOMEM;
+		}
+		/* The server decodes it; the host's reader cannot, so it goes as it is. */
+		if (len > o->max_upload) {
+			snprintf(err, errsz, "the recording is %s, more than max_upload (%s), and only "
+				 "WAV recordings can be converted", size_text(len, a, sizeof a),
+				 size_text(o->max_upload, b, sizeof b));
+			return WH_AUDIO_TOO_LARGE;
+		}
+		out->channel_ignored = o->channel >= 0;
+		return as_it_is(rec, len, name, false, out);
+	}
+
+	/* What the header says decides, before anything is decoded: a file that
+	 * goes as it is is never decoded, and one whose conversion would not fit
+	 * max_upload (or any cap of the decoder) is refused at the cost of its
+	 * header. */
+	vm_wav h;
+	char werr[200];
+	int rc = vm_wav_probe(rec, len, len, &h, werr, sizeof werr);
+	if (rc == VM_WAV_UNSUPPORTED && len <= o->max_upload) {
+		/* A codec the host does not decode (ADPCM): a server with ffmpeg
+		 * (OpenAI, LocalAI) may; its answer will tell. */
+		snprintf(out->why, sizeof out->why, "%s", werr);
+		out->undecoded = true;
+		out->channel_ignored = o->channel >= 0;
+		return as_it_is(rec, len, name, true, out);
+	}
+	if (rc != VM_WAV_OK) {
+		snprintf(err, errsz, "the recording is a WAV file the host cannot read (%s)%s", werr,
+			 rc == VM_WAV_UNSUPPORTED ? " and larger than max_upload" : "");
+		return WH_AUDIO_BAD;
+	}
+	out->is_wav = true;
+	out->duration = h.duration;
+	out->claimed_duration = h.claimed_duration;
+	out->truncated = h.truncated;
+	bool plain = h.src_format == 1 && h.src_bits == 16 && !h.truncated;
+	bool one_channel = o->channel >= 0 && h.src_channels > 1;
+	if (!o->always_convert && plain && !one_channel && len <= o->max_upload)
+		return as_it_is(rec, len, name, true, out);
+
+	size_t conv_len = WAV_HEADER + (size_t)((uint64_t)h.nsamples * VM_WAV_RATE / h.rate) * 2;
+	if (conv_len > o->max_upload) {
+		snprintf(err, errsz, "%.0f s of audio are %s as a 16 kHz mono WAV, more than "
+			 "max_upload (%s)", h.duration, size_text(conv_len, a, sizeof a),
+			 size_text(o->max_upload, b, sizeof b));
+		return WH_AUDIO_TOO_LARGE;
+	}
+	vm_wav w;
+	rc = vm_wav_decode_channel(rec, len, VM_WAV_RATE, one_channel ? o->channel : -1, &w, werr,
+				   sizeof werr);
+	if (rc == VM_WAV_NOMEM) {
+		snprintf(err, errsz, "out of memory decoding the recording: %s", werr);
+		return WH_AUDIO_NOMEM;
+	}
+	if (rc == VM_WAV_TOO_LONG) {
+		snprintf(err, errsz, "the recording is too long to convert: %s", werr);
+		return WH_AUDIO_TOO_LARGE;
+	}
+	if (rc == VM_WAV_UNSUPPORTED && len <= o->max_upload) {
+		/* A channel the file does not have: the server gets it all. */
+		snprintf(out->why, sizeof out->why, "%s", werr);
+		out->undecoded = true;
+		out->channel_ignored = o->channel >= 0;
+		return as_it_is(rec, len, name, true, out);
+	}
+	if (rc != VM_WAV_OK) {
+		snprintf(err, errsz, "the recording is a WAV file the host cannot read (%s)", werr);
+		return WH_AUDIO_BAD;
+	}
+
+	if (o->always_convert)
+		snprintf(out->why, sizeof out->why, "convert = always");
+	else if (!plain)
+		snprintf(out->why, sizeof out->why, "%s%s", w.truncated ? "cut short " : "",
+			 format_name(&w, fmt, sizeof fmt));
+	else if (one_channel)
+		snprintf(out->why, sizeof out->why, "channel %d of %u only", o->channel + 1,
+			 w.src_channels);
+	else
+		snprintf(out->why, sizeof out->why, "%s is more than max_upload",
+			 size_text(len, a, sizeof a));
+	return converted(&w, name, NULL, o, out, err, errsz);
 }
 
 void wh_upload_free(struct wh_upload *up)

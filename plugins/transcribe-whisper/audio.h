@@ -63,12 +63,4 @@ int wh_audio_prepare(const unsigned char *rec, size_t len, const char *name,
                      size_t errsz);
 void wh_upload_free(struct wh_upload *up);
 
-/*
- * A canonical WAV file: the 44-byte header (RIFF, "fmt " of 16 bytes: PCM,
- * mono, `rate` Hz, 16 bits; "data") and the samples little-endian.
- * malloc()ed (caller frees), *len set; NULL when out of memory or too large
- * for a RIFF size.
- */
-unsigned char *wh_wav_write(const int16_t *samples, size_t n, unsigned rate, size_t *len);
-
 #endif

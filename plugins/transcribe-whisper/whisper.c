@@ -26,10 +26,10 @@
 
 #include "answer.h"
 #include "audio.h"
-#include "http.h"
 #include "lang.h"
 
 #define ANSWER_MAX ((size_t)16 << 20)
+#define CONNECT_TIMEOUT_MS 10000L
 #define MIN_AUDIO_S 0.1 /* shorter audio is refused by OpenAI; nobody speaks in it */
 
 struct whisper {
@@ -145,27 +145,65 @@ static const char *hint(long status, bool have_key)
 	}
 }
 
-static vm_status refused(const struct whisper *w, vm_job *job, const struct wh_response *r)
+/* A failure worth another attempt.  transcript.error says it already, so a
+ * job whose time runs out tells the owner why ("could not connect to …"), not
+ * only that it timed out; a later success clears it. */
+static vm_status transient(vm_job *job, const char *msg)
+{
+	vm_job_set_str(job, "transcript.error", msg);
+	return vm_fail(job, VM_TRANSIENT, "%s", msg);
+}
+
+static vm_status refused(const struct whisper *w, vm_job *job, const vm_http_response *r)
 {
 	char msg[400], code[64], text[1000];
 	wh_error_message(r->body, r->len, msg, sizeof msg, code, sizeof code);
 	snprintf(text, sizeof text, "%s answered HTTP %ld%s%s%s", w->shown, r->status,
 		 *msg ? ": " : "", msg, hint(r->status, w->api_key != NULL));
 	bool quota = strcmp(code, "insufficient_quota") == 0;
-	if (r->status == 429 && !quota) {
-		int64_t wait = wh_retry_after(r->retry_after, r->retry_after_ms, vm_now_ms());
+	/* 429 (rate limit) and 503 (overloaded, RFC 9110 §10.2.3) may say when to
+	 * come back. */
+	if ((r->status == 429 && !quota) || r->status == 503) {
+		int64_t wait = wh_retry_after(vm_http_response_header(r, "retry-after"),
+					      vm_http_response_header(r, "retry-after-ms"),
+					      vm_now_ms());
 		if (wait >= 0) {
 			if (wait < 1000) /* never a hot loop, whatever the server says */
 				wait = 1000;
 			vm_log(job, VM_LOG_WARN, "%s; trying again in %lld s as Retry-After asks", text,
 			       (long long)((wait + 999) / 1000));
+			vm_job_set_str(job, "transcript.error", text);
 			return vm_retry(job, wait);
 		}
-		return vm_fail(job, VM_TRANSIENT, "%s", text);
+		return transient(job, text);
 	}
 	if (r->status >= 500 || r->status == 408 || r->status == 425 || r->status == 499)
-		return vm_fail(job, VM_TRANSIENT, "%s", text);
+		return transient(job, text);
 	return failed(w, job, text);
+}
+
+/* What went wrong when no answer came, as the owner's mail may say it. */
+static void no_answer(const struct whisper *w, const vm_http_response *r, char *msg, size_t size)
+{
+	switch (r->net) {
+	case VM_HTTP_NET_CONNECT:
+		snprintf(msg, size, "could not connect to %s: %s", w->shown, r->net_msg);
+		break;
+	case VM_HTTP_NET_TIMEOUT:
+		snprintf(msg, size, "%s did not answer within %lld s: %s", w->shown,
+			 (long long)(w->timeout_ms / 1000), r->net_msg);
+		break;
+	case VM_HTTP_NET_RESET:
+		snprintf(msg, size, "the connection to %s broke: %s", w->shown, r->net_msg);
+		break;
+	case VM_HTTP_NET_TLS:
+		snprintf(msg, size, "POST %s: %s (not trusted: set ca_file to the CA that signed the "
+			 "server's certificate)", w->shown, r->net_msg);
+		break;
+	default:
+		snprintf(msg, size, "POST %s: %s", w->shown, r->net_msg);
+		break;
+	}
 }
 
 static vm_status transcribe(const struct whisper *w, vm_job *job, const struct wh_upload *up)
@@ -174,49 +212,65 @@ static vm_status transcribe(const struct whisper *w, vm_job *job, const struct w
 	char lang[8] = "";
 	if (asked)
 		wh_lang_request(asked, lang, sizeof lang);
-	struct wh_request q = {
-		.url = w->endpoint, .api_key = w->api_key, .ca_file = *w->ca_path ? w->ca_path : NULL,
-		.timeout_ms = (long)w->timeout_ms, .audio = up, .model = w->model, .language = lang,
-		.prompt = w->prompt, .response_format = formats[w->response_format],
-		.temperature = w->temperature, .max_answer = ANSWER_MAX,
+	/* OpenAI's form: the file, then text fields (an empty one is not sent). */
+	const char *fmt = formats[w->response_format];
+	const char *text[][2] = {{"model", w->model}, {"language", lang}, {"prompt", w->prompt},
+				 {"response_format", fmt}, {"temperature", w->temperature}};
+	vm_http_part parts[6] = {{"file", up->data, up->len, up->filename, up->content_type}};
+	size_t np = 1;
+	for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
+		if (text[i][1] && *text[i][1])
+			parts[np++] = (vm_http_part){text[i][0], text[i][1], strlen(text[i][1]), NULL,
+						     NULL};
+	/* The key lives in this header only: never in a log line or the record. */
+	char *auth = NULL;
+	if (w->api_key && asprintf(&auth, "Authorization: Bearer %s", w->api_key) < 0)
+		return vm_fail(job, VM_TRANSIENT, "out of memory");
+	const char *headers[] = {"Accept: application/json", "User-Agent: vmpipe/" VMPIPE_VERSION,
+				 auth, NULL};
+	vm_http_form q = {
+		.url = w->endpoint, .headers = headers, .parts = parts, .nparts = np,
+		.ca_file = *w->ca_path ? w->ca_path : NULL, .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+		.timeout_ms = (long)w->timeout_ms, .max_answer = ANSWER_MAX,
 	};
 	vm_log(job, VM_LOG_INFO, "sending %zu bytes (%s%s) to %s, model %s%s%s", up->len,
 	       up->converted ? "converted to 16 kHz mono WAV: " : "the recording as it is",
 	       up->converted ? up->why : "", w->shown, w->model, *lang ? ", language " : "", lang);
-	struct wh_response r;
-	if (wh_post(&q, &r) != 0) {
-		char msg[1000];
-		snprintf(msg, sizeof msg, "POST %s: %s", w->shown, r.net_msg);
-		wh_response_free(&r);
-		switch (r.net) {
-		case WH_NET_TRANSIENT:
-			return vm_fail(job, VM_TRANSIENT, "%s", msg);
-		case WH_NET_TLS:
-			strncat(msg, " (not trusted: set ca_file to the CA that signed the server's "
-				"certificate)", sizeof msg - strlen(msg) - 1);
-			return failed(w, job, msg);
-		default:
-			return failed(w, job, msg);
-		}
+	vm_http_response r;
+	int rc = vm_http_post_form(&q, &r);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 	}
+	if (rc != 0) {
+		char msg[1000];
+		no_answer(w, &r, msg, sizeof msg);
+		bool again = r.net == VM_HTTP_NET_CONNECT || r.net == VM_HTTP_NET_TIMEOUT ||
+			     r.net == VM_HTTP_NET_RESET;
+		vm_http_response_free(&r);
+		return again ? transient(job, msg) : failed(w, job, msg);
+	}
+	const char *ctype = vm_http_response_header(&r, "content-type");
+	const char *header_model = vm_http_response_header(&r, "openai-model");
 	vm_log(job, VM_LOG_DEBUG, "%s answered %ld (%zu bytes, %s)", w->shown, r.status, r.len,
-	       *r.content_type ? r.content_type : "no content type");
+	       ctype ? ctype : "no content type");
 	vm_status st;
 	if (r.status >= 200 && r.status < 300) {
 		struct wh_answer a;
 		char err[300], msg[1000];
-		if (wh_answer_parse(r.body, r.len, r.content_type, &a, err, sizeof err) != 0) {
+		if (wh_answer_parse(r.body ? r.body : "", r.len, ctype ? ctype : "", &a, err,
+				    sizeof err) != 0) {
 			snprintf(msg, sizeof msg, "%s answered %ld but no transcript: %s", w->shown,
 				 r.status, err);
 			st = failed(w, job, msg);
 		} else {
-			st = store(w, job, &a, asked, r.model);
+			st = store(w, job, &a, asked, header_model);
 			wh_answer_clear(&a);
 		}
 	} else {
 		st = refused(w, job, &r);
 	}
-	wh_response_free(&r);
+	vm_http_response_free(&r);
 	return st;
 }
 

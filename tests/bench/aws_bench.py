@@ -40,11 +40,11 @@ def build_tool(build):
     out = os.path.join(build, "bench", "aws_tool")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     libs = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
-                           "jansson", "expat"], capture_output=True, text=True,
+                           "jansson", "expat", "libmicrohttpd"], capture_output=True, text=True,
                           check=True).stdout.split()
     subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-D_GNU_SOURCE", "-O2",
                     "-Iinclude", "-iquote", "engine", "-o", out, "tests/tools/aws_tool.c",
-                    *objs, *libs, "-lgsm", "-ldl", "-lpthread", "-lm"], cwd=ROOT, check=True)
+                    *objs, *libs, "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"], cwd=ROOT, check=True)
     return out
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat"]
+PKGS = ["libcurl", "libcrypto", "inih", "jansson", "expat", "libmicrohttpd"]
 
 
 def engine_objects(build):
@@ -23,4 +23,4 @@ def engine_objects(build):
 def engine_libs():
     pc = subprocess.run(["pkg-config", "--libs"] + PKGS, capture_output=True, text=True,
                         check=True).stdout.split()
-    return pc + ["-lgsm", "-ldl", "-lpthread", "-lm"]
+    return pc + ["-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"]

@@ -100,6 +100,9 @@ class FakeAWS:
     # A test whose client runs on a faster clock (VMPIPE_CLOCK=scaled:N)
     # widens it on its fake.
     skew_s = SKEW_S
+    # Called as after_handle(fake, req, reply) once a signed request was
+    # handled, before its answer is sent.
+    after_handle = None
 
     def __init__(self, creds=None, region="us-east-1"):
         # access key id -> (secret, session token or None)
@@ -421,6 +424,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(bad)
         reply = fake.handle(req)
         entry["status"] = reply.status
+        if fake.after_handle:
+            # The request took effect; its client has not heard of it yet
+            # (a test may kill the client here).
+            fake.after_handle(fake, req, reply)
         return self._send(reply)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
@@ -437,11 +444,16 @@ class S3Fake(FakeAWS):
     def __init__(self, creds=None, region="us-east-1"):
         super().__init__(creds, region)
         self.buckets = {}  # name -> {key: (bytes, content type, etag)}
+        self.mtimes = {}   # (bucket, key) -> LastModified (epoch s, self.clock)
+
+    # The clock of LastModified (a time-scaled test sets its virtual clock).
+    clock = staticmethod(time.time)
 
     def put(self, bucket, key, data, content_type="application/octet-stream"):
         with self.lock:
             self.buckets.setdefault(bucket, {})[key] = (
                 data, content_type, '"%s"' % hashlib.md5(data).hexdigest())
+            self.mtimes[(bucket, key)] = self.clock()
 
     def handle(self, req):
         parts = req.path.lstrip("/").split("/", 1)
@@ -483,6 +495,7 @@ class S3Fake(FakeAWS):
                 etag = '"%s"' % hashlib.md5(req.body).hexdigest()
                 objs[key] = (req.body, req.headers.get("Content-Type", "application/octet-stream"),
                              etag)
+                self.mtimes[(bucket, key)] = self.clock()
                 return Reply(200, b"", {"ETag": etag})
         if req.method in ("GET", "HEAD"):
             with self.lock:
@@ -501,11 +514,18 @@ class S3Fake(FakeAWS):
 
     def list_v2(self, bucket, objs, args):
         prefix = args.get("prefix", "")
+        delim = args.get("delimiter")
         max_keys = int(args.get("max-keys", "1000"))
         start = args.get("continuation-token")
         if start is not None:
             start = base64.urlsafe_b64decode(start.encode()).decode()
         keys = sorted(k for k in objs if k.startswith(prefix) and (start is None or k > start))
+        folders = []
+        if delim:
+            # S3 rolls keys with the delimiter after the prefix into CommonPrefixes.
+            rest = [k for k in keys if delim in k[len(prefix):]]
+            folders = sorted({k[:len(prefix) + k[len(prefix):].index(delim) + len(delim)] for k in rest})
+            keys = [k for k in keys if k not in set(rest)]
         page, more = keys[:max_keys], len(keys) > max_keys
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
                '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
@@ -520,9 +540,14 @@ class S3Fake(FakeAWS):
             out.append(f"<NextContinuationToken>{tok}</NextContinuationToken>")
         for k in page:
             data, _, etag = objs[k]
-            out.append(f"<Contents><Key>{escape(k)}</Key><Size>{len(data)}</Size>"
-                       f"<ETag>{escape(etag)}</ETag><StorageClass>STANDARD</StorageClass>"
-                       "</Contents>")
+            lm = self.mtimes.get((bucket, k), 0.0)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(lm)) + ".%03dZ" % (int(lm * 1000) % 1000)
+            out.append(f"<Contents><Key>{escape(k)}</Key><LastModified>{stamp}</LastModified>"
+                       f"<ETag>{escape(etag)}</ETag><Size>{len(data)}</Size>"
+                       "<StorageClass>STANDARD</StorageClass></Contents>")
+        if delim:
+            out.append(f"<Delimiter>{escape(delim)}</Delimiter>")
+            out.extend(f"<CommonPrefixes><Prefix>{escape(f)}</Prefix></CommonPrefixes>" for f in folders)
         out.append("</ListBucketResult>")
         return Reply(200, "".join(out), {"Content-Type": "application/xml"})
 

@@ -7,10 +7,19 @@ Runtime API fake, and a container: a `vmpipe lambda` (or packaged
 `bootstrap`) process, started again when it dies, as Lambda starts a new
 one.  Around them it plays what AWS does:
 
-  * asynchronous invocations (the contact flow's, S3's, EventBridge's):
-    queued for the function; an /error or a crashed container is retried
-    with the same request id after 60 s and 120 s (Lambda's retry policy),
-    then given up (`failed_async`: what the on-failure destination gets);
+  * the contact flow's invocation: Amazon Connect's "Invoke AWS Lambda
+    function" block calls Invoke itself (synchronously, as Lambda sees it,
+    even in the block's asynchronous execution mode), so Lambda does not
+    retry it: Connect does, with a *new* request id each time, up to
+    CONNECT_ATTEMPTS in all (docs/lambda.md section 4; Lambda operator guide,
+    "Comparing Lambda invocation modes": "In synchronous invocations, if the
+    Lambda function fails, retries are the responsibility of the trigger");
+    what still failed is in `failed_connect`;
+  * asynchronous invocations (S3's, EventBridge's): queued for the function;
+    an /error or a crashed container is retried with the same request id
+    after 60 s and 120 s (Lambda's retry policy for asynchronous invocation:
+    two retries, the same request id), then given up (`failed_async`: what
+    the on-failure destination gets);
   * S3 event notifications of the recordings prefix, in S3's notification
     form or EventBridge's "Object Created" form, when an object is uploaded
     (upload_recording(), at a virtual time; optionally delivered twice, late,
@@ -22,7 +31,14 @@ one.  Around them it plays what AWS does:
     items not in batchItemFailures are deleted, the others (and all of them
     after an /error or a crash) come back after the visibility timeout, and
     a redrive policy moves a message received 5 times to the dead-letter
-    queue.
+    queue (SQS developer guide, "Using dead-letter queues"; Lambda's
+    "Handling errors for an SQS event source": items listed become visible
+    again after the visibility timeout, ApproximateReceiveCount rises);
+  * EventBridge's scheduled rule for the sweeper (sweep(): a "Scheduled
+    Event", invoked asynchronously);
+  * kill_at(n): the container is killed once, right after the n-th AWS
+    request the function makes has taken effect and before it hears the
+    answer (the systematic kill test).
 
 Time runs `scale` times faster than real time for everything: vmpipe runs on
 VMPIPE_CLOCK=scaled:N@ORIGIN, the fakes' durations and SQS's delays are
@@ -52,6 +68,7 @@ STATE_BUCKET = "vm-state"
 QUEUE, DLQ = "vmpipe-wakeup", "vmpipe-wakeup-dlq"
 JOB_PREFIX = "vmpipe-"
 ASYNC_RETRY_S = (60, 120)
+CONNECT_ATTEMPTS = 3
 
 
 class VClock:
@@ -148,6 +165,7 @@ class World:
         creds = [(AKID, SECRET, None)]
         skew = 10 * 365 * 86400  # vmpipe signs with its scaled clock
         self.s3 = HookedS3(creds)
+        self.s3.clock = self.clock.now
         self.tr = transcribe_fake.TranscribeFake(creds, duration=transcribe_s / scale, s3_put=self.s3.put,
                                                  default_text="Hi, this is Sam. Please call me back.")
         self.ses = ses_fake.SESFake(creds, verified=["example.com"])
@@ -167,12 +185,19 @@ class World:
         self.lock = threading.Condition()
         self.invocations = []     # every attempt, in order
         self.failed_async = []    # what the on-failure destination got
+        self.failed_connect = []  # contact-flow invocations Connect gave up on
+        self.active = 0           # world threads still to do something (uploads, events, retries)
+        self.requests_seen = 0    # AWS requests the function made (kill_at counts them)
+        self.kill_at_n = None
+        self.killed_at = None     # (n, service, method, path) of the kill
         self.timeline = []        # (virtual time, what)
         self.stopping = False
         self.proc = None
         self.crashes = 0
         self.env = self._env(extra_env or {})
         self.stderr = open(os.devnull, "w") if cwd is None else open(os.path.join(cwd, "lambda.log"), "a")
+        for f in (self.s3, self.tr, self.ses, self.sqs):
+            f.after_handle = self._after_request
         self._start_container()
         threading.Thread(target=self._watch, daemon=True).start()
         if suspend:
@@ -223,6 +248,43 @@ class World:
         except ProcessLookupError:
             pass
 
+    def kill_at(self, n, only=None):
+        """Kill the container once, after the function's n-th AWS request
+        (1-based, over every service; only those only(fake, req) accepts when
+        given) took effect, before its answer."""
+        self.kill_only = only
+        self.kill_at_n = n
+
+    kill_only = None
+
+    def _after_request(self, fake, req, reply):
+        with self.lock:
+            if self.kill_only and not self.kill_only(fake, req):
+                return
+            self.requests_seen += 1
+            n = self.requests_seen
+            hit = self.kill_at_n is not None and n == self.kill_at_n
+            if hit:
+                self.killed_at = (n, fake.service, req.method, req.path)
+        if hit:
+            proc = self.proc
+            self.kill_container()
+            while proc.poll() is None:  # dead before the answer goes out
+                time.sleep(0.001)
+
+    def _spawn(self, fn):
+        """A world thread; `active` counts it until it is done."""
+        with self.lock:
+            self.active += 1
+
+        def run():
+            try:
+                fn()
+            finally:
+                with self.lock:
+                    self.active -= 1
+        threading.Thread(target=run, daemon=True).start()
+
     def note(self, what):
         with self.lock:
             self.timeline.append((self.clock.now(), what))
@@ -256,7 +318,18 @@ class World:
                     self.clock.sleep(ASYNC_RETRY_S[attempt])
             with self.lock:
                 self.failed_async.append({"source": source, "event": event, "result": res})
-        threading.Thread(target=run, daemon=True).start()
+        self._spawn(run)
+
+    def invoke_connect(self, event):
+        """Connect's invocation: a new request id per attempt, Connect retrying."""
+        def run():
+            for attempt in range(CONNECT_ATTEMPTS):
+                res = self._attempt(event, "connect", str(uuid.uuid4()), 0)
+                if res is None or res["kind"] == "response" or self.stopping:
+                    return
+            with self.lock:
+                self.failed_connect.append({"event": event, "result": res})
+        self._spawn(run)
 
     def _esm(self):
         """The SQS event source mapping (ReportBatchItemFailures)."""
@@ -287,7 +360,15 @@ class World:
     # ------------------------------------------------------------ events
     def connect(self, event):
         self.note("contact flow invokes the function")
-        self.invoke_async(event, "connect")
+        self.invoke_connect(event)
+
+    def sweep(self):
+        """EventBridge's scheduled rule invokes the sweeper (asynchronously)."""
+        ev = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+              "account": ACCOUNT, "time": iso(self.clock.now())[:19] + "Z", "region": REGION,
+              "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/vmpipe-sweeper"], "detail": {}}
+        self.note("the sweeper's schedule fires")
+        self.invoke_async(ev, "sweep")
 
     def _deliver(self, event, source, late_s=0.0):
         delay = self.event_delay_s + late_s
@@ -299,7 +380,7 @@ class World:
             for _ in range(copies):
                 self.note(f"{source} event delivered")
                 self.invoke_async(event, source)
-        threading.Thread(target=go, daemon=True).start()
+        self._spawn(go)
 
     def s3_event(self, key, size):
         return s3_event(self.bucket, key, size, self.s3_form, self.clock.now())
@@ -312,7 +393,7 @@ class World:
             self.note("recording visible in S3")
             if self.deliver_s3:
                 self._deliver(self.s3_event(key, len(data)), "s3", late_s)
-        threading.Thread(target=go, daemon=True).start()
+        self._spawn(go)
 
     def _transcribe_started(self, job):
         if not job.name.startswith(JOB_PREFIX):
@@ -329,7 +410,10 @@ class World:
                       "region": REGION, "resources": [],
                       "detail": {"TranscriptionJobName": job.name, "TranscriptionJobStatus": status}}
                 self._deliver(ev, "transcribe")
-        threading.Thread(target=done, daemon=True).start()
+        if real < 3600:
+            self._spawn(done)  # an event to come: the world is not idle before it
+        else:
+            threading.Thread(target=done, daemon=True).start()  # a job that never ends
 
     # ------------------------------------------------------------ reading
     def wait(self, cond, timeout_s, what):
@@ -341,12 +425,31 @@ class World:
             time.sleep(0.05)
 
     def idle(self):
-        """Nothing queued for the function, nothing in flight, no wake-up pending."""
+        """Nothing queued for the function, nothing in flight, no wake-up
+        pending, no event or retry still to come."""
         with self.rt.cv:
             busy = bool(self.rt.queue or self.rt.outstanding)
         with self.sqs.cv:
             pending = len(self.sqs.queues[QUEUE].messages)
-        return not busy and not pending
+        with self.lock:
+            active = self.active
+        return not busy and not pending and not active
+
+    def checkpoints(self):
+        """{job id: record} of every checkpoint in the state bucket."""
+        with self.s3.lock:
+            objs = dict(self.s3.buckets[STATE_BUCKET])
+        out = {}
+        for k, v in objs.items():
+            if k.startswith("vmpipe/") and k.count("/") == 1 and k.endswith(".json"):
+                out[k[len("vmpipe/"):-5]] = json.loads(v[0])
+        return out
+
+    def stranded(self):
+        """Jobs left pending with nothing that will step them: a checkpoint
+        not done/failed while the world is idle (no wake-up queued, no event,
+        retry or invocation to come).  Only meaningful once idle()."""
+        return sorted(i for i, r in self.checkpoints().items() if r.get("state") not in ("done", "failed"))
 
     def mails(self):
         return list(self.ses.messages)

@@ -10,6 +10,16 @@
 - Scripted replies: data_replies=["451 4.3.0 Try again later"] answers the
   first DATA with 451 and every later one normally; rcpt_replies maps an
   address to the reply its RCPT TO gets ("550 5.1.1 No such user").
+- size_limit=N: aiosmtpd's data_size_limit, advertised as EHLO "SIZE N" and
+  enforced as aiosmtpd does (552 at MAIL FROM for a declared SIZE=n over it,
+  552 after DATA for more data); size_limit=0: no SIZE advertised, no limit
+  (Postfix's message_size_limit = 0).  Default: aiosmtpd's 32 MiB.
+- reject_non_fqdn_helo=True: RCPT TO is refused as Postfix's
+  reject_non_fqdn_helo_hostname refuses it (postfix/src/smtpd/smtpd_check.c,
+  reject_non_fqdn_hostname(): a HELO name without a dot, not an address
+  literal, gets "504 5.5.2 <name>: Helo command rejected: need
+  fully-qualified hostname" at RCPT, smtpd_delay_reject being the default).
+  Received.helo is the name the client gave in EHLO.
 - The certificate is self-signed for localhost / 127.0.0.1, made by openssl at
   construction; trust it with ca_file = srv.cert.
 
@@ -26,7 +36,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Received:
-    def __init__(self, mail_from, rcpt_tos, data, login):
+    def __init__(self, mail_from, rcpt_tos, data, login, helo=None):
+        self.helo = helo
         self.mail_from = mail_from
         self.rcpt_tos = list(rcpt_tos)
         self.data = data  # bytes as stored: dot-unstuffed, CRLF line ends
@@ -60,6 +71,9 @@ class _Handler:
         self.server = server
 
     async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
+        helo = session.host_name or ""
+        if self.server.reject_non_fqdn_helo and not helo.startswith("[") and "." not in helo:
+            return f"504 5.5.2 <{helo}>: Helo command rejected: need fully-qualified hostname"
         reply = self.server.rcpt_replies.get(address.lower())
         if reply:
             return reply
@@ -73,15 +87,18 @@ class _Handler:
                 return self.server.data_replies.pop(0)
             login = session.auth_data if session.authenticated else None
             self.server.messages.append(
-                Received(envelope.mail_from, envelope.rcpt_tos, envelope.original_content, login))
+                Received(envelope.mail_from, envelope.rcpt_tos, envelope.original_content, login,
+                         session.host_name))
             n = len(self.server.messages)
         return f"250 2.0.0 Ok: queued as Q{n}"
 
 
 class SmtpServer:
     def __init__(self, directory, tls="starttls", users=None, data_replies=None,
-                 rcpt_replies=None):
+                 rcpt_replies=None, size_limit=None, reject_non_fqdn_helo=False):
         self.tls = tls
+        self.reject_non_fqdn_helo = reject_non_fqdn_helo
+        self.size_limit = size_limit
         self.users = dict(users or {})
         self.data_replies = list(data_replies or [])
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
@@ -114,6 +131,8 @@ class SmtpServer:
             ctx.load_cert_chain(self.cert, self.key)
         kwargs = dict(hostname="127.0.0.1", port=self.port, ready_timeout=10)
         smtp_kwargs = {}
+        if self.size_limit is not None:
+            smtp_kwargs["data_size_limit"] = self.size_limit or None
         if self.tls == "starttls":
             smtp_kwargs.update(tls_context=ctx, require_starttls=True)
         elif self.tls == "smtps":

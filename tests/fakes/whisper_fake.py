@@ -36,7 +36,7 @@ evenly over the audio's duration when it can read it, else `duration`).
 Faults, one per request in order (then normal answers): fake.plan =
 ["429", "429:7" (Retry-After: 7), "429:date:120" (Retry-After as an HTTP-date
 120 s ahead), "429:ms:2500" (retry-after-ms), "429:quota" (insufficient_quota),
-"500", "502", "503", "reset" (TCP RST after reading the request), "400",
+"500", "502", "503", "503:7" (Retry-After: 7), "503:date:120", "reset" (TCP RST after reading the request), "400",
 "401", "404", "413", "308" (a redirect), "slow:SECONDS", "garbage" (200 with
 an HTML page)].
 """
@@ -206,7 +206,14 @@ class WhisperFake:
             elif rest:
                 h["Retry-After"] = rest
             return self.error(429, msg, code, None, "requests", h)
-        status = int(fault)
+        status, _, after = fault.partition(":")
+        status = int(status)
+        if status == 503 and after:                  # "503:7", "503:date:120"
+            h = {"Retry-After": email.utils.formatdate(time.time() + float(after[5:]),
+                                                       usegmt=True)
+                 if after.startswith("date:") else after}
+            return self.error(503, "The engine is currently overloaded, please try again "
+                              "later.", None, None, "server_error", h)
         if 300 <= status < 400:
             return status, b"", {"Location": f"{self.url}/elsewhere{self.path}"}
         messages = {

@@ -88,7 +88,7 @@ static void random_query(const uint8_t *data, size_t size)
 	if (qs) { /* not UTF-8: Function URLs only deliver strings, skip */
 		json_object_set_new(ev, "rawQueryString", qs);
 		int status = 0;
-		char *answer = link_click(&cfg, ev, NOW_S * 1000, &status);
+		char *answer = link_click(&cfg, NULL, ev, NOW_S * 1000, &status);
 		CHECK(answer, "no answer (out of memory?)");
 		CHECK(status == 403 || status == 404 || status == 405, "a random click got HTTP %d", status);
 		CHECK(!strstr(answer, "\"Location\""), "a random click was redirected: %s", answer);

@@ -108,6 +108,44 @@ static char *expected_subject(const vm_job *job)
 	return s;
 }
 
+/* Every string of the record, control characters left out (the mail drops
+ * them too, so "exampl\036archive-bcc@…" shows as "…archive-bcc@…"), joined
+ * with spaces into *buf; does the result hold `text` (any case)? */
+static void job_texts(json_t *v, char **buf, size_t *len)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *grown = realloc(*buf, *len + strlen(s) + 2);
+		if (!grown)
+			return;
+		*buf = grown;
+		for (; *s; s++)
+			if ((unsigned char)*s >= 0x20 && *s != 0x7f)
+				grown[(*len)++] = *s;
+		grown[(*len)++] = ' ';
+		grown[*len] = '\0';
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+		job_texts(x, buf, len);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		job_texts(x, buf, len);
+	}
+}
+
+static bool job_holds_text(json_t *rec, const char *text)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	job_texts(rec, &buf, &len);
+	bool found = buf && strcasestr(buf, text);
+	free(buf);
+	return found;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
@@ -173,14 +211,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(m.rcpt && m.message_id && m.envelope_from, "incomplete vm_mail");
 
 	char *subject = expected_subject(job);
-	/* The Bcc may be a To as well, when the job names it. */
-	bool bcc_hidden = (flags & F_COPIES) && !(email && strcasestr(email, BCC));
+	/* The Bcc is no recipient To or Cc must show.  The job may hold its
+	 * text (as a To, or in a caller "x@evil.examplarchive-bcc@…", and inside
+	 * another address): headers then show that text by right and are not
+	 * searched for it. */
+	bool bcc_hidden = flags & F_COPIES;
+	bool bcc_text_in_job = job_holds_text(job->rec, BCC);
 	struct mail_expect e = {
 		.subject = subject,
 		.html_template = default_template_html,
 		.attachment_len = attach && a == 1 ? attach_len : -1,
 		.rcpt = m.rcpt,
 		.bcc = bcc_hidden ? BCC : NULL,
+		.bcc_text_in_job = bcc_text_in_job,
 	};
 	char why[512];
 	if (mail_check(m.data, m.len, &e, why, sizeof why) != 0) {

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *const rcpt[] = {"owner@example.com", NULL};
 	char err[700];
 	struct pbxmail m;
-	if (pbxmail_parse((const char *)data, size, rcpt, &m, err, sizeof err) == 0) {
+	if (pbxmail_parse((const char *)data, size, rcpt, "1000@pbx.example.org", &m, err, sizeof err) ==
+	    PBXMAIL_VOICEMAIL) {
 		char *s = vm_job_to_json(m.job);
 		free(s);
 		pbxmail_free(&m);

@@ -298,7 +298,7 @@ static int decode_words(struct check *c, const char *v, const char *name, bool a
 static int check_top_header(struct check *c, const struct header *h)
 {
 	static const char *const allowed[] = {"Date", "From", "To", "Cc", "Reply-To", "Subject",
-					      "Message-ID", "MIME-Version", "Auto-Submitted",
+					      "Message-ID", "In-Reply-To", "References", "MIME-Version", "Auto-Submitted",
 					      "X-Mailer", "Content-Type", NULL};
 	static const char *const required[] = {"Date", "From", "Subject", "Message-ID",
 					       "MIME-Version", "Content-Type", NULL};
@@ -346,7 +346,7 @@ static int check_top_header(struct check *c, const struct header *h)
 		if (!(c->e->bcc && strcasecmp(*r, c->e->bcc) == 0) && !strstr(shown.d, *r))
 			rc = bad(c, "recipient %s is in neither To nor Cc", *r);
 	free(shown.d);
-	if (rc == 0 && c->e->bcc)
+	if (rc == 0 && c->e->bcc && !c->e->bcc_text_in_job)
 		for (size_t i = 0; i < h->n && rc == 0; i++)
 			if (strcasestr(h->f[i].value, c->e->bcc))
 				rc = bad(c, "the Bcc %s shows in %s", c->e->bcc, h->f[i].name);

@@ -23,6 +23,7 @@
 #ifndef FUZZ_MAIL_CHECK_H
 #define FUZZ_MAIL_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct mail_expect {
@@ -31,6 +32,7 @@ struct mail_expect {
 	long attachment_len;       /* bytes of the attachment, or -1 when none is expected */
 	char *const *rcpt;         /* the envelope recipients (NULL-terminated) */
 	const char *bcc;           /* an address no header may show, or NULL */
+	bool bcc_text_in_job;      /* the job's own text holds it: headers may show it */
 };
 
 /* 0 when `msg` passes; -1 with the first problem (and where) in `why`. */

@@ -7,8 +7,9 @@ Small, real-looking inputs in each target's input format (see the comment at
 the top of tests/fuzz/fuzz_NAME.c): the shapes the real peers send (Amazon
 Connect, PBX recorders, S3, STS, Amazon Transcribe, the mail's job record)
 and the awkward corners each parser was written for.  Deterministic: running
-it again rewrites the same bytes.  The event and config seeds are kept by
-hand and are not touched.
+it again rewrites the same bytes.  The event, config and drop seeds are kept
+by hand and are not touched; of the pbxmail seeds, only pbxsrc-*.eml are
+written here.
 """
 import json
 import math
@@ -114,10 +115,11 @@ def wav(fmt, channels, rate, bits, frames=120, extensible=False, extra=(), data_
     return riff(fmt_chunk(fmt, channels, rate, bits, extensible), *extra, data)
 
 
-def wav_seeds():
-    # The first byte picks the rate the caller asks for (fuzz_wav.c): 0 is
-    # vm_wav_decode() at 16 kHz, 1 the file's own rate, 2 8 kHz, 6 44.1 kHz.
-    seeds = {
+def wav_files():
+    """Name -> (fuzz_wav's rate pick, the file).  The first byte picks the rate
+    the caller asks for (fuzz_wav.c): 0 is vm_wav_decode() at 16 kHz, 1 the
+    file's own rate, 2 8 kHz, 6 44.1 kHz."""
+    return {
         "connect-pcm16-8k.wav": (0, wav(1, 1, 8000, 16)),
         "asterisk-ulaw-8k.wav": (0, wav(7, 1, 8000, 8)),
         "alaw-8k.wav": (2, wav(6, 1, 8000, 8)),
@@ -141,9 +143,49 @@ def wav_seeds():
                                   chunk(b"data", b"\0" * 256))),
         "data-before-fmt.wav": (0, riff(chunk(b"data", b"\0" * 32), fmt_chunk(1, 1, 8000, 16))),
     }
+
+
+def wav_seeds():
     clear("wav")
-    for name, (pick, data) in seeds.items():
+    for name, (pick, data) in wav_files().items():
         write("wav", name, bytes([pick]) + data)
+
+
+def wavchan_seeds():
+    # fuzz_wavchan.c: a rate pick (0 16 kHz, 1 the file's, 2 8 kHz), a channel
+    # pick (0 the mixdown, 1 the left channel, 2 the right, 3 the third), the file.
+    files = wav_files()
+    picks = {
+        # Amazon Connect: stereo, the caller on the left, at the file's rate and at 16 kHz.
+        "connect-stereo-left-keep.wav": (1, 1, wav(1, 2, 8000, 16)),
+        "connect-stereo-right-16k.wav": (0, 2, wav(1, 2, 8000, 16)),
+        "stereo-ulaw-left.wav": (2, 1, wav(7, 2, 8000, 8)),
+        "stereo-pcm24-48k-right.wav": (0, 2, files["stereo-pcm24-48k.wav"][1]),
+        "six-channels-third.wav": (1, 3, files["six-channels-22k.wav"][1]),
+        "extensible-stereo-mixdown.wav": (0, 0, files["extensible-pcm16-stereo.wav"][1]),
+        # A channel the file does not have, and a mono file whatever is asked.
+        "stereo-channel-5.wav": (1, 5, wav(1, 2, 8000, 16, frames=40)),
+        "mono-channel-2.wav": (0, 2, files["connect-pcm16-8k.wav"][1]),
+        "stereo-truncated.wav": (0, 1, wav(1, 2, 8000, 16, data_size=4000)),
+        "stereo-streaming-size.wav": (1, 2, wav(1, 2, 8000, 16, data_size=0xFFFFFFFF)),
+        "rf64-left.wav": (0, 1, files["rf64.wav"][1]),
+    }
+    clear("wavchan")
+    for name, (rate, ch, data) in picks.items():
+        write("wavchan", name, bytes([rate, ch]) + data)
+
+
+def wavprobe_seeds():
+    # fuzz_wavprobe.c: how many bytes the probe is shown (16-bit little-endian),
+    # then the file: all of it, or a head as locate-file reads one.
+    clear("wavprobe")
+    for name, (_, data) in wav_files().items():
+        write("wavprobe", name, struct.pack("<H", min(len(data), 0xFFFF)) + data)
+    head = wav(1, 2, 8000, 16, frames=400)
+    write("wavprobe", "head-44-of-stereo.wav", struct.pack("<H", 44) + head)
+    write("wavprobe", "head-30-cut-in-fmt.wav", struct.pack("<H", 30) + head)
+    listed = wav(1, 1, 8000, 16, extra=[chunk(b"LIST", b"INFOISFT\x05\0\0\0sox\0\0")])
+    write("wavprobe", "head-in-list-chunk.wav", struct.pack("<H", 50) + listed)
 
 
 # -------------------------------------------------------------- template
@@ -473,7 +515,28 @@ def mkv_seeds():
                                                               c.tone_pcm(0.25, 440), b"", contact_tag=False))
 
 
-TARGETS = {"wav": wav_seeds, "template": template_seeds, "transcript": transcript_seeds,
+def pbxmail_seeds():
+    """Mails as the PBXs write them (tests/integration/pbxsrc.py follows their
+    source); written as pbxsrc-*.eml beside the hand-kept seeds, which stay."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import pbxsrc
+    a = wav(1, 1, 8000, 16, frames=400)
+    b = wav(1, 1, 8000, 16, frames=200)
+    write("pbxmail", "pbxsrc-asterisk.eml", pbxsrc.asterisk_voicemail(a))
+    write("pbxmail", "pbxsrc-asterisk-intro-crlf.eml",
+          pbxsrc.asterisk_voicemail(a, fmt="wav", msgnum=3, intro=b, endl=b"\r\n",
+                                    forwarded=("Alice <5550001>", "Friday")))
+    full = pbxsrc.asterisk_voicemail(a, cidname="J\u00fcrgen", fullname="Zo\u00eb \u00dcnal", arch="aarch64")
+    write("pbxmail", "pbxsrc-asterisk-utf8-arm64.eml", full)
+    write("pbxmail", "pbxsrc-asterisk-cut.eml", full[:len(full) * 2 // 3])
+    write("pbxmail", "pbxsrc-asterisk-pager.eml", pbxsrc.asterisk_pager())
+    write("pbxmail", "pbxsrc-freeswitch-stock.eml", pbxsrc.freeswitch_voicemail(a)[0])
+    write("pbxmail", "pbxsrc-freeswitch-builtin.eml", pbxsrc.freeswitch_voicemail(a, template=None)[0])
+    write("pbxmail", "pbxsrc-freeswitch-notify.eml",
+          pbxsrc.freeswitch_voicemail(None, template=pbxsrc.NOTIFY_TPL, notify_email="p@example.org")[0])
+
+
+TARGETS = {"wav": wav_seeds, "wavchan": wavchan_seeds, "wavprobe": wavprobe_seeds, "pbxmail": pbxmail_seeds, "template": template_seeds, "transcript": transcript_seeds,
            "awsxml": awsxml_seeds, "s3list": s3list_seeds, "link": link_seeds, "mail": mail_seeds,
            "mkv": mkv_seeds}
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run every fuzz target (build/fuzz/fuzz_NAME, from tests/fuzz/fuzz_NAME.c) for
-# FUZZ_SECONDS each (`make fuzz`, 60 by default), one after the other, and
-# print the executions of each.  FUZZ_TARGETS="mail wav" runs only those.
+# FUZZ_SECONDS each (`make fuzz`, 60 by default), FUZZ_JOBS at once (one per
+# core), and print the executions of each.  FUZZ_TARGETS="mail wav" runs only those.
 #
 # FUZZ_SMOKE=RUNS is the smoke `make check` runs: RUNS inputs per target with
 # a fixed seed from the committed seeds only (a scratch corpus, removed), so
@@ -30,14 +30,15 @@ VMPIPE_FUZZ_TMP="$PWD/$out/tmp"
 export VMPIPE_FUZZ_TMP
 mkdir -p "$VMPIPE_FUZZ_TMP"
 
-failed=""
-for name in $names; do
+# Targets run side by side, FUZZ_JOBS at a time (default: one per core): each
+# has its own corpus, crashes folder and log, and says what it found when it ends.
+fuzz_one() { # NAME; exit status 1 when it failed
+	name=$1
 	bin=$out/fuzz_$name
 	seeds=tests/fuzz/corpus/$name
 	if [ ! -x "$bin" ] || [ ! -d "$seeds" ]; then
 		echo "fuzz: $name: no $bin or no seeds in $seeds" >&2
-		failed="$failed $name"
-		continue
+		return 1
 	fi
 	mkdir -p "$out/$name.crashes"
 	if [ -n "${FUZZ_SMOKE:-}" ]; then
@@ -65,7 +66,26 @@ for name in $names; do
 	else
 		echo "fuzz: $name FAILED (log: $log, input: $out/$name.crashes/)"
 		grep -E 'ERROR|SUMMARY|property|runtime error|Test unit written' "$log" | head -20
+		return 1
+	fi
+}
+
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+running=0
+for name in $names; do
+	(fuzz_one "$name" || touch "$out/$name.failed") &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait
+		running=0
+	fi
+done
+wait
+failed=""
+for name in $names; do
+	if [ -e "$out/$name.failed" ]; then
 		failed="$failed $name"
+		rm -f "$out/$name.failed"
 	fi
 done
 rmdir "$VMPIPE_FUZZ_TMP" 2>/dev/null || true

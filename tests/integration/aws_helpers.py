@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, engine_objects
+from conftest import BUILD, ROOT, engine_objects, shared_tool
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 import awsfake  # noqa: E402
@@ -29,24 +29,26 @@ S3RVER_BIN = os.path.join(ROOT, "tests", "node_modules", ".bin", "s3rver")
 
 
 @pytest.fixture(scope="session")
-def aws_tool(tmp_path_factory):
+def aws_tool():
     objs = engine_objects()
     missing = [o for o in objs if not os.path.exists(o)]
     assert not missing, f"engine objects missing in {BUILD}: build first (make BUILD=...): {missing[:3]}"
-    out = str(tmp_path_factory.mktemp("awstool") / "aws_tool")
     flags = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
              "-Wstrict-prototypes", "-Wformat=2", "-Wno-format-nonliteral", "-O1", "-g",
              "-Iinclude", "-iquote", "engine"]
     if "san" in os.path.basename(BUILD):
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                   "-fno-sanitize-recover=undefined"]
-    pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
-                         "jansson", "expat"], capture_output=True, text=True, check=True)
-    proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out,
-                           "tests/tools/aws_tool.c", *objs, *pk.stdout.split(),
-                           "-lgsm", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return out
+
+    def build(out):
+        pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl", "libcrypto", "inih",
+                             "jansson", "expat", "libmicrohttpd"], capture_output=True, text=True, check=True)
+        proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out,
+                               "tests/tools/aws_tool.c", *objs, *pk.stdout.split(),
+                               "-lgsm", "-lmp3lame", "-ldl", "-lpthread", "-lm"], cwd=ROOT, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+    return shared_tool("aws_tool", ["tests/tools/aws_tool.c", *objs], build)
 
 
 class ToolResult:

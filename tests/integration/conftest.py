@@ -5,6 +5,7 @@ directory, so the same tests run against build-san/ (ASan/UBSan).  When
 VMPIPE_WRAPPER is set (e.g. "valgrind -q --error-exitcode=99"), every run is
 wrapped in it.
 """
+import fcntl
 import glob
 import json
 import os
@@ -19,6 +20,72 @@ VMPIPE = os.path.join(BUILD, "vmpipe")
 PLUGIN_DIR = os.path.join(BUILD, "plugins")
 TEST_PLUGIN_DIR = os.path.join(BUILD, "test-plugins")
 PYTHON = "/usr/bin/python3"
+
+# Folders the tests make for a spool must not be group-writable: `vmpipe
+# serve` refuses those (docs/serve.md, "Who writes what"), whatever umask
+# the machine running the tests has.
+os.umask(0o022)
+
+# Every process the tests start inherits this mark, the id of the pytest
+# process that runs the session (xdist's workers keep their controller's), so
+# the session's end can find what was left.
+MARK = "VMPIPE_TEST_SESSION"
+if not (os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(MARK)):
+    os.environ[MARK] = str(os.getpid())
+
+
+def _left_behind():
+    """Processes carrying this session's mark that run vmpipe: {pid: cmdline}."""
+    want = f"{MARK}={os.environ[MARK]}".encode()
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if want not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        # The binary itself, its names, or run under a wrapper (valgrind).
+        if any(os.path.basename(w) in ("vmpipe", "vmpipe-sendmail", "bootstrap") for w in cmd.split()):
+            found[int(pid)] = cmd
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _end_serves():
+    """A test that failed half-way leaves its `vmpipe serve`: end its group."""
+    yield
+    import serve_helpers
+    for srv in list(serve_helpers.RUNNING):
+        srv.end()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when a vmpipe process started by the tests is still
+    there (and end it, by process group, so it does not live on).  Under
+    xdist the controller looks, once every worker is done."""
+    if hasattr(session.config, "workerinput"):
+        return
+    left = _left_behind()
+    if not left:
+        return
+    import signal
+    own = os.getpgid(0)
+    for pid in left:
+        try:
+            g = os.getpgid(pid)
+            if g != own:  # never our own group: that is pytest
+                os.killpg(g, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    lines = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+    print(f"\nvmpipe processes left behind by the tests (now killed):\n{lines}", flush=True)
+    session.exitstatus = 1
 
 
 def engine_objects(build=BUILD):
@@ -108,3 +175,44 @@ def connect_event(contact_id="11111111-2222-3333-4444-555555555555",
         },
         "Name": "ContactFlowEvent",
     }
+
+
+def shared_tool(name, inputs, build):
+    """A helper program built once per build directory and shared by every
+    test process: pytest-xdist's workers, and make check's later passes on
+    the same build (valgrind after plain).  It is BUILD/tests/NAME, made under
+    an exclusive lock on NAME.lock when missing or older than any of
+    `inputs` (files; the headers under include/ and engine/ count too).
+    build(out) writes the program to `out`; it is renamed into place, so no
+    process ever runs half a file."""
+    d = os.path.join(BUILD, "tests")
+    os.makedirs(d, exist_ok=True)
+    out = os.path.join(d, name)
+    headers = glob.glob(os.path.join(ROOT, "include", "vmpipe", "*.h")) + \
+        glob.glob(os.path.join(ROOT, "engine", "**", "*.h"), recursive=True)
+    with open(out + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        newest = max(os.path.getmtime(os.path.join(ROOT, i)) for i in [*inputs, *headers])
+        if not os.path.exists(out) or os.path.getmtime(out) < newest:
+            tmp = f"{out}.tmp-{os.getpid()}"
+            try:
+                build(tmp)
+                os.replace(tmp, out)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return out
+
+
+class make_lock:
+    """Held while a test runs make on the build under test (BUILD/make.lock):
+    two test processes never make the same file at once."""
+
+    def __enter__(self):
+        os.makedirs(BUILD, exist_ok=True)
+        self.f = open(os.path.join(BUILD, "make.lock"), "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()

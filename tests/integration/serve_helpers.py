@@ -38,10 +38,26 @@ def free_port():
     return port
 
 
-class Serve:
-    """`vmpipe serve -c INI --spool DIR` with its stderr collected line by line."""
+# Every Serve started and not yet reaped: conftest.py ends what a test left.
+RUNNING = []
 
-    def __init__(self, ini, spool, env=None, args=(), wrapper=True, preexec_fn=None):
+
+def end_group(proc):
+    """SIGKILL the process group `proc` leads (it and anything it started)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=BOUND)
+
+
+class Serve:
+    """`vmpipe serve -c INI --spool DIR` with its stderr collected line by line.
+    It leads a process group of its own, so a test that fails ends it whole.
+    `prefix`: words before the command (e.g. setpriv to run as another user)."""
+
+    def __init__(self, ini, spool, env=None, args=(), wrapper=True, preexec_fn=None, prefix=()):
         e = dict(os.environ)
         e["VMPIPE_LOG_FORMAT"] = "json"
         e.update(env or {})
@@ -49,8 +65,10 @@ class Serve:
         w = os.environ.get("VMPIPE_WRAPPER")
         if w and wrapper:
             cmd = shlex.split(w) + cmd
+        cmd = list(prefix) + cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=e, preexec_fn=preexec_fn)
+                                     env=e, preexec_fn=preexec_fn, start_new_session=True)
+        RUNNING.append(self)
         self.lines = []
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -89,22 +107,41 @@ class Serve:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def _reaped(self):
+        if self in RUNNING:
+            RUNNING.remove(self)
+
     def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=BOUND)
+        end_group(self.proc)
         self.reader.join(timeout=BOUND)
+        self._reaped()
 
     def stop(self):
         """SIGTERM and the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=BOUND)
+        try:
+            rc = self.proc.wait(timeout=BOUND)
+        finally:
+            end_group(self.proc)  # whatever it left in its group
+            self._reaped()
         self.reader.join(timeout=BOUND)
         self.proc.stdout.close()
         return rc
 
     def wait_exit(self):
-        rc = self.proc.wait(timeout=BOUND)
+        try:
+            rc = self.proc.wait(timeout=BOUND)
+        finally:
+            end_group(self.proc)
+            self._reaped()
         self.reader.join(timeout=BOUND)
         self.proc.stdout.close()
         return rc
+
+    def end(self):
+        """Kill the whole group, without asking (a test that failed)."""
+        end_group(self.proc)
+        self._reaped()
+        self.reader.join(timeout=BOUND)
+        self.proc.stdout.close()

@@ -126,10 +126,9 @@ def test_check_good(tmp_path, plugdir):
     assert f"{ini}: ok (plugins from {plugdir})" in r.out, r
     assert "[locate] locate-file" in r.out, r
     assert "[notify] notify-file" in r.out, r
-    # check starts the plugins (init), so notify-file made its outbox...
-    assert (tmp_path / "out").is_dir()
-    # ...but runs nothing.
-    assert list((tmp_path / "out").iterdir()) == []
+    # check starts the plugins (init) in check mode: notify-file's outbox
+    # could be made, and is not (test_queue_cli.py has more).
+    assert not (tmp_path / "out").exists()
 
 
 def test_check_from_environment(tmp_path, plugdir):
@@ -145,7 +144,7 @@ def test_check_names_a_bad_serve_queue(tmp_path, plugdir):
         f.write("[serve]\nqueue = https://sqs.eu-west-1.amazonaws.com/12345/voicemail\n")
     r = run_vmpipe("check", "-c", ini)
     assert r.code == EX_CONFIG, r
-    assert f"{ini}: [serve] queue: not an SQS queue URL" in r.err, r
+    assert f"{ini}:10: [serve] queue: not an SQS queue URL" in r.err, r
     # A good one passes.
     write(ini, open(ini).read().replace("/12345/", "/123456789012/"))
     r = run_vmpipe("check", "-c", ini)

@@ -377,7 +377,10 @@ def test_recording_replaced_by_another_file_after_locate(tmp_path, plugdir):
     os.rename(new, tmp_path / "rec" / f"{CID}.wav")
     ini = write(tmp_path / "pipeline.ini", head + "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
-    assert r.code == EX_OK, r
+    # A checkpoint is no authority for the file: the resumed job locates it
+    # again, finds another file and refuses it there (the owner is told
+    # without the recording: exit 66).
+    assert r.code == 66, r
     assert "resuming from its checkpoint" in r.err, r
     raw, msg = eml(tmp_path)
     assert_secret_not_mailed(raw, msg)
@@ -387,8 +390,9 @@ def test_recording_replaced_by_another_file_after_locate(tmp_path, plugdir):
 @pytest.mark.skipif(not os.path.isdir("/usr/share/pocketsphinx/model/en-us"),
                     reason="the PocketSphinx en-us model is not installed")
 def test_sphinx_reads_only_the_located_recording(tmp_path, plugdir):
-    """transcribe-sphinx reads through the host's fetch: a job resumed after
-    the recording was swapped for a link transcribes nothing of the target."""
+    """A job resumed after the recording was swapped for a link transcribes
+    nothing of the target: it is located again and refused before
+    transcribe-sphinx (which reads through the host's fetch) runs."""
     secret = tmp_path / "secret.txt"
     secret.write_bytes(SECRET)
     head = stopped_after_locate(tmp_path, plugdir)
@@ -398,10 +402,12 @@ def test_sphinx_reads_only_the_located_recording(tmp_path, plugdir):
     ini = write(tmp_path / "pipeline.ini", head + "[transcribe]\nplugin = transcribe-sphinx\n"
                 "[notify]\nplugin = notify-file\ndir = out\nattach = yes\n")
     r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=FAKE)
-    assert r.code == EX_OK, r
+    # The resumed job locates the recording again: the link leads outside
+    # rec/ and is refused there, before any transcriber reads it.
+    assert r.code == 66, r
     rec_json = r.json()
-    assert rec_json["transcript"]["status"] == "failed", rec_json
-    assert any("is a symbolic link: refused" in m for m in error_messages(rec_json, "transcribe")), rec_json
+    assert rec_json["transcript"]["status"] == "skipped", rec_json
+    assert any("resolves outside" in m for m in error_messages(rec_json, "locate")), rec_json
     raw, msg = eml(tmp_path)
     assert_secret_not_mailed(raw, msg)
 

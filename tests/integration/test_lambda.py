@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shlex
 import socket
 import struct
@@ -430,17 +431,20 @@ def netstring(s):
     return str(len(b)).encode() + b":" + b + b","
 
 
-def make_link(bucket, key, expires, secret=LINK_SECRET, version=2):
+def make_link(bucket, key, expires, secret=LINK_SECRET, version=2, job=None):
     """The link format of docs/lambda.md, written independently of engine/core/link.c
-    (version 1: the old format, which is refused)."""
+    (version 1: the old format, which is refused; job: the job's id signed too)."""
     if version == 1:
         msg = f"vmpipe-link-v1\n{bucket}\n{key}\n{expires}".encode()
     else:
-        msg = b"".join(netstring(f) for f in ("vmpipe-link-v2", bucket, key, expires))
+        fields = ("vmpipe-link-v2", bucket, key) + ((job,) if job else ()) + (expires,)
+        msg = b"".join(netstring(f) for f in fields)
     sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest())
     params = {"v": "2"} if version == 2 else {}
-    params.update({"bucket": bucket, "key": key, "expires": str(expires),
-                   "sig": sig.decode().rstrip("=")})
+    params.update({"bucket": bucket, "key": key})
+    if job:
+        params["job"] = job
+    params.update({"expires": str(expires), "sig": sig.decode().rstrip("=")})
     q = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
     return f"{BASE_URL}/voicemail?{q}"
 
@@ -477,8 +481,18 @@ def test_link_clicks(fn, rt, s3):
     s3.put("recordings", key, audio, "audio/wav")
     now = int(time.time())
     good = make_link("recordings", key, now + 7 * 86400 * 4)  # four weeks: beyond any session
+    # The job's checkpoint in the state store: a link naming the job shows it.
+    record = {"id": "job-7", "received_at": "2024-01-01T10:00:00Z",
+              "contact": {"caller": "+15555550199", "caller_name": "Ana <Silva>"},
+              "recording": {"duration_seconds": 12},
+              "transcript": {"status": "completed", "text": "Call me back & soon."}}
+    s3.put("vm-state", "jobs/job-7.json", json.dumps(record).encode(), "application/json")
+    with_job = make_link("recordings", key, now + 3600, job="job-7")
     cases = {
-        "valid": (url_event(good), 302),
+        "valid": (url_event(good), 200),
+        "with-job": (url_event(with_job), 200),
+        "job-swapped": (url_event(with_job.replace("job=job-7", "job=job-8")), 403),
+        "job-dropped": (url_event(with_job.replace("&job=job-7", "")), 403),
         "expired": (url_event(make_link("recordings", key, now - 60)), 403),
         "forged-sig": (url_event(good.replace("sig=", "sig=A")), 403),
         "other-key": (url_event(make_link("recordings", key, now + 3600).replace(
@@ -494,7 +508,12 @@ def test_link_clicks(fn, rt, s3):
         "post": (url_event(good, method="POST"), 405),
     }
     rids = {name: rt.add_event(ev) for name, (ev, _) in cases.items()}
-    fn.start(rt, VMPIPE_PIPELINE=fn.pipeline(), VMPIPE_LINK_BASE_URL=BASE_URL + "/",
+    ini = fn.pipeline()
+    with open(ini) as f:
+        text = f.read().replace("[pipeline]\n", "[pipeline]\nstate = s3://vm-state/jobs\n", 1)
+    with open(ini, "w") as f:
+        f.write(text)
+    fn.start(rt, VMPIPE_PIPELINE=ini, VMPIPE_LINK_BASE_URL=BASE_URL + "/",
              VMPIPE_LINK_SECRET=LINK_SECRET, AWS_ENDPOINT_URL_S3=s3.url)
     for name, (_, status) in cases.items():
         res = rt.wait_result(rids[name])
@@ -504,13 +523,25 @@ def test_link_clicks(fn, rt, s3):
         h = resp["headers"]
         assert h["Cache-Control"] == "no-store"
         assert "<html" in resp["body"]
-        if status == 302:
-            loc = h["Location"]
+        assert "default-src 'none'" in h["Content-Security-Policy"]
+        if status == 200:
+            # The listen page, as `vmpipe serve` shows it; the player plays a
+            # fresh presigned URL, the only origin the page may load media from.
+            body = resp["body"]
+            assert h["Content-Security-Policy"].count(f"media-src {s3.url};") == 1, h
+            assert "<script" not in body
+            loc = re.search(r'<audio controls preload="metadata" src="([^"]+)"', body).group(1)
+            loc = loc.replace("&amp;", "&")
             assert loc.startswith(s3.url + "/recordings/")
             q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
             assert int(q["X-Amz-Expires"]) <= 300  # minutes, not days
             with urllib.request.urlopen(loc) as r:  # the fake checks the presigned signature
                 assert r.read() == audio
+            if name == "with-job":
+                assert "Ana &lt;Silva&gt;" in body and "+15555550199" in body
+                assert "Call me back &amp; soon." in body and "12s" in body
+            else:
+                assert "Voicemail" in body and "Ana" not in body
         elif name == "expired":
             assert "expired" in resp["body"]
         elif name == "old-format":
@@ -519,9 +550,9 @@ def test_link_clicks(fn, rt, s3):
             assert "not valid" in resp["body"]
         elif name == "gone":
             assert "no longer available" in resp["body"]
-    # Only the valid link and the missing object reached S3, with a HEAD each.
+    # Only the valid links and the missing object reached S3, with a HEAD each.
     heads = [e for e in s3.log if e.get("method") == "HEAD"]
-    assert len(heads) == 2, s3.log
+    assert len(heads) == 3, s3.log
 
 
 def test_link_rotation_accepts_the_previous_secret(fn, rt, s3):
@@ -532,7 +563,7 @@ def test_link_rotation_accepts_the_previous_secret(fn, rt, s3):
     fn.start(rt, VMPIPE_PIPELINE=fn.pipeline(), VMPIPE_LINK_BASE_URL=BASE_URL,
              VMPIPE_LINK_SECRET=LINK_SECRET, VMPIPE_LINK_SECRET_PREVIOUS=old,
              AWS_ENDPOINT_URL_S3=s3.url)
-    assert rt.wait_result(rid)["json"]["statusCode"] == 302
+    assert rt.wait_result(rid)["json"]["statusCode"] == 200
 
 
 # ---------------------------------------------------------------- under valgrind

@@ -272,8 +272,10 @@ def crash_at_suspension(w, source, cid=CID):
 
 def test_crash_between_checkpoint_and_answer_of_an_event(make_world):
     """The contact flow's invocation dies after its suspension was checkpointed
-    and before it answered: Lambda retries it (same request id, a new
-    container), which takes its job back at once and goes on: one mail."""
+    and before it answered: Connect invokes again (a new request id, a new
+    container); the job is still held by the dead invocation, so the retry
+    leaves a wake-up for when that lease (the dead invocation's deadline)
+    ends, and the wake-up goes on from the checkpoint: one mail."""
     w = make_world()
     w.expected_crashes = 1
     crashed = crash_at_suspension(w, "connect")
@@ -330,7 +332,9 @@ def test_bad_wakeup_goes_to_the_dead_letter_queue(make_world):
     ({"VMPIPE_STATE": ""}, "needs [pipeline] state = s3://"),
     ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SUSPEND_AFTER": "forever"}, "VMPIPE_SUSPEND_AFTER"),
     ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_WAKEUP_EVENTS": "s3,sms"}, "\"sms\""),
-], ids=["no-s3-state", "bad-suspend-after", "bad-events"])
+    ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SWEEP_AFTER": "0s"}, "VMPIPE_SWEEP_AFTER"),
+    ({"VMPIPE_STATE": "s3://vm-state/x", "VMPIPE_SWEEP_WINDOW": "1y"}, "VMPIPE_SWEEP_WINDOW"),
+], ids=["no-s3-state", "bad-suspend-after", "bad-events", "bad-sweep-after", "bad-sweep-window"])
 def test_bad_settings_are_init_errors(tmp_path, env, want):
     with LambdaRuntimeFake() as rt:
         e = {"AWS_LAMBDA_RUNTIME_API": rt.address, "AWS_REGION": "us-east-1", "PATH": "/usr/bin:/bin",
@@ -390,24 +394,35 @@ def test_suspend_paths_under_wrapper(tmp_path):
                   {"source": "aws.transcribe", "detail-type": "Transcribe Job State Change",
                    "detail": {"TranscriptionJobName": "vmpipe-nobody", "TranscriptionJobStatus": "IN_PROGRESS"}},
                   lambda_world.s3_event("vm-recordings", key_at(time.time(), cid=other), 100),
-                  batch]
+                  batch,
+                  {"version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+                   "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+                   "resources": ["arn:aws:events:us-east-1:123456789012:rule/vmpipe-sweeper"], "detail": {}}]
         rids = [rt.add_event(e, timeout_ms=600000) for e in events]
         cmd = shlex.split(os.environ.get("VMPIPE_WRAPPER", "")) + [VMPIPE, "lambda"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         res = [rt.wait_result(r, timeout=300) for r in rids]
-        assert [r["kind"] for r in res] == ["response"] * 5, res
+        assert [r["kind"] for r in res] == ["response"] * 6, res
         assert res[0]["json"]["state"] == "suspended"
         assert res[1]["json"] == {"state": "noted", "for": "vmpipe-nobody"}
         assert res[2]["json"]["state"] == "ignored"
         assert res[3]["json"] == {"state": "noted", "for": other}
         assert res[4]["json"] == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+        # The sweeper listed the one checkpoint (too fresh to read) and not the wake-up index.
+        assert res[5]["json"] == {"state": "swept", "listed": 1, "examined": 0, "woken": 0}, res[5]
         # The job's own wake-up and the chained one.
         assert len(sqs.sent) == 2 and 0 <= sqs.sent[0]["delay"] <= 900
         assert sqs.sent[1]["delay"] == 900 and json.loads(sqs.sent[1]["body"])["due_ms"] == far
         rt.wait_next(len(events) + 1, timeout=120)
         rt.stop()
-        _, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 70, err[-3000:]
+        # The sweep's metric, in CloudWatch's embedded metric format on stdout.
+        emf = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert len(emf) == 1 and emf[0]["StrandedVoicemails"] == 0, out
+        m = emf[0]["_aws"]["CloudWatchMetrics"][0]
+        assert m["Namespace"] == "vmpipe" and m["Metrics"] == [{"Name": "StrandedVoicemails", "Unit": "Count"}]
+        assert m["Dimensions"] == [["FunctionName"]] and emf[0]["FunctionName"]
     finally:
         rt.stop()
         s3.stop()

@@ -80,3 +80,21 @@ def test_outbox_record_run_again_mails_nobody_twice(tmp_path, plugdir):
     assert [n["message_id"] for n in again.json()["notifications"]] == \
         [n["message_id"] for n in rec["notifications"]]
     assert again.json()["state"] == "done"
+
+
+def test_a_default_may_hold_braces(tmp_path, plugdir):
+    """${SUBJ:-Voicemail from {{caller}}}: the default's braces balance (it
+    stopped at the first '}' and the pipeline failed with 78)."""
+    ini = setup_pipeline(tmp_path, plugdir, "subject = ${VMT_SUBJ_UNSET:-Voicemail from {{caller}}}\n")
+    env = dict(FAKE)
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=env)
+    assert r.code == 0, r
+    _, msg = outbox(tmp_path)
+    assert msg["Subject"] == "Voicemail from " + r.json()["contact"]["caller"]
+    for f in ("out/" + CID + ".eml", "out/" + CID + ".json"):
+        (tmp_path / f).unlink()
+    env["VMT_SUBJ_UNSET"] = "Call from {{caller}}"
+    r = run_vmpipe("run", "-c", ini, "-", input=json.dumps(connect_event()), env=env)
+    assert r.code == 0, r
+    _, msg = outbox(tmp_path)
+    assert msg["Subject"] == "Call from " + r.json()["contact"]["caller"]

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, PLUGIN_DIR, ROOT, VMPIPE, connect_event, write
+from conftest import BUILD, PLUGIN_DIR, ROOT, VMPIPE, connect_event, shared_tool, write
 from test_notify_ses import AKID, SECRET, aws_env, ses, wav_bytes  # noqa: F401 (fixture)
 
 CID = "0c0c0c0c-1111-2222-3333-444455556666"
@@ -28,11 +28,10 @@ SAN = "san" in os.path.basename(BUILD)
 
 
 @pytest.fixture(scope="module")
-def crash_shim(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("shim") / "crash_rename.so")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", out,
-                    os.path.join(ROOT, "tests/tools/crash_rename.c"), "-ldl"], check=True)
-    return out
+def crash_shim():
+    return shared_tool("crash_rename.so", ["tests/tools/crash_rename.c"], lambda out: subprocess.run(
+        ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", out,
+         os.path.join(ROOT, "tests/tools/crash_rename.c"), "-ldl"], check=True))
 
 
 def pipeline(tmp, notify):
@@ -122,6 +121,37 @@ def test_kill9_after_file_delivery_writes_once(tmp_path, crash_shim):
     [n] = rec["notifications"]
     assert n["message_id"] == email.message_from_bytes(first)["Message-ID"]
     assert rec["state"] == "done"
+    # The record beside it, which the killed run never wrote, is written now.
+    assert "the earlier attempt ended before it" in err
+    side = json.load(open(eml[:-4] + ".json"))
+    assert side["state"] == "notified"
+    assert [x["message_id"] for x in side["notifications"]] == [n["message_id"]]
+
+
+@pytest.mark.skipif(SAN, reason="LD_PRELOAD under ASan")
+def test_kill9_between_eml_and_json_every_time(tmp_path, crash_shim):
+    """Killed between the two writes, again and again: each resume ends with
+    both files, the .json written once and never replaced."""
+    ini = pipeline(tmp_path, file_notify(tmp_path))
+    ev = write(tmp_path / "ev.json", json.dumps(connect_event(CID)))
+    for trial in range(5):
+        for f in glob.glob(str(tmp_path / "out" / "*")) + glob.glob(str(tmp_path / "state" / "*")):
+            os.unlink(f)
+        # Just before the .json's rename: the .eml is real, the .json not.
+        code, _, err = finish(start(ini, ev, {"CRASH_RENAME_MATCH": f"/out/{CID}.json",
+                                              "CRASH_RENAME_BEFORE": "1"}, crash_shim))
+        assert code == -signal.SIGKILL, err
+        [eml] = emls(tmp_path)
+        assert not os.path.exists(eml[:-4] + ".json")
+        code, out, err = finish(start(ini, ev))
+        assert code == 0, (trial, err)
+        side = eml[:-4] + ".json"
+        assert os.path.exists(side), (trial, err)
+        first = open(side, "rb").read()
+        assert json.loads(first)["state"] == "notified"
+        # A third run finds the job done and touches nothing.
+        code, out, err = finish(start(ini, ev))
+        assert code == 0 and open(side, "rb").read() == first
 
 
 @pytest.mark.skipif(SAN, reason="LD_PRELOAD under ASan")

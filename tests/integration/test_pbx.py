@@ -1,14 +1,13 @@
 """`vmpipe sendmail`: a PBX's voicemail mail in, a job out (docs/pbx.md).
 
-Inline runs (no `vmpipe serve`), the hand-over to a running serve (a fake one:
-this test holds SPOOL/serve.lock with flock, as spool_lock() does), refused
+Inline runs (no `vmpipe serve`), the hand-over to a running serve (the mail
+dropped whole, the recording taken out by serve), refused
 mail kept in rejected/ with the reason, FreeSWITCH's template form, the
 `vmpipe-sendmail` name with sendmail's own options, and etc/asterisk.ini end
 to end: GSM voicemail -> PocketSphinx -> SMTP (aiosmtpd) with the audio.
 """
 import email
 import email.policy
-import fcntl
 import json
 import os
 import shutil
@@ -20,6 +19,8 @@ import pytest
 import speech
 from conftest import PLUGIN_DIR, ROOT, VMPIPE, run_vmpipe, write
 from pbxmail import asterisk_mail, freeswitch_mail
+from pbxsrc import asterisk_pager
+from serve_helpers import Serve, wait_until
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 from smtp_server import SmtpServer  # noqa: E402
@@ -115,7 +116,7 @@ def test_asterisk_wav49_inline(spool, tmp_path):
     assert rec["recording"]["uri"] == "file://" + str(spool.dir / "recordings" / name)
     assert rec["recording"]["content_type"] == "audio/wav"
     eml = (spool.out / f"{AST_ID}.eml").read_text()
-    assert "Voicemail message from: 5551234" in eml
+    assert "Voicemail message from: John Doe (5551234)" in eml
     assert spool.files("new") == [] and spool.files("rejected") == []
 
     # The PBX sends the same mail again: the checkpoint says done, nobody is mailed twice.
@@ -125,33 +126,40 @@ def test_asterisk_wav49_inline(spool, tmp_path):
     assert not (spool.out / f"{AST_ID}.eml").exists()
 
 
-def test_serve_running_enqueues_and_returns(spool, tmp_path):
+@pytest.mark.valgrind
+def test_serve_running_takes_the_dropped_mail(spool, tmp_path):
+    """With serve running, sendmail drops the whole mail and returns; serve
+    (the spool's owner) takes the recording out of it into recordings/."""
     ini = spool.pipeline()
     audio = gsm_wav(tmp_path)
-    with open(spool.dir / "serve.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a `vmpipe serve` on this spool
-        p = sendmail(asterisk_mail(audio, fmt="gsm", mime="audio/x-gsm"), "-c", ini, "-t")
-    assert p.returncode == 0, p.stderr
-    assert "vmpipe serve is running: job queued as" in p.stderr
-    assert not spool.out.exists()  # nothing ran here
-    [job] = spool.files("new")
-    rec = json.loads((spool.dir / "new" / job).read_text())
-    assert rec["id"] == AST_ID and rec["state"] == "pending"
-    [name] = spool.files("recordings")
-    assert name.endswith("-msg0000.gsm")
-    assert rec["recording"]["uri"] == "file://" + str(spool.dir / "recordings" / name)
-    # What serve does with it: the spooled job record is an event `vmpipe run` takes.
-    r = run_vmpipe("run", "-c", ini, str(spool.dir / "new" / job), env={"VMPIPE_CLOCK": "fake"})
-    assert r.code == 0, r
-    assert (spool.out / f"{AST_ID}.eml").exists()
-    assert "audio/x-gsm" == r.json()["recording"]["content_type"]
+    srv = Serve(ini, spool.dir).ready()
+    try:
+        mail = asterisk_mail(audio, fmt="gsm", mime="audio/x-gsm")
+        p = sendmail(mail, "-c", ini, "-t")
+        assert p.returncode == 0, p.stderr
+        assert "vmpipe serve is running: the mail is dropped as" in p.stderr
+        wait_until("the mail", lambda: (spool.out / f"{AST_ID}.eml").exists())
+        srv.wait_log("done in")
+        assert srv.saw("voicemail mail (asterisk")
+        [name] = spool.files("recordings")
+        assert name.endswith("-msg0000.gsm")
+        assert (spool.dir / "recordings" / name).read_bytes() == audio
+        rec = json.loads((spool.out / f"{AST_ID}.json").read_text())
+        assert rec["recording"]["uri"] == "file://" + str(spool.dir / "recordings" / name)
+        assert rec["recording"]["content_type"] == "audio/x-gsm"
+        assert spool.files("new") == [] and spool.files("rejected") == []
+    finally:
+        assert srv.stop() == 0
 
 
 def test_not_a_voicemail_is_refused_and_kept(spool):
-    mail = asterisk_mail(b"", attach=False)  # attach=no in voicemail.conf
+    # Asterisk's pager mail (pbxsrc.asterisk_pager(): sendpage()), with no
+    # [serve] passthrough to send it on.
+    mail = asterisk_pager().decode()
     p = sendmail(mail, "-c", spool.pipeline(), "-t")
     assert p.returncode == 65, p.stderr
     assert "not a voicemail: no audio attachment (parts: text/plain)" in p.stderr
+    assert "set [serve] passthrough" in p.stderr
     names = spool.files("rejected")
     assert len(names) == 2 and names[0].endswith(".eml") and names[1] == names[0] + ".why"
     assert (spool.dir / "rejected" / names[0]).read_text() == mail
@@ -166,7 +174,7 @@ def test_unwritable_spool_is_a_temporary_failure(spool, tmp_path):
     blocker.write_text("")
     p = sendmail(asterisk_mail(gsm_wav(tmp_path)), "--spool", str(blocker / "spool"), "-t")
     assert p.returncode == 75, p.stderr
-    assert "cannot store the recording" in p.stderr
+    assert "could not drop the mail into the spool" in p.stderr
 
 
 def test_freeswitch_through_the_vmpipe_sendmail_name(spool, tmp_path):
@@ -268,13 +276,16 @@ def test_asterisk_ini_gsm_voicemail_to_smtp(tmp_path):
     assert m.rcpt_tos == ["pat@example.com"]
     msg = email.message_from_bytes(m.data, policy=email.policy.default)
     assert msg["To"] == "Pat Owner <pat@example.com>"
-    assert msg["Subject"] == "Voicemail from +15555550123 (7s)"  # 6.8 s of audio
+    assert msg["Subject"] == "Voicemail from John Doe (+15555550123) (7s)"  # 6.8 s of audio
     text = msg.get_body(("plain",)).get_content()
     for word in ("tomorrow", "three", "o'clock"):
         assert word in text
     [att] = [p for p in msg.iter_attachments()]
-    assert att.get_content_type() == "audio/wav"
-    assert att.get_content() == data
+    # WAV49 plays in few mail readers: attach_format = auto sends it as MP3
+    # (tests/integration/test_attach_format.py checks the audio itself).
+    assert att.get_content_type() == "audio/mpeg"
+    assert att.get_filename().endswith(".mp3")
+    assert att.get_content()[:2] == b"\xff\xe3" and len(att.get_content()) < 2 * len(data)
 
 
 def test_locate_confines_the_recording_to_the_spool(spool, tmp_path):
@@ -317,3 +328,43 @@ tls = none
     rec = json.loads((spool.dir / "new" / job).read_text())
     assert rec["id"] == AST_ID and rec["notifications"] == []
     assert len(spool.files("recordings")) == 1
+
+
+def test_a_dropped_mail_in_flight_resumes_with_its_recording(spool, tmp_path, plugdir):
+    """A mail serve took (its job waiting, the mail in cur/) is resumed after
+    a restart from its checkpoint: the recording taken out the first time
+    stands, no second copy is left in recordings/."""
+    ini = write(tmp_path / "wait.ini", f"""\
+[pipeline]
+plugin_dir = {plugdir}
+timeout = 5m
+state = {tmp_path}/jobs
+
+[serve]
+spool = {spool.dir}
+
+[locate]
+plugin = locate-file
+dir = {spool.dir}/recordings
+settle = 0s
+
+[notify]
+plugin = test-flaky
+mode = retry
+times = -1
+delay = 1h
+""")
+    srv = Serve(ini, spool.dir).ready()
+    try:
+        p = sendmail(asterisk_mail(gsm_wav(tmp_path)), "-c", ini, "-t")
+        assert p.returncode == 0, p.stderr
+        wait_until("the mail in cur/", lambda: len(spool.files("cur")) == 1)
+    finally:
+        assert srv.stop() == 0
+    [rec] = spool.files("recordings")
+    again = Serve(ini, spool.dir).ready()
+    try:
+        again.wait_log("resumed from its checkpoint")
+        assert spool.files("recordings") == [rec] and len(spool.files("cur")) == 1
+    finally:
+        assert again.stop() == 0

@@ -39,8 +39,16 @@ settle = 0s
 
 
 def recording(tmp, cid):
+    """The recording appears whole (written aside, then renamed), as a PBX's
+    does: with settle = 0s locate takes the first file it sees, and one seen
+    half-written (on a loaded machine the writer is preempted between its
+    open() and its write()) is not the file the notifier then reads, so the
+    job was refused and the mail never came (test_duplicate_event_mails_once
+    failed 3 of 11 times)."""
     (tmp / "rec").mkdir(exist_ok=True)
-    (tmp / "rec" / f"{cid}.wav").write_bytes(wav_bytes())
+    part = tmp / f"{cid}.wav.part"
+    part.write_bytes(wav_bytes())
+    os.rename(part, tmp / "rec" / f"{cid}.wav")
 
 
 def enqueue(tmp, spool, cid, **kw):
@@ -194,7 +202,8 @@ def test_failed_job_is_kept_and_retried(tmp_path, spool, plugdir):
     assert status["serve_running"] and status["jobs"]["failed"] == 1
     assert status["failed"][0]["id"] == cid(5) and "mailbox full" in status["failed"][0]["error"]
     text = run_vmpipe("status", "--spool", spool).out
-    assert f"failed: {cid(5)}  [notify] mailbox full" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith(cid(5)))
+    assert line.split()[1:3] == ["failed", "notify"] and "mailbox full" in line, text
     # Fixed, reloaded, retried: the stage that failed runs again, once.
     pipeline(tmp_path, plugdir=plugdir, notify="[notify]\nplugin = test-flaky\n")
     srv.signal(signal.SIGHUP)
@@ -206,8 +215,7 @@ def test_failed_job_is_kept_and_retried(tmp_path, spool, plugdir):
     assert ck["state"] == "done" and ck["stages"]["locate"] == "done"
     assert len(ck["notifications"]) == 1
     r = run_vmpipe("retry", "--spool", spool, cid(5))
-    srv.wait_log("retry: job")
-    assert srv.saw("is done, not failed")
+    assert r.code == 65 and "the job is done, not failed" in r.err, r
     assert srv.stop() == 0
 
 
@@ -274,3 +282,43 @@ def test_tells_systemd_ready_reloading_stopping(tmp_path, spool):
         assert sock.recv(256) == b"STOPPING=1"
     finally:
         sock.close()
+
+
+@pytest.mark.valgrind
+def test_a_large_intake_is_taken_in_slices(tmp_path, spool):
+    """300 events waiting at start are taken 64 per turn of the loop (so
+    signals, job ends and scrapes are answered in between), and all of them."""
+    ini = pipeline(tmp_path)
+    (spool / "tmp").mkdir(parents=True)
+    (spool / "new").mkdir()
+    for n in range(300):
+        (spool / "tmp" / f"e{n:03d}").write_text('{"not": "an event"}')
+        os.rename(spool / "tmp" / f"e{n:03d}", spool / "new" / f"e{n:03d}")
+    srv = Serve(ini, spool, env={"VMPIPE_LOG_LEVEL": "debug"}).ready()
+    # A refused entry is kept in rejected/ (with its .why) before it leaves
+    # new/: wait for both ends of the move.
+    wait_until("every event rejected", lambda: len(os.listdir(spool / "rejected")) == 600
+               and os.listdir(spool / "new") == [])
+    srv.wait_log("64 taken from new/: the rest after this turn of the loop", 4)
+    assert srv.stop() == 0
+
+
+def test_a_file_written_straight_into_new_is_taken_when_closed(tmp_path, spool):
+    """Not the Maildir way, but it happens: a file created in new/ and still
+    being written is left alone until its writer closes it."""
+    ini = pipeline(tmp_path)
+    srv = Serve(ini, spool).ready()
+    recording(tmp_path, cid(8))
+    recording(tmp_path, cid(9))
+    with open(spool / "new" / "direct", "w") as f:
+        f.write(json.dumps(connect_event(cid(8)))[:20])
+        f.flush()
+        # Events are seen in order: once this one is taken, the creation of
+        # "direct" has been seen too.
+        enqueue(tmp_path, spool, cid(9))
+        wait_until("the later event's mail", lambda: f"{cid(9)}.eml" in mails(tmp_path))
+        assert os.listdir(spool / "new") == ["direct"] and os.listdir(spool / "rejected") == []
+        f.write(json.dumps(connect_event(cid(8)))[20:])
+    wait_until("the mail", lambda: f"{cid(8)}.eml" in mails(tmp_path))
+    assert os.listdir(spool / "rejected") == []
+    assert srv.stop() == 0

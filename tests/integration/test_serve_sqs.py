@@ -28,7 +28,8 @@ from test_notify_ses import AKID, SECRET, aws_env, wav_bytes
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 import awsfake  # noqa: E402
-import sqs_fake  # noqa: E402
+import sqs_fake
+from serve_helpers import end_group  # noqa: E402
 
 QUEUE, DLQ = "vm-events", "vm-events-dlq"
 BUCKET, STATE_BUCKET = "vm-bucket", "vm-state"
@@ -69,7 +70,7 @@ class Serve:
         self.wrapped = bool(wrapper)
         self.lines = []
         self.p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, errors="backslashreplace")
+                                  text=True, errors="backslashreplace", start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -98,9 +99,7 @@ def hosts():
     started = []
     yield started
     for h in started:
-        if h.p.poll() is None:
-            h.p.kill()
-            h.p.wait()
+        end_group(h.p)  # it and whatever it started
 
 
 @pytest.fixture
@@ -150,7 +149,9 @@ def record(cid):
 
 def recording(tmp, cid):
     (tmp / "rec").mkdir(exist_ok=True)
-    (tmp / "rec" / f"{cid}.wav").write_bytes(wav_bytes())
+    part = tmp / f"{cid}.wav.part"  # whole when it appears (test_serve.recording says why)
+    part.write_bytes(wav_bytes())
+    os.rename(part, tmp / "rec" / f"{cid}.wav")
 
 
 def mails(tmp, *names):

@@ -39,7 +39,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, shared_tool
 
 CASES = int(os.environ.get("SIGV4_CASES", "1500"))
 
@@ -68,9 +68,8 @@ def _epoch(dt):
 # ------------------------------------------------------------ our C signer
 
 @pytest.fixture(scope="module")
-def tool(tmp_path_factory):
+def tool():
     """Build tests/tools/sigv4_tool.c against the engine's SigV4 sources."""
-    out = str(tmp_path_factory.mktemp("sigv4") / "sigv4_tool")
     flags = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
              "-Wstrict-prototypes", "-Wformat=2", "-Wno-format-nonliteral", "-O1", "-g",
              "-Iinclude", "-iquote", "engine"]
@@ -79,12 +78,14 @@ def tool(tmp_path_factory):
                   "-fno-sanitize-recover=undefined"]
     srcs = ["tests/tools/sigv4_tool.c", "engine/aws/sigv4.c", "engine/aws/uri.c",
             "engine/aws/presign.c"]
-    libs = subprocess.run(["pkg-config", "--cflags", "--libs", "jansson", "libcrypto"],
-                          capture_output=True, text=True, check=True).stdout.split()
-    proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out, *srcs, *libs],
-                          cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return out
+
+    def build(out):
+        libs = subprocess.run(["pkg-config", "--cflags", "--libs", "jansson", "libcrypto"],
+                              capture_output=True, text=True, check=True).stdout.split()
+        proc = subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", out, *srcs, *libs],
+                              cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    return shared_tool("sigv4_tool", srcs, build)
 
 
 def run_tool(tool, requests):

@@ -423,6 +423,123 @@ def test_attach_smaller_than(setup, server, limit, attached):
         assert "not attached" in r.err
 
 
+# ------------------------------------------------------------------- EHLO
+
+def host_namespace(monkeypatch, tmp_path, hostname, hosts):
+    """Run vmpipe with its own host name and /etc/hosts (a UTS and a mount
+    namespace: root only), so the EHLO name is known whatever this machine is
+    called."""
+    if os.geteuid() != 0 or os.environ.get("VMPIPE_WRAPPER"):
+        pytest.skip("needs root for unshare, and no other wrapper")
+    f = tmp_path / "hosts"
+    f.write_text(hosts)
+    monkeypatch.setenv("VMPIPE_WRAPPER", "unshare --uts --mount sh -c 'hostname {} && mount "
+                       "--bind {} /etc/hosts && exec \"$@\"' sh".format(hostname, f))
+
+
+def test_ehlo_gives_the_hosts_fqdn(setup, tmp_path, monkeypatch):
+    """Postfix's reject_non_fqdn_helo_hostname refuses a short name; the host's
+    FQDN (the resolver's canonical name of its host name) passes."""
+    host_namespace(monkeypatch, tmp_path, "pbx7",
+                   "127.0.0.1 localhost\n127.0.1.1 pbx7.example.org pbx7\n")
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv)), setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+    assert m.helo == "pbx7.example.org"
+
+
+def test_a_host_without_fqdn_is_warned_and_refused(setup, tmp_path, monkeypatch):
+    host_namespace(monkeypatch, tmp_path, "pbx7", "127.0.0.1 localhost pbx7\n")
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv)), setup.event())
+        assert srv.messages == []
+    assert r.code == 69, r
+    assert "this host's name 'pbx7' is not fully qualified" in r.err
+    assert "504 5.5.2 <pbx7>: Helo command rejected: need fully-qualified hostname" in r.err
+
+
+@pytest.mark.parametrize("helo", ["voicemail.example.com", "[192.0.2.7]"])
+def test_helo_option_names_the_client(setup, tmp_path, helo):
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, reject_non_fqdn_helo=True) as srv:
+        r = run(setup.pipeline(smtp_opts(srv, f"helo = {helo}")), setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+    assert m.helo == helo
+
+
+@pytest.mark.parametrize("lines, needle", [
+    (["helo = bad name"], "option 'helo': 'bad name' is not a host name"),
+    (["helo = -x.example"], "is not a host name"),
+])
+def test_bad_helo_is_refused(setup, server, lines, needle):
+    r = run(setup.pipeline(smtp_opts(server, *lines)), setup.event())
+    assert r.code == 78, r
+    assert needle in r.err
+
+
+def test_helo_and_a_url_path_conflict(setup, server):
+    lines = smtp_opts(server, "helo = a.example").replace(
+        f"url = {server.url}", f"url = {server.url}/b.example")
+    r = run(setup.pipeline(lines), setup.event())
+    assert r.code == 78, r
+    assert "the url's path sets the EHLO name too" in r.err
+
+
+# Postfix's default message_size_limit (postconf(5)): 10,240,000 bytes.
+POSTFIX_LIMIT = 10_240_000
+
+
+def test_over_the_servers_size_goes_without_the_recording(setup, tmp_path):
+    """An 8 MB recording is an 11 MB message (base64): over Postfix's default
+    limit.  curl declares SIZE= in MAIL FROM, the server refuses it there (552,
+    before any data), and the mail goes again without the recording."""
+    big = wav_bytes(seconds=250, rate=16000)              # 8,000,044 bytes
+    (setup.rec_dir / f"{setup.contact}.wav").write_bytes(big)
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, size_limit=POSTFIX_LIMIT) as srv:
+        p = setup.pipeline(smtp_opts(srv, "attach = yes"))     # attach_max = 10M
+        r = run(p, setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+        assert srv.data_attempts == 1                    # the large one never reached DATA
+    assert len(m.data) < POSTFIX_LIMIT
+    msg = parse(m.data)
+    assert list(msg.iter_attachments()) == []
+    text = part(msg, "text/plain").get_content()
+    # The largest recording that fits: (10,240,000 - 64 KiB) / 78 * 57 bytes.
+    assert "too large to attach to this message (the limit is 7." in text, text
+    assert re.search(r"refused \d+ bytes as too large \(\"552 [^\"]*\", its SIZE limit is "
+                     r"smaller\): sending \d+ bytes without the recording", r.err), r.err
+    rec = json.loads(r.out)
+    assert [n["transport"] for n in rec["notifications"]] == ["smtp"]
+
+
+def test_552_after_data_goes_once_more_without_the_recording(setup, tmp_path):
+    """A server that names no SIZE and refuses the data (Postfix with the limit
+    in a milter, or a relay behind it): the 552 after DATA, then once more."""
+    with SmtpServer(tmp_path, users={USER: PASSWORD}, size_limit=0,
+                    data_replies=["552 5.3.4 Message size exceeds fixed limit"]) as srv:
+        p = setup.pipeline(smtp_opts(srv, "attach = yes"))
+        r = run(p, setup.event())
+        assert r.code == 0, r
+        [m] = srv.messages
+        assert srv.data_attempts == 2
+    msg = parse(m.data)
+    assert list(msg.iter_attachments()) == []
+    assert "too large to attach" in part(msg, "text/plain").get_content()
+    assert "552 5.3.4 Message size exceeds fixed limit" in r.err
+
+
+def test_552_without_a_recording_to_drop_is_permanent(setup, tmp_path):
+    with SmtpServer(tmp_path, users={USER: PASSWORD},
+                    data_replies=["552 5.3.4 Message size exceeds fixed limit"] * 3) as srv:
+        p = setup.pipeline(smtp_opts(srv))                     # attach = no
+        r = run(p, setup.event())
+        assert r.code != 0, r
+        assert srv.messages == [] and srv.data_attempts == 1
+    assert "552 5.3.4" in r.err
+
+
 # -------------------------------------------------------------- idempotency
 
 def test_a_job_already_notified_is_not_mailed_again(setup, server):

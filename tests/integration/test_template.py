@@ -17,7 +17,7 @@ TEMPLATE = os.path.join(ROOT, "deploy", "template.yaml")
 PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::StackName",
           "AWS::StackId", "AWS::URLSuffix", "AWS::NotificationARNs"}
 TAGS = ["Ref", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Condition", "FindInMap", "Join",
-        "Select", "Split", "GetAZs", "Base64", "ImportValue"]
+        "Select", "Split", "GetAZs", "Base64", "ImportValue", "Contains"]
 
 
 class Tag:
@@ -152,10 +152,22 @@ def test_event_rules_match_what_the_plugins_name(tpl):
     layout = plugin_default("locate-s3", "layout")
     assert prefix.value == "${RecordingsPrefix}/" + layout.split("/")[0] + "/"
     for rule, perm in (("TranscribeDoneRule", "TranscribeDoneInvokePermission"),
-                       ("RecordingCreatedRule", "RecordingCreatedInvokePermission")):
+                       ("RecordingCreatedRule", "RecordingCreatedInvokePermission"),
+                       ("SweeperRule", "SweeperInvokePermission")):
         p = resource(tpl, perm)
         assert p["Principal"] == "events.amazonaws.com" and p["Action"] == "lambda:InvokeFunction"
         assert p["SourceArn"].value == rule + ".Arn"  # only that rule may invoke
+
+
+def test_the_sweeper_is_scheduled_and_watched(tpl):
+    rule = resource(tpl, "SweeperRule")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)" and "EventPattern" not in rule
+    assert rule["Targets"][0]["Arn"].value == "VoicemailFunction.Arn"
+    alarm = resource(tpl, "StrandedVoicemailAlarm")
+    assert alarm["Namespace"] == "vmpipe" and alarm["MetricName"] == "StrandedVoicemails"
+    # Its one LIST is of the checkpoints' prefix, which the role may list.
+    cond = statements(tpl)["ListCheckpoints"]["Condition"]["StringLike"]["s3:prefix"]
+    assert [c.value for c in cond] == ["${StatePrefix}/*"]
 
 
 def test_least_iam_for_the_wakeup_queue(tpl):
@@ -169,7 +181,9 @@ def test_least_iam_for_the_wakeup_queue(tpl):
     for sid, s in st.items():
         acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         assert all(not a.endswith(":*") and a != "*" for a in acts), sid
-        assert s["Resource"] != "*", sid
+        assert s.get("Resource") != "*", sid
+    # SNS has no ARN for a phone number: Publish to anything but a topic.
+    assert st["PublishSms"]["NotResource"].value == "arn:${AWS::Partition}:sns:*:*:*"
     # The index of waiting jobs lives under the checkpoints' prefix, already granted.
     assert "${StatePrefix}/*" in st["JobCheckpoints"]["Resource"].value
 
@@ -226,3 +240,63 @@ def test_media_streaming_variant(tpl):
         if isinstance(pol, Tag) and pol.value[1]["Sid"] in ("ReadMediaStreams", "WriteStreamedRecordings"):
             assert pol.value[0] == "HasKvs"
     assert os.path.exists(os.path.join(ROOT, "etc", "pipeline-kvs.ini"))
+
+
+def evaluate(cond, tpl, params):
+    """A CloudFormation condition's value for these parameter values."""
+    if isinstance(cond, Tag):
+        v = cond.value
+        if cond.name == "Equals":
+            return evaluate(v[0], tpl, params) == evaluate(v[1], tpl, params)
+        if cond.name == "Or":
+            return any(evaluate(x, tpl, params) for x in v)
+        if cond.name == "And":
+            return all(evaluate(x, tpl, params) for x in v)
+        if cond.name == "Not":
+            return not evaluate(v[0], tpl, params)
+        if cond.name == "Condition":
+            return evaluate(tpl["Conditions"][v], tpl, params)
+        if cond.name == "Ref":
+            return params.get(v, tpl["Parameters"].get(v, {}).get("Default"))
+        raise AssertionError(cond)
+    return cond
+
+
+def granted(tpl, params):
+    """The IAM actions the role gets with these parameters."""
+    out = set()
+    for st in tpl["Resources"]["VoicemailFunction"]["Properties"]["Policies"][0]["Statement"]:
+        if isinstance(st, Tag):
+            if not evaluate(tpl["Conditions"][st.value[0]], tpl, params):
+                continue
+            st = st.value[1]
+        acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        out |= set(acts)
+    return out
+
+
+@pytest.mark.parametrize("delivery", ["email", "task", "email-task", "email-sms", "task-sms",
+                                      "email-task-sms"])
+@pytest.mark.parametrize("sms", ["end-user-messaging", "sns"])
+def test_each_notifier_gets_its_iam_only_when_the_delivery_uses_it(tpl, delivery, sms):
+    assert delivery in tpl["Parameters"]["Delivery"]["AllowedValues"]
+    acts = granted(tpl, {"Delivery": delivery, "SmsService": sms, "StatePrefix": "s"})
+    parts = delivery.split("-")
+    assert ("ses:SendEmail" in acts) == ("email" in parts)
+    assert ("connect:StartTaskContact" in acts) == ("task" in parts)
+    assert ("connect:SearchUsers" in acts) == ("task" in parts)
+    assert ("sms-voice:SendTextMessage" in acts) == ("sms" in parts and sms == "end-user-messaging")
+    assert ("sns:Publish" in acts) == ("sms" in parts and sms == "sns")
+    # The pipeline the function runs is the one that uses exactly those.
+    env = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]
+    pick = env["VMPIPE_PIPELINE"].value
+    if pick[0] == "HasKvs":  # media streaming's own pipeline first (MediaStreaming false here)
+        pick = pick[2].value
+    if evaluate(tpl["Conditions"][pick[0]], tpl, {"Delivery": delivery}):
+        path = os.path.join(ROOT, "etc", "pipeline.ini")
+    else:
+        path = pick[2].value.replace("/var/task", ROOT).replace("${Delivery}", delivery)
+    text = open(path).read()
+    assert ("plugin = notify-ses" in text) == ("email" in parts)
+    assert ("plugin = notify-connect-task" in text) == ("task" in parts)
+    assert ("plugin = notify-sms" in text) == ("sms" in parts)

@@ -266,3 +266,18 @@ def test_example_tenants_check(path, tmp_path):
            "ACME_RECORDINGS_BUCKET": "acme-recordings"}
     r = run_vmpipe("check", "-c", path, env=env)
     assert r.code == 0, r
+
+
+def test_each_tenant_shows_times_in_its_own_zone(tree):
+    """[pipeline] timezone per tenant file; the base pipeline's zone for the rest."""
+    tree.tenant("acme", tree.pipeline("acme", "timezone = Asia/Tokyo") + tree.file_notify("outbox-acme"))
+    rec = {"id": CONTACT, "tenant": "acme", "received_at": "2026-11-29T19:44:05Z",
+           "contact": {"caller": "+15555550199", "date": "2026-11-29T19:44:05Z"},
+           "recipient": {"email": "owner@example.com"}}
+    r = run(tree, write(tree.tmp / "rec.json", json.dumps(rec)), env={"TZ": "Europe/Berlin"})
+    assert r.code == 0, r
+    assert "Left at: 30 November 2026, 04:44 JST" in text_of(tree.eml("outbox-acme"))
+    rec["tenant"] = "initech"  # unknown: the base pipeline, which names no zone: the host's
+    r = run(tree, write(tree.tmp / "rec2.json", json.dumps(rec)), env={"TZ": "Europe/Berlin"})
+    assert r.code == 0, r
+    assert "Left at: 29 November 2026, 20:44 CET" in text_of(tree.eml("outbox-base"))

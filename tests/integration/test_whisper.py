@@ -317,6 +317,31 @@ def test_too_large_even_converted_fails_and_still_mails(world):
     assert "transcription is unavailable" in msg.get_body(("plain",)).get_content()
 
 
+def test_raw_gsm_is_converted(world):
+    """Asterisk's format=gsm: no server takes audio/x-gsm (the fake answers 400
+    as OpenAI does); the host decodes it like WAV49."""
+    res, rec = world.run(world.ini(ext="gsm"),
+                         lambda p: speech.make_8k_gsm_raw(speech.VOICEMAIL, p), ext="gsm")
+    assert res.code == 0, res
+    [up] = world.fake.received
+    frames = os.path.getsize(world.recording("gsm")) // 33 * 160
+    assert up.wav == (1, 16000, 16, frames * 2)
+    assert up.filename == f"{CID}.wav" and up.content_type == "audio/wav"
+    assert "converted to 16 kHz mono WAV: raw GSM 6.10" in res.err
+    assert rec["transcript"]["status"] == "completed"
+    assert rec["recording"]["duration_seconds"] == pytest.approx(frames / 8000)
+
+
+def test_raw_gsm_too_long_for_max_upload_fails_before_decoding(world):
+    res, rec = world.run(world.ini(ext="gsm", max_upload="20k"),
+                         lambda p: speech.make_8k_gsm_raw(speech.VOICEMAIL, p), ext="gsm")
+    assert res.code == 0, res
+    assert world.fake.log == []
+    assert re.match(r"the recording is raw GSM 6\.10, which is converted, and too long for "
+                    r"max_upload \(20 KB\) as a 16 kHz mono WAV: \d+s of audio; at most "
+                    r"\d+s is decoded", rec["transcript"]["error"]), rec["transcript"]
+
+
 def test_not_a_wav_goes_as_it_is(world):
     res, rec = world.run(world.ini(ext="mp3", channel="caller"), speech.make_not_wav, ext="mp3")
     assert res.code == 0, res
@@ -375,6 +400,56 @@ def test_unreadable_wav_fails_without_a_request(world):
     res, rec = world.run(world.ini(), corrupt)
     assert world.fake.log == []
     assert "WAV file the host cannot read (block align 4" in rec["transcript"]["error"]
+
+
+# Runs its arguments and prints the child's peak RSS (resource.getrusage of
+# the waited-for child: vmpipe alone, not this interpreter).
+RSS_WRAPPER = """\
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write("\\nPEAK_RSS_KB=%d\\n" % kb)
+sys.exit(rc)
+"""
+
+
+def sparse_wav(path, channels, rate, size):
+    """A 16-bit PCM WAV of `size` bytes, silent, written sparse (no disk, no time)."""
+    data = size - 44
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " +
+                struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * 2 * channels,
+                            2 * channels, 16) + b"data" + struct.pack("<I", data))
+        f.truncate(size)
+
+
+@pytest.mark.skipif(bool(os.environ.get("VMPIPE_WRAPPER")), reason="measures vmpipe's own RSS")
+@pytest.mark.parametrize("opts, channels, rate, size, needle", [
+    # 100 MB of 4 kHz stereo is 1 h 44 min: channel = caller decoded it all
+    # (932 MB RSS) before the duration cap; max_upload now refuses it first ...
+    ({"channel": "caller"}, 2, 4000, 100 << 20, "more than max_upload"),
+    # ... and with room to upload it the decoder's caps do, as for the mixdown.
+    ({"channel": "caller", "max_upload": "1G"}, 2, 4000, 100 << 20, "too long to convert: 1h 49m 14s of audio; at most 1h 0m 0s"),
+    # 50 min of 8 kHz mono: 48 MB as it is, 96 MB converted: the header says
+    # so, where the whole conversion was made (264 MB RSS) and then refused.
+    ({}, 1, 8000, 48_000_044, "as a 16 kHz mono WAV, more than max_upload (25.0 MB)"),
+])
+def test_refused_before_decoding_peak_rss(world, monkeypatch, opts, channels, rate, size,
+                                          needle):
+    wrapper = write(world.tmp / "rss.py", RSS_WRAPPER)
+    monkeypatch.setenv("VMPIPE_WRAPPER", f"/usr/bin/python3 {wrapper}")
+    try:
+        res, rec = world.run(world.ini(max_bytes="200M", **opts),
+                             lambda p: sparse_wav(p, channels, rate, size))
+        assert res.code == 0, res                    # the owner was mailed
+        assert world.fake.log == []
+        t = rec["transcript"]
+        assert t["status"] == "failed" and needle in t["error"], t
+        kb = int(re.search(r"PEAK_RSS_KB=(\d+)", res.err).group(1))
+        # The recording is read whole (vm_fetch); nothing else of its size may be.
+        assert kb * 1024 < size + (48 << 20), f"peak RSS {kb} KB for a {size}-byte recording"
+    finally:
+        os.unlink(world.recording())
 
 
 def test_too_short_to_transcribe(world):
@@ -617,6 +692,19 @@ def test_429_waits_as_retry_after_says(world, fault, wait):
     assert not [e for e in rec.get("errors", []) if e["stage"] == "transcribe"]
 
 
+@pytest.mark.parametrize("fault, wait", [("503:7", 7), ("503:date:120", 120)])
+def test_503_waits_as_retry_after_says(world, fault, wait):
+    """RFC 9110 §10.2.3: a 503 may say when the service is back."""
+    world.fake.plan = [fault]
+    res, rec = world.run(world.ini(), lambda p: speech.make_8k(speech.VOICEMAIL, p))
+    assert res.code == 0, res
+    assert len(world.fake.log) == 2
+    m = re.search(r"answered HTTP 503.*trying again in (\d+) s as Retry-After asks", res.err)
+    assert m, res.err
+    assert abs(int(m.group(1)) - wait) <= 1
+    assert rec["transcript"]["status"] == "completed" and "error" not in rec["transcript"]
+
+
 def test_429_without_retry_after_is_transient(world):
     world.fake.plan = ["429"]
     res, rec = world.run(world.ini(), lambda p: speech.make_8k(speech.VOICEMAIL, p))
@@ -644,8 +732,8 @@ def test_server_errors_and_resets_are_retried(world, faults):
     assert [e["kind"] for e in errs] == ["transient"] * len(faults)
     for e, f in zip(errs, faults):
         if f == "reset":
-            assert re.search(r"POST http://127\.0\.0\.1:\d+/v1/audio/transcriptions: "
-                             r"(Recv failure|Empty reply|.*reset)", e["message"]), e
+            assert re.search(r"the connection to http://127\.0\.0\.1:\d+/v1/audio/transcriptions "
+                             r"broke: (Recv failure|Empty reply|.*reset)", e["message"]), e
         else:
             assert f"answered HTTP {f}" in e["message"]
     assert rec["transcript"]["status"] == "completed"
@@ -712,8 +800,12 @@ def test_server_down_times_out_and_still_mails(world):
     t = rec["transcript"]
     assert t["status"] == "failed"
     errs = [e for e in rec["errors"] if e["stage"] == "transcribe"]
-    assert errs[0]["kind"] == "transient" and "POST http://127.0.0.1:9/" in errs[0]["message"]
+    assert errs[0]["kind"] == "transient"
+    assert "could not connect to http://127.0.0.1:9/" in errs[0]["message"]
     assert errs[-1]["kind"] == "timeout"
+    # The owner's mail says why, not only that time ran out.
+    assert t["error"].startswith("could not connect to http://127.0.0.1:9/v1/audio/"
+                                 "transcriptions: "), t
     assert (world.tmp / "out" / f"{CID}.eml").exists()
 
 

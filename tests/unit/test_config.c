@@ -76,6 +76,14 @@ static void test_expand_vars(void **s)
 	want_expand("$HOME", "$HOME");             /* only the braced form expands */
 	want_expand("100$", "100$");
 	want_expand("", "");
+	/* A default may hold braces: they balance (issue 18: {{caller}} in a subject). */
+	want_expand("${VMT_UNSET:-Voicemail from {{caller}}}", "Voicemail from {{caller}}");
+	want_expand("${VMT_BASE:-Voicemail from {{caller}}}!", "recordings/2024!");
+	want_expand("${VMT_UNSET:-{a}}{b}", "{a}{b}");
+	/* ... and references of its own, as in sh. */
+	want_expand("${VMT_UNSET:-${VMT_BASE}/x}", "recordings/2024/x");
+	want_expand("${VMT_UNSET:-${VMT_UNSET2:-{{deep}}}}", "{{deep}}");
+	want_expand("${VMT_UNSET:-$${VMT_BASE}}", "${VMT_BASE}");
 }
 
 static void test_expand_errors(void **s)
@@ -85,6 +93,11 @@ static void test_expand_errors(void **s)
 	want_expand_error("${VMT_UNSET}", "environment variable VMT_UNSET is not set");
 	want_expand_error("x ${VMT_UNSET} y", "${VMT_UNSET:-default}"); /* says how to allow it */
 	want_expand_error("${VMT_BASE", "unterminated ${");
+	want_expand_error("${VMT_UNSET:-{{caller}}", "unterminated ${");
+	want_expand_error("${VMT_UNSET:-${VMT_ALSO_UNSET}}", "VMT_ALSO_UNSET is not set");
+	want_expand_error("${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-"
+	                  "${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-${VMT_UNSET:-x}}}}}}}}}}",
+	                  "nested more than 8 deep");
 	want_expand_error("${}", "bad variable name");
 	want_expand_error("${1ABC}", "bad variable name '1ABC'");
 	want_expand_error("${A-B}", "bad variable name 'A-B'");

@@ -428,6 +428,16 @@ static void test_limits(void **s)
 		"job record field 'contact.initial_id' is not a plain id");
 	REFUSED("{\"id\":\"j\",\"contact\":{\"region\":\"us east\"}}",
 		"job record field 'contact.region' is not a plain name");
+	{
+		/* What `vmpipe sendmail` reads from a PBX mail is bounded here too. */
+		char rec[600] = "{\"id\":\"j\",\"contact\":{\"caller_name\":\"";
+		for (int i = 0; i < 300; i++)
+			strcat(rec, "n");
+		strcat(rec, "\"}}");
+		REFUSED(rec, "job record field 'contact.caller_name' is 300 bytes; at most 256 (a name)");
+		REFUSED("{\"id\":\"j\",\"contact\":{\"mailbox\":7}}",
+			"job record field 'contact.mailbox' must be a string (got a number)");
+	}
 	REFUSED("{\"id\":\"j\",\"contact\":{\"attributes\":[]}}",
 		"job record field 'contact.attributes' must be an object (got an array)");
 	REFUSED("{\"id\":\"j\",\"recipient\":{\"email\":\"a@example.com, b@\"}}",

@@ -48,7 +48,7 @@ static int setup(void **st)
 	assert_non_null(f->job);
 	assert_int_equal(vm_mail_build(f->job, &f->opts, &f->mail), VM_DONE);
 	f->e = (struct mail_expect){SUBJECT, default_template_html, -1, f->mail.rcpt,
-				    "archive@records.example.net"};
+				    "archive@records.example.net", false};
 	*st = f;
 	return 0;
 }

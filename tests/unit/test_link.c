@@ -307,6 +307,89 @@ static void test_recording_link_writes_the_record(void **s)
 	job_free(job);
 }
 
+/* Job links (listen pages): a known answer from Python's hmac, refusals,
+ * and no cross-over with bucket links. */
+#define JOB_SIG "8JFUbSeUUtLGYX6pEBP2aGI5kY9t8_hmDBnfB0XhgW4"
+
+static void test_job_links(void **st)
+{
+	(void)st;
+	const unsigned char *k = (const unsigned char *)SECRET;
+	size_t kl = strlen(SECRET);
+	char *url = link_make_job(k, kl, "https://vm.example.com/", "", "job-1", EXP);
+	assert_non_null(url);
+	assert_string_equal(url, "https://vm.example.com/l/?v=2&job=job-1&expires=1893456000&sig=" JOB_SIG);
+	free(url);
+	url = link_make_job(k, kl, "https://vm.example.com", "audio", "job-1", EXP);
+	assert_string_equal(url, "https://vm.example.com/l/audio?v=2&job=job-1&expires=1893456000&sig=" JOB_SIG);
+	free(url);
+	assert_null(link_make_job(k, kl, "https://x/", "", "../etc", EXP));
+	assert_null(link_make_job(k, 8, "https://x/", "", "job-1", EXP));
+
+	char *id;
+	int64_t exp;
+	const char *q = "v=2&job=job-1&expires=1893456000&sig=" JOB_SIG;
+	assert_int_equal(link_verify_job(k, kl, q, EXP - 1, &id, &exp), LINK_OK);
+	assert_string_equal(id, "job-1");
+	assert_int_equal(exp, EXP);
+	free(id);
+	assert_int_equal(link_verify_job(k, kl, q, EXP + 1, &id, &exp), LINK_EXPIRED);
+	free(id);
+	static const struct {
+		const char *q;
+		enum link_verdict v;
+	} bad[] = {
+		{"v=2&job=job-2&expires=1893456000&sig=" JOB_SIG, LINK_FORGED},
+		{"v=2&job=job-1&expires=1893456001&sig=" JOB_SIG, LINK_FORGED},
+		{"v=2&job=job-1&expires=01893456000&sig=" JOB_SIG, LINK_MALFORMED},
+		{"job=job-1&expires=1893456000&sig=" JOB_SIG, LINK_MALFORMED},
+		{"v=2&job=job-1&job=job-1&expires=1893456000&sig=" JOB_SIG, LINK_MALFORMED},
+		{"v=2&job=..&expires=1893456000&sig=" JOB_SIG, LINK_MALFORMED},
+		{"v=2&job=a%2Fb&expires=1893456000&sig=" JOB_SIG, LINK_MALFORMED},
+		{"", LINK_MALFORMED},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		assert_int_equal(link_verify_job(k, kl, bad[i].q, EXP - 1, &id, &exp), bad[i].v);
+		assert_null(id);
+	}
+	/* A bucket link's signature never opens a job ("recordings" as the id). */
+	struct link_cfg c;
+	setenv("VMPIPE_LINK_BASE_URL", BASE, 1);
+	setenv("VMPIPE_LINK_SECRET", SECRET, 1);
+	char err[300];
+	assert_int_equal(link_config_from_env(&c, err, sizeof err), 0);
+	char *bl = link_make(&c, "job-1", "x", EXP);
+	const char *sig = strstr(bl, "sig=") + 4;
+	char jq[300];
+	snprintf(jq, sizeof jq, "v=2&job=job-1&expires=1893456000&sig=%s", sig);
+	assert_int_equal(link_verify_job(k, kl, jq, EXP - 1, &id, &exp), LINK_FORGED);
+	free(bl);
+	/* A bucket link naming its job: the job is signed too. */
+	char *b, *kk, *jb;
+	bl = link_make_for(&c, "recordings", KEY, "job-1", EXP);
+	assert_non_null(strstr(bl, "&job=job-1&expires="));
+	assert_int_equal(link_verify_for(&c, strchr(bl, '?') + 1, EXP - 1, &b, &kk, &jb, &exp), LINK_OK);
+	assert_string_equal(b, "recordings");
+	assert_string_equal(kk, KEY);
+	assert_string_equal(jb, "job-1");
+	free(b);
+	free(kk);
+	free(jb);
+	snprintf(jq, sizeof jq, "%s", strchr(bl, '?') + 1);
+	char *at = strstr(jq, "job-1");
+	at[4] = '2';
+	assert_int_equal(link_verify_for(&c, jq, EXP - 1, &b, &kk, &jb, &exp), LINK_FORGED);
+	char *j = strstr(jq, "&job=");
+	memmove(j, j + 10, strlen(j + 10) + 1);
+	assert_int_equal(link_verify_for(&c, jq, EXP - 1, &b, &kk, &jb, &exp), LINK_FORGED);
+	assert_null(jb);
+	free(bl);
+	assert_null(link_make_for(&c, "recordings", KEY, "../x", EXP));
+	link_config_clear(&c);
+	unsetenv("VMPIPE_LINK_BASE_URL");
+	unsetenv("VMPIPE_LINK_SECRET");
+}
+
 int main(void)
 {
 	/* The process-wide configuration is read once: fix it before any test. */
@@ -325,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_old_links_are_refused),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_recording_link_writes_the_record),
+		cmocka_unit_test(test_job_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -799,7 +799,9 @@ static void test_mail_attachment(void **st)
 	assert_null(strstr(m.data, "multipart/mixed"));
 	assert_attachment_note(&m, "The recording could not be attached to this message");
 	char *text = plain_body(&m);
-	assert_non_null(strstr(text, "attached to this message; please use the link above."));
+	/* A file:// recording is never offered as a link: the mail says where it is kept. */
+	assert_null(strstr(text, "please use the link above"));
+	assert_non_null(strstr(text, "It is kept on the voicemail server as /nonexistent/rec.wav"));
 	free(text);
 	vm_mail_free(&m);
 	job_free(j);
@@ -853,7 +855,10 @@ static void test_mail_attachment(void **st)
 				: "The recording is too large to attach to this message (the limit is ");
 			if (max <= 5000) {
 				char *body = plain_body(&m);
-				assert_non_null(strstr(body, "(the limit is 4.9 KB); please use the link above."));
+				/* A file:// recording: where it is kept, never "the link above". */
+				assert_non_null(strstr(body, "(the limit is 4.9 KB)."));
+				assert_non_null(strstr(body, "It is kept on the voicemail server as "));
+				assert_null(strstr(body, "please use the link above"));
 				free(body);
 			}
 			vm_mail_free(&m);

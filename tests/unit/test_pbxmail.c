@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -57,13 +58,16 @@ static void b64(mbuf *b, const unsigned char *d, size_t n, size_t line, const ch
 		mbuf_puts(b, eol);
 }
 
-/* What app_voicemail's make_email_file() writes for mailcmd (imap = 0). */
+/* What app_voicemail's make_email_file() writes for mailcmd (imap = 0), as
+ * tests/integration/pbxsrc.py does (asterisk/asterisk f0c1c1a7): From:
+ * unquoted, the boundary "----voicemail_" MSGNUM MAILBOX PID RANDOM, the body
+ * with the raw caller name, the base64 ended by a line end. */
 static char *asterisk_mail(const char *format, const char *mime, const char *cidnum, bool attach)
 {
 	mbuf b = MBUF_INIT;
-	const char *bound = "----voicemail_1123442424224680";
+	const char *bound = "----voicemail_1123442421804289383";
 	mbuf_puts(&b, "Date: Sun, 29 Nov 2026 20:44:05 +0100\n"
-		      "From: \"Asterisk PBX\" <asterisk@pbx.example.com>\n"
+		      "From: Asterisk PBX <asterisk@pbx.example.com>\n"
 		      "To: \"Pat Owner\" <pat@example.com>\n"
 		      "Subject: [PBX]: New message 1 in mailbox 1234\n"
 		      "Message-ID: <Asterisk-1-1804289383-1234-4242@pbx.example.com>\n");
@@ -75,7 +79,7 @@ static char *asterisk_mail(const char *format, const char *mime, const char *cid
 				"This is a multi-part message in MIME format.\n\n--%s\n", bound, bound);
 	mbuf_puts(&b, "Content-Type: text/plain; charset=ISO-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
 		      "Dear Pat Owner:\n\n\tJust wanted to let you know you were just left a 0:07 long message "
-		      "(number 1)\nin mailbox 1234 from John Doe <5551234>, on Sunday, November 29, 2026 at "
+		      "(number 1)\nin mailbox 1234 from John Doe, on Sunday, November 29, 2026 at "
 		      "08:44:05 PM so you might\nwant to check it when you get a chance.  Thanks!\n\n"
 		      "\t\t\t\t--Asterisk\n\n");
 	if (attach) {
@@ -94,7 +98,7 @@ static struct pbxmail parse_ok(const char *mail, char *const *rcpt)
 {
 	struct pbxmail m;
 	char err[512] = "";
-	if (pbxmail_parse(mail, strlen(mail), rcpt, &m, err, sizeof err) != 0)
+	if (pbxmail_parse(mail, strlen(mail), rcpt, NULL, &m, err, sizeof err) != PBXMAIL_VOICEMAIL)
 		fail_msg("refused (%s):\n%s", err, mail);
 	return m;
 }
@@ -128,9 +132,11 @@ static void asterisk_wav49(void **st)
 	assert_int_equal(n, sizeof audio);
 	assert_int_equal(m.audio_len, sizeof audio);
 	assert_memory_equal(m.audio, audio, sizeof audio);
-	/* The sendmail path writes no duration header: the intake reads the audio. */
+	/* The sendmail path writes no duration header; the default body says
+	 * "left a 0:07 long message" (the fixture's 100 bytes are no audio to probe). */
 	double d;
-	assert_false(vm_job_get_num(m.job, "recording.duration_seconds", &d));
+	assert_true(vm_job_get_num(m.job, "recording.duration_seconds", &d));
+	assert_true(d == 7.0);
 	pbxmail_free(&m);
 
 	/* The same mail again: the same id (a checkpointed pipeline mails it once). */
@@ -162,42 +168,47 @@ static void asterisk_gsm_and_wav(void **st)
 static void no_audio_is_refused(void **st)
 {
 	(void)st;
-	char *mail = asterisk_mail("WAV", "audio/x-WAV", "5551234", false); /* attach=no */
+	/* attach=no: still Asterisk's voicemail mail (its Message-ID and caller
+	 * headers), without the recording: a job with no audio. */
+	char *mail = asterisk_mail("WAV", "audio/x-WAV", "5551234", false);
 	struct pbxmail m;
 	char err[512];
-	assert_int_equal(pbxmail_parse(mail, strlen(mail), NULL, &m, err, sizeof err), -1);
-	assert_contains(err, "not a voicemail: no audio attachment (parts: text/plain)");
-	assert_null(m.job);
+	assert_int_equal(pbxmail_parse(mail, strlen(mail), NULL, NULL, &m, err, sizeof err), PBXMAIL_VOICEMAIL);
+	assert_null(m.audio);
+	assert_contains(m.note, "no audio attachment (parts: text/plain)");
+	assert_string_equal(str(&m, "contact.caller"), "5551234");
+	pbxmail_free(&m);
 	free(mail);
 
 	const char *plain = "From: someone@example.com\nTo: x@example.com\nSubject: hi\n\nhello\n";
-	assert_int_equal(pbxmail_parse(plain, strlen(plain), NULL, &m, err, sizeof err), -1);
-	assert_contains(err, "no audio attachment");
+	assert_int_equal(pbxmail_parse(plain, strlen(plain), NULL, NULL, &m, err, sizeof err), PBXMAIL_OTHER);
+	assert_contains(err, "not a voicemail: no audio attachment (parts: text/plain)");
+	assert_null(m.job);
 
 	const char *pdf = "To: x@example.com\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
 			  "Content-Type: text/plain\n\nsee attached\n--b\nContent-Type: application/pdf; "
 			  "name=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--b--\n";
-	assert_int_equal(pbxmail_parse(pdf, strlen(pdf), NULL, &m, err, sizeof err), -1);
+	assert_int_equal(pbxmail_parse(pdf, strlen(pdf), NULL, NULL, &m, err, sizeof err), PBXMAIL_OTHER);
 	assert_contains(err, "(parts: text/plain, application/pdf)");
 
 	const char *garbage = "\x89PNG\r\n\x1a\n\0\0\0";
-	assert_int_equal(pbxmail_parse(garbage, 11, NULL, &m, err, sizeof err), -1);
+	assert_int_equal(pbxmail_parse(garbage, 11, NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
 	assert_contains(err, "not a mail");
 
 	const char *noboundary = "To: x@example.com\nContent-Type: multipart/mixed\n\nbody\n";
-	assert_int_equal(pbxmail_parse(noboundary, strlen(noboundary), NULL, &m, err, sizeof err), -1);
+	assert_int_equal(pbxmail_parse(noboundary, strlen(noboundary), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
 	assert_contains(err, "without a usable boundary");
 
 	const char *badb64 = "To: x@example.com\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
 			     "Content-Type: audio/x-wav; name=msg0000.wav\nContent-Transfer-Encoding: base64\n\n"
 			     "UklG*RiQ=\n--b--\n";
-	assert_int_equal(pbxmail_parse(badb64, strlen(badb64), NULL, &m, err, sizeof err), -1);
+	assert_int_equal(pbxmail_parse(badb64, strlen(badb64), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
 	assert_contains(err, "msg0000.wav is not valid base64");
 
 	const char *empty = "To: x@example.com\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
 			    "Content-Type: audio/x-wav; name=msg0000.wav\nContent-Transfer-Encoding: base64\n\n"
 			    "\n--b--\n";
-	assert_int_equal(pbxmail_parse(empty, strlen(empty), NULL, &m, err, sizeof err), -1);
+	assert_int_equal(pbxmail_parse(empty, strlen(empty), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
 	assert_contains(err, "msg0000.wav is empty");
 }
 
@@ -260,14 +271,15 @@ static void asterisk_vm_headers_crlf(void **st)
 }
 
 /* switch_simple_email() with the vanilla voicemail.tpl plus the headers
- * docs/pbx.md asks for. */
+ * docs/pbx.md offers (signalwire/freeswitch cc93a683): an empty Date:, wav
+ * typed audio/x-wave (conf/vanilla/mime.types). */
 static void freeswitch_template(void **st)
 {
 	(void)st;
 	mbuf b = MBUF_INIT;
 	mbuf_puts(&b, "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"XXXX_boundary_XXXX\"\n"
 		      "From: \"Jane Caller\" <5551000@pbx.example.org>\n"
-		      "Date: Tue, 01 Dec 2026 10:15:00 +0000\n"
+		      "Date: \n" /* ${RFC2822_DATE} is set nowhere: empty */
 		      "To: owner@example.org\n"
 		      "Subject: Voicemail from \"Jane Caller\" <5551000> 00:00:12\n"
 		      "X-Priority: 3\n"
@@ -288,7 +300,7 @@ static void freeswitch_template(void **st)
 		      "Content-Disposition: inline\nContent-Transfer-Encoding: 7bit\n\n<html></html>\n"
 		      "--000XXX000--\n\n"
 		      "--XXXX_boundary_XXXX\n"
-		      "Content-Type: audio/x-wav; name=\"msg_3f2a9c1e-7d7b-4a8e-9b51-0c2d4e6f8a90.wav\"\n"
+		      "Content-Type: audio/x-wave; name=\"msg_3f2a9c1e-7d7b-4a8e-9b51-0c2d4e6f8a90.wav\"\n"
 		      "Content-ID: <ATTACHED@freeswitch.org>\n"
 		      "Content-Transfer-Encoding: base64\n"
 		      "Content-Description: Sound attachment.\n"
@@ -305,7 +317,7 @@ static void freeswitch_template(void **st)
 	assert_string_equal(str(&m, "contact.context"), "pbx.example.org");
 	assert_string_equal(str(&m, "recipient.email"), "owner@example.org");
 	assert_string_equal(str(&m, "recipient.name"), "(absent)");
-	assert_string_equal(str(&m, "contact.date"), "2026-12-01T10:15:00Z");
+	assert_string_equal(str(&m, "contact.date"), "(absent)");
 	double d;
 	assert_true(vm_job_get_num(m.job, "recording.duration_seconds", &d));
 	assert_true(d == 12.0);
@@ -379,6 +391,99 @@ static void encoded_words(void **st)
 	assert_null(mr_param("audio/x-wav; filename=x", "name"));
 }
 
+/* CPU seconds mr_decode_words() takes on `n` bytes of "=?a?B?x" (the best of 3). */
+static double decode_seconds(size_t n)
+{
+	char *h = malloc(n + 1);
+	assert_non_null(h);
+	for (size_t i = 0; i < n; i++)
+		h[i] = "=?a?B?x"[i % 7];
+	h[n] = '\0';
+	double best = 1e9;
+	for (int k = 0; k < 3; k++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+		char *s = mr_decode_words(h);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+		assert_non_null(s);
+		assert_int_equal(strlen(s), n); /* none of it is a word: kept as it is */
+		free(s);
+		double t = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		if (t < best)
+			best = t;
+	}
+	free(h);
+	return best;
+}
+
+/* Each "=?" used to search the rest of the value for "?=": 4 MB took a
+ * minute.  Linear: four times the input, about four times the time (a
+ * quadratic decoder takes sixteen). */
+static void encoded_words_are_linear(void **st)
+{
+	(void)st;
+	double t4 = decode_seconds(4u << 20), t16 = decode_seconds(16u << 20);
+	print_message("mr_decode_words: 4 MB %.3f s, 16 MB %.3f s (ratio %.1f)\n", t4, t16, t16 / t4);
+	assert_true(t16 < 8 * t4 + 0.05);
+	/* A word with a blank before its end is not a word; the next one still is. */
+	char *s = mr_decode_words("=?UTF-8?Q?a b?= =?UTF-8?Q?c?=");
+	assert_string_equal(s, "=?UTF-8?Q?a b?= c");
+	free(s);
+}
+
+/* ast_str_encode_mime() labels whatever bytes voicemail.conf holds with
+ * `charset` (ISO-8859-1 unless set): UTF-8 names arrive as "Latin-1". */
+static void latin1_label_on_utf8_bytes(void **st)
+{
+	(void)st;
+	static const struct { const char *in, *out; } cases[] = {
+		{"=?ISO-8859-1?Q?J=C3=BCrgen_M=C3=BCller?=", "J\xc3\xbcrgen M\xc3\xbcller"},
+		{"=?ISO-8859-1?Q?J=FCrgen?=", "J\xc3\xbcrgen"},          /* real Latin-1 stays Latin-1 */
+		{"=?ISO-8859-1?Q?=C3=A9t=E9?=", "\xc3\x83\xc2\xa9t\xc3\xa9"}, /* not valid UTF-8: Latin-1 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *s = mr_decode_words(cases[i].in);
+		assert_string_equal(s, cases[i].out);
+		free(s);
+	}
+}
+
+/* The intake's bounds (event_limits.c) apply here, before anything is stored. */
+static void fields_over_the_limits_are_refused(void **st)
+{
+	(void)st;
+	struct pbxmail m;
+	char err[512];
+	mbuf b = MBUF_INIT;
+	mbuf_puts(&b, "To: pat@example.com\nMessage-ID: <Asterisk-1-2-1234-4@pbx>\nX-Asterisk-CallerID: ");
+	for (int i = 0; i < 200; i++)
+		mbuf_putc(&b, '5');
+	mbuf_puts(&b, "\nContent-Type: audio/x-wav; name=msg0000.wav\nContent-Transfer-Encoding: base64\n\nUklGRg==\n");
+	char *mail = mbuf_take(&b, NULL);
+	assert_int_equal(pbxmail_parse(mail, strlen(mail), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
+	assert_string_equal(err, "the caller id is 200 bytes; at most 128 (a caller id)");
+	free(mail);
+
+	mbuf_puts(&b, "Message-ID: <Asterisk-1-2-1234-4@pbx>\nX-Asterisk-CallerIDName: ");
+	for (int i = 0; i < 300; i++)
+		mbuf_putc(&b, 'n');
+	mbuf_puts(&b, "\nTo: pat@example.com\nContent-Type: audio/x-wav; name=a.wav\nContent-Transfer-Encoding: base64\n\nUklGRg==\n");
+	mail = mbuf_take(&b, NULL);
+	assert_int_equal(pbxmail_parse(mail, strlen(mail), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
+	assert_contains(err, "the caller's name is 300 bytes; at most 256");
+	free(mail);
+
+	mbuf_puts(&b, "Message-ID: <Asterisk-1-2-1234-4@pbx>\nTo: ");
+	for (int i = 0; i < 3000; i++)
+		mbuf_printf(&b, "%sa%d@example.com", i ? ", " : "", i);
+	mbuf_puts(&b, "\nContent-Type: audio/x-wav; name=a.wav\nContent-Transfer-Encoding: base64\n\nUklGRg==\n");
+	mail = mbuf_take(&b, NULL);
+	assert_int_equal(pbxmail_parse(mail, strlen(mail), NULL, NULL, &m, err, sizeof err), PBXMAIL_BAD);
+	assert_string_equal(err, "the mail's recipients (To:) names 3000 addresses; at most 50");
+	assert_null(m.job);
+	free(mail);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +494,9 @@ int main(void)
 		cmocka_unit_test(freeswitch_template),
 		cmocka_unit_test(generic_mail_and_fallbacks),
 		cmocka_unit_test(encoded_words),
+		cmocka_unit_test(encoded_words_are_linear),
+		cmocka_unit_test(latin1_label_on_utf8_bytes),
+		cmocka_unit_test(fields_over_the_limits_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -262,9 +262,9 @@ static void test_options_apply_direct(void **s)
 {
 	(void)s;
 	struct cfg_entry entries[] = {
-		{(char *)"timeout", (char *)"2m", 3},
-		{(char *)"plugin", (char *)"x", 4},
-		{(char *)"nonsense", (char *)"1", 5},
+		{(char *)"timeout", (char *)"2m", 3, NULL},
+		{(char *)"plugin", (char *)"x", 4, NULL},
+		{(char *)"nonsense", (char *)"1", 5, NULL},
 	};
 	struct cfg_section sec = {(char *)"pipeline", 2, entries, 3};
 	struct pipeline_settings set;

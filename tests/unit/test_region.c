@@ -160,9 +160,20 @@ static void test_default_endpoints(void **state)
 	expect_endpoint("transcribe", "cn-north-1", NULL,
 			"https://transcribe.cn-north-1.amazonaws.com.cn",
 			"transcribe.cn-north-1.amazonaws.com.cn", "", false);
+	/* The notifiers' services (botocore models: endpointPrefix, signingName). */
+	expect_endpoint("connect", "eu-central-1", NULL, "https://connect.eu-central-1.amazonaws.com",
+			"connect.eu-central-1.amazonaws.com", "", false);
+	expect_endpoint("pinpoint-sms-voice-v2", "us-east-1", NULL,
+			"https://sms-voice.us-east-1.amazonaws.com", "sms-voice.us-east-1.amazonaws.com",
+			"", false);
+	expect_endpoint("sns", "us-east-1", NULL, "https://sns.us-east-1.amazonaws.com",
+			"sns.us-east-1.amazonaws.com", "", false);
 	assert_string_equal(aws_signing_name("sesv2"), "ses");
 	assert_string_equal(aws_signing_name("s3"), "s3");
 	assert_string_equal(aws_signing_name("polly"), "polly");
+	assert_string_equal(aws_signing_name("connect"), "connect");
+	assert_string_equal(aws_signing_name("pinpoint-sms-voice-v2"), "sms-voice");
+	assert_string_equal(aws_signing_name("sns"), "sns");
 }
 
 static void test_endpoint_overrides(void **state)
@@ -183,6 +194,12 @@ static void test_endpoint_overrides(void **state)
 	setenv("AWS_ENDPOINT_URL_MY_SERVICE", "http://127.0.0.1:1", 1);
 	expect_endpoint("my-service", "eu-west-1", NULL, "http://127.0.0.1:1", "127.0.0.1:1", "",
 			true);
+	/* AWS_ENDPOINT_URL_<SERVICE> as the SDKs name it: the service id upper-cased,
+	 * dashes to underscores. */
+	setenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "http://127.0.0.1:2", 1);
+	expect_endpoint("pinpoint-sms-voice-v2", "eu-west-1", NULL, "http://127.0.0.1:2",
+			"127.0.0.1:2", "", true);
+	unsetenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2");
 	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
 	expect_endpoint("sesv2", "eu-west-1", NULL, "https://email.eu-west-1.amazonaws.com",
 			"email.eu-west-1.amazonaws.com", "", false);

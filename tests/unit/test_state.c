@@ -147,6 +147,36 @@ static void test_round_trip(void **s)
 	free(dir);
 }
 
+/* A claim that wrote no checkpoint leaves no ID.lock behind; one that found
+ * the job busy leaves the holder's lock alone (removing it would let a third
+ * runner lock a new file while the holder still runs). */
+static void test_lock_files(void **s)
+{
+	(void)s;
+	char *dir = case_dir("locks");
+	struct pipeline *p = load(dir, PIPE LOC NOTIFY);
+	char lock[PATH_MAX];
+	snprintf(lock, sizeof lock, "%s/ckpt/lk-1.lock", dir);
+	struct claim *a = NULL, *b = NULL;
+	vm_job *got = NULL;
+	assert_int_equal(state_claim(p, NULL, "lk-1", "a", 0, &a, &got), STATE_OK);
+	assert_null(got);
+	assert_int_equal(access(lock, F_OK), 0);
+	assert_int_equal(state_claim(p, NULL, "lk-1", "b", 0, &b, &got), STATE_BUSY);
+	assert_int_equal(access(lock, F_OK), 0); /* still the holder's */
+	state_release(p, a, NULL);
+	assert_int_not_equal(access(lock, F_OK), 0); /* nothing saved: nothing kept */
+	/* With a checkpoint, the lock stays beside it. */
+	vm_job *job = job_new("lk-1");
+	assert_int_equal(state_claim(p, job, "lk-1", "a", 0, &a, &got), STATE_OK);
+	assert_int_equal(state_save(p, a, job), STATE_OK);
+	state_release(p, a, job);
+	assert_int_equal(access(lock, F_OK), 0);
+	job_free(job);
+	pipeline_free(p);
+	free(dir);
+}
+
 static void test_off_without_state(void **s)
 {
 	(void)s;
@@ -215,7 +245,9 @@ static void test_half_done_resumes(void **s)
 	vm_job *again = job_new("half-1");
 	assert_int_equal(job_run(p, &again, 0), EXIT_DONE);
 	want_str(again, "state", "done");
-	assert_int_equal(geti(again, "test.locate.calls"), 1);
+	/* Its recording is a local file: located again on resume (a checkpoint
+	 * is no authority for a path, state_prepare_resume). */
+	assert_int_equal(geti(again, "test.locate.calls"), 2);
 	assert_int_equal(geti(again, "test.transcribe.calls"), 1);
 	assert_int_equal(geti(again, "test.notify.calls"), 1); /* not mailed again */
 	assert_int_equal(geti(again, "test.notify_b.calls"), 2);
@@ -429,6 +461,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_lock_files),
 		cmocka_unit_test(test_off_without_state),
 		cmocka_unit_test(test_done_short_circuits),
 		cmocka_unit_test(test_half_done_resumes),

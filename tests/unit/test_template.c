@@ -258,13 +258,15 @@ static void test_vars(void **st)
 		{VAR_CONTACT_ID, "cid"}, {VAR_TENANT, "acme"}, {VAR_DURATION, "1m 5s"},
 		{VAR_DURATION_SECONDS, "65"}, {VAR_TRANSCRIPT, "Hello there."},
 		{VAR_TRANSCRIPT_PREVIEW, "Hello there."}, {VAR_TRANSCRIPT_STATUS, "completed"},
-		{VAR_NO_SPEECH, ""}, {VAR_TRANSCRIPT_UNAVAILABLE, ""}, {VAR_RECORDING_MISSING, ""},
+		{VAR_NO_SPEECH, ""}, {VAR_TRANSCRIPT_UNAVAILABLE, ""}, {VAR_RECORDING_MISSING, ""}, {VAR_FOLLOWUP, ""},
 		{VAR_LANGUAGE, "en-US"},
 		{VAR_URL, "https://b.s3/k?sig"}, {VAR_URL_EXPIRES_AT, "2024-12-18T15:30:05Z"},
 		{VAR_RECEIVED_AT, "2024-12-11T15:30:05Z"}, {VAR_DATE, "11 December 2024, 15:30 UTC"},
 		/* Empty until the notifier has tried to attach (mail_vars_attachment). */
 		{VAR_ATTACHED, ""}, {VAR_ATTACHMENT_TOO_LARGE, ""}, {VAR_ATTACHMENT_FAILED, ""},
 		{VAR_ATTACH_MAX, ""},
+		{VAR_CALLER_NAME, ""}, {VAR_CALLER_DISPLAY, "+15555550123"}, {VAR_MAILBOX, ""},
+		{VAR_INCOMPLETE, ""}, {VAR_RECORDING_FILE, ""}, {VAR_TIMEZONE, ""}, {VAR_RECORDING_NOT_SENT, ""},
 	};
 	assert_int_equal(sizeof want / sizeof want[0], VAR_COUNT);
 	for (size_t i = 0; i < VAR_COUNT; i++)
@@ -274,7 +276,7 @@ static void test_vars(void **st)
 	mail_vars_free(&v);
 	job_free(j);
 
-	/* Fallbacks: speech_seconds for the duration, the uri for the url,
+	/* Fallbacks: speech_seconds for the duration, the path for a file uri,
 	 * the first address for the name, "unknown" caller, a 700-char preview. */
 	char json[4096];
 	char longtext[1500];
@@ -288,7 +290,9 @@ static void test_vars(void **st)
 	assert_int_equal(mail_vars_build(j, NULL, "first@x.org", &v), 0);
 	assert_string_equal(v.v[VAR_RECORDING_MISSING], "");
 	assert_string_equal(v.v[VAR_DURATION], "1h 2m 5s");
-	assert_string_equal(v.v[VAR_URL], "file:///r.wav");
+	/* A file on the host and no link: no dead file:// link, its path. */
+	assert_string_equal(v.v[VAR_URL], "");
+	assert_string_equal(v.v[VAR_RECORDING_FILE], "/r.wav");
 	assert_string_equal(v.v[VAR_RECIPIENT_NAME], "first@x.org");
 	assert_string_equal(v.v[VAR_CALLER], "unknown");
 	assert_string_equal(v.v[VAR_DATE], "11 December 2024, 15:30 UTC"); /* the clock */

@@ -19,7 +19,7 @@
 #include "testenv.h"
 
 static const char *const VARS[] = {"VMPIPE_WAKEUP_QUEUE", "VMPIPE_SUSPEND_AFTER", "VMPIPE_WAKEUP_EVENTS",
-				   "VMPIPE_WAKEUP_FALLBACK"};
+				   "VMPIPE_WAKEUP_FALLBACK", "VMPIPE_SWEEP_AFTER", "VMPIPE_SWEEP_WINDOW"};
 
 static void clear_env(void)
 {
@@ -136,6 +136,8 @@ static void test_bad_settings(void **s)
 		{"VMPIPE_SUSPEND_AFTER", "16m", "VMPIPE_SUSPEND_AFTER"},
 		{"VMPIPE_WAKEUP_EVENTS", "s3,sns", "\"sns\""},
 		{"VMPIPE_WAKEUP_FALLBACK", "100ms", "VMPIPE_WAKEUP_FALLBACK"},
+		{"VMPIPE_SWEEP_AFTER", "500ms", "VMPIPE_SWEEP_AFTER"},
+		{"VMPIPE_SWEEP_WINDOW", "30s", "VMPIPE_SWEEP_WINDOW"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		struct wake_cfg c;

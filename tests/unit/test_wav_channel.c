@@ -142,6 +142,37 @@ static void mono_file_whatever_channel(void **st)
 	vm_wav_free(&w);
 }
 
+/* The caps of every decode: a header claiming more than VM_WAV_MAX_SECONDS
+ * (a streaming writer's 0xFFFFFFFF data size over a file that is there) is
+ * refused before anything is allocated, one channel as the mixdown. */
+static void one_channel_has_the_caps(void **st)
+{
+	(void)st;
+	size_t n = wav(1, 2, 4000, 16, stereo, 5);
+	/* 4 kHz stereo: 16,000 bytes a second, so 0x7FFFFFFF bytes are 37 hours. */
+	le32(buf + 40, 0x7FFFFFFFu);
+	vm_wav w;
+	int rc = vm_wav_decode_channel(buf, n, VM_WAV_RATE, 0, &w, err, sizeof err);
+	assert_int_equal(rc, VM_WAV_OK); /* cut short: what is there is decoded */
+	assert_int_equal(w.nsamples, 5 * 4);
+	vm_wav_free(&w);
+
+	/* A file that is really that long: a header and a length, no decode. */
+	size_t big = (size_t)4000 * 4 * 3700 + 44; /* 3700 s > 3600 */
+	unsigned char *d = calloc(1, big);
+	assert_non_null(d);
+	memcpy(d, buf, 44);
+	le32(d + 40, (uint32_t)(big - 44));
+	for (int ch = -1; ch < 2; ch++) {
+		memset(err, 0, sizeof err);
+		rc = vm_wav_decode_channel(d, big, VM_WAV_RATE, ch, &w, err, sizeof err);
+		assert_int_equal(rc, VM_WAV_TOO_LONG);
+		assert_non_null(strstr(err, "at most"));
+		assert_null(w.samples);
+	}
+	free(d);
+}
+
 static void missing_channel_and_bad_files(void **st)
 {
 	(void)st;
@@ -176,6 +207,7 @@ int main(void)
 		cmocka_unit_test(mulaw_channel),
 		cmocka_unit_test(mono_file_whatever_channel),
 		cmocka_unit_test(missing_channel_and_bad_files),
+		cmocka_unit_test(one_channel_has_the_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

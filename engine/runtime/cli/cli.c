@@ -50,6 +50,12 @@ void setup_logging(const struct globals *g, const struct pipeline *p)
 bool have_config(const char **config, const struct globals *g)
 {
 	setup_logging(g, NULL);
+	struct stat st;
+	if (*config && **config && stat(*config, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_msg(NULL, NULL, VM_LOG_ERROR, "-c %s: a directory, not a pipeline file (e.g. %s/pipeline.ini)",
+			*config, *config);
+		return false;
+	}
 	if (*config && **config)
 		return true;
 	char err[4096];

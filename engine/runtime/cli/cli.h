@@ -38,7 +38,13 @@ int read_event(const char *name, char **text, size_t *len);
 /* engine/runtime/cli/cmd_spool.c: the commands of the host service. */
 int cmd_serve(int argc, char **argv, const struct globals *g);
 int cmd_enqueue(int argc, char **argv, const struct globals *g);
+/* cmd_status.c, cmd_queue.c: looking after the queue. */
 int cmd_status(int argc, char **argv, const struct globals *g);
+int cmd_show(int argc, char **argv, const struct globals *g);
+int cmd_delete(int argc, char **argv, const struct globals *g);
 int cmd_retry(int argc, char **argv, const struct globals *g);
+int cmd_requeue(int argc, char **argv, const struct globals *g);
+/* cmd_config.c: the effective pipeline. */
+int cmd_config(int argc, char **argv, const struct globals *g);
 
 #endif

@@ -22,6 +22,8 @@
 #include "core/plugin_list.h"
 #include "core/plugin_path.h"
 #include "core/sched.h"
+#include "runtime/serve/http.h"
+#include "runtime/serve/serve.h"
 #include "runtime/serve/spool.h"
 #include "aws/sqs.h"
 #include "core/state.h"
@@ -41,9 +43,15 @@ static const char usage_main[] =
 	"  plugins [-c PIPELINE | -d DIR[:DIR]]  list the plugin search path and its plugins\n"
 	"  presign [--expires 7d] s3://B/KEY      a presigned GET URL (like `aws s3 presign`)\n"
 	"  serve   -c PIPELINE [--spool DIR]      the host service: many jobs at once, resumes after a crash\n"
-	"  enqueue [--spool DIR] [EVENT | -]      hand one event to the spool and return at once\n"
-	"  status  [--spool DIR] [-c PIPELINE]    jobs queued, in flight, failed; the oldest\n"
-	"  retry   [--spool DIR] (ID... | --failed)  run failed jobs again\n"
+	"  config  -c PIPELINE                    the effective pipeline: every value, default and its source\n"
+	"  enqueue [-c PIPELINE] [--spool DIR] [EVENT | -]  hand one event to the spool, return at once\n"
+	"  status  [-c PIPELINE] [--spool DIR] [--failed|--waiting|--stage S|--older-than D]\n"
+	"                                         jobs queued, in flight, failed; the oldest\n"
+	"  show    [-c PIPELINE] [--spool DIR] ID one job: state, checkpoint, errors, files\n"
+	"  retry   [-c PIPELINE] [--spool DIR] (ID... | --failed)  run failed jobs again\n"
+	"  requeue [-c PIPELINE] [--spool DIR] (NAME... | --rejected | --failed)\n"
+	"                                         rejected events (and failed jobs) back to the queue\n"
+	"  delete  [-c PIPELINE] [--spool DIR] (ID... | --failed)  remove jobs from the state\n"
 	"  sendmail -c PIPELINE [-t ...] < MAIL   a PBX's mail command: voicemail mail in, a job out\n"
 	"  lambda  [-c PIPELINE]                  the AWS Lambda custom-runtime loop (also when\n"
 	"                                         started as `bootstrap`, or with no command\n"
@@ -79,9 +87,13 @@ static const char usage_check[] =
 	"usage: vmpipe check [-c PIPELINE]\n"
 	"\n"
 	"Load the pipeline, load and initialise every plugin, validate every option,\n"
-	"and run nothing ([serve] queue must be an SQS queue URL).  With [pipeline]\n"
-	"tenant_dir, every <tenant_dir>/*.ini is checked too.  Exit 0 when all is well,\n"
-	"78 with every problem listed.\n";
+	"and run nothing: every problem is reported in one pass, and nothing is created\n"
+	"or changed (plugins are told they are being checked).  What `vmpipe serve`\n"
+	"would refuse at its start is checked too: [serve] queue (an SQS queue URL),\n"
+	"metrics (a loopback HOST:PORT), and that the spool ($VMPIPE_SPOOL or [serve]\n"
+	"spool) and its state directory exist writable or could be created.  With\n"
+	"[pipeline] tenant_dir, every <tenant_dir>/*.ini is checked too.  Exit 0 when\n"
+	"all is well, 78 with every problem listed.\n";
 
 static const char usage_plugins[] =
 	"usage: vmpipe plugins [-c PIPELINE | -d DIR[:DIR...]]\n"
@@ -134,6 +146,29 @@ static int command_opts(int argc, char **argv, const char *usage, const char **c
 	return optind;
 }
 
+/* The sample event beside this binary, installed (PREFIX/share/vmpipe/samples)
+ * or in a source tree (build/vmpipe: samples/), as an absolute path. */
+static bool sample_event(char *buf, size_t size)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	static const char *const where[] = {"../share/vmpipe/samples/connect-event.json",
+					    "../samples/connect-event.json"};
+	for (size_t k = 0; k < sizeof where / sizeof *where; k++) {
+		snprintf(path, sizeof path, "%s/%s", exe, where[k]);
+		if (realpath(path, buf) && strlen(buf) < size)
+			return true;
+	}
+	return false;
+}
+
 static int cmd_run(int argc, char **argv, const struct globals *g)
 {
 	const char *config = getenv("VMPIPE_PIPELINE");
@@ -142,6 +177,17 @@ static int cmd_run(int argc, char **argv, const struct globals *g)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (argc - i > 1) {
 		fputs(usage_run, stderr);
+		return EXIT_USAGE;
+	}
+	const char *src = i < argc ? argv[i] : "-";
+	if (strcmp(src, "-") == 0 && isatty(STDIN_FILENO)) {
+		char sample[PATH_MAX];
+		fputs("vmpipe run: no event given, and standard input is a terminal.  Give one:\n"
+		      "  vmpipe run EVENT.json              a file\n"
+		      "  PBX-HOOK | vmpipe run -            on standard input\n", stderr);
+		if (sample_event(sample, sizeof sample))
+			fprintf(stderr, "The sample voicemail is one:\n  `vmpipe run %s`\n", sample);
+		fputs("(`vmpipe run --help` says what an event is.)\n", stderr);
 		return EXIT_USAGE;
 	}
 	struct tenants *ts = open_tenants(config, g);
@@ -244,6 +290,55 @@ static int check_tenants(struct tenants *ts)
 	return bad ? EXIT_CONFIG : 0;
 }
 
+/* What only `serve` reads, which it would otherwise refuse at its start
+ * (after ExecStartPre=vmpipe check passed): [serve] queue, metrics, and the
+ * spool and state directories it would use.  Creates nothing.  Run on the
+ * base pipeline (the first loaded) as part of its load, so these problems
+ * are listed with the others; the number of them. */
+static int check_serve(const struct pipeline *base, struct diag *d)
+{
+	static bool done;
+	if (done)
+		return 0; /* a tenant's pipeline: serve reads the base's [serve] */
+	done = true;
+	const char *path = base->cfg.path;
+	char why[PATH_MAX + 600];
+	int bad = 0;
+	const struct cfg_section *sec = cfg_section(&base->cfg, "serve");
+	const struct cfg_entry *qe = cfg_entry(sec, "queue"), *me = cfg_entry(sec, "metrics"),
+			       *se = cfg_entry(sec, "spool");
+	const char *queue = base->serve.queue;
+	if (queue && *queue && sqs_url_check(queue, why, sizeof why) != 0) {
+		diag_add(d, "%s:%d: [serve] queue: %s", path, qe ? qe->line : 0, why);
+		bad++;
+	}
+	const char *m = base->serve.metrics;
+	if (m && *m && http_check_address("metrics", m, true, why, sizeof why) != 0) {
+		diag_add(d, "%s:%d: [serve] %s", path, me ? me->line : 0, why);
+		bad++;
+	}
+	const char *env = getenv("VMPIPE_SPOOL"), *spool = env && *env ? env : base->serve.spool;
+	if (!spool || !*spool)
+		return bad;
+	char dir[PATH_MAX], state[PATH_MAX + 8];
+	if (spool[0] == '/' || spool == env)
+		snprintf(dir, sizeof dir, "%s", spool);
+	else
+		snprintf(dir, sizeof dir, "%.*s/%s", PATH_MAX / 2, base->dir, spool);
+	const char *from = spool == env ? "$VMPIPE_SPOOL" : "[serve] spool";
+	int line = spool == env || !se ? 0 : se->line;
+	if (vm_dir_check(dir, why, sizeof why) != 0) {
+		diag_add(d, "%s:%d: %s %s cannot be used: %s", path, line, from, dir, why);
+		bad++;
+	} else if (!(base->set.state && *base->set.state) && serve_state_dir(dir, state, sizeof state) == 0 &&
+		   vm_dir_check(state, why, sizeof why) != 0) {
+		diag_add(d, "%s:%d: the state directory %s (in the spool) cannot be used: %s", path, line, state,
+			 why);
+		bad++;
+	}
+	return bad;
+}
+
 static int cmd_check(int argc, char **argv, const struct globals *g)
 {
 	const char *config = getenv("VMPIPE_PIPELINE");
@@ -254,19 +349,14 @@ static int cmd_check(int argc, char **argv, const struct globals *g)
 		fputs(usage_check, stderr);
 		return EXIT_USAGE;
 	}
+	pipeline_check_only(true); /* validate, create nothing */
+	pipeline_check_hook(check_serve);
 	struct tenants *ts = open_tenants(config, g);
 	if (!ts)
 		return EXIT_CONFIG;
 	const struct pipeline *base = tenants_base(ts);
 	print_pipeline(base->cfg.path, base);
 	int rc = check_tenants(ts);
-	/* What only `serve` reads would otherwise be found wrong at its start. */
-	const char *queue = base->serve.queue;
-	char why[600];
-	if (queue && *queue && sqs_url_check(queue, why, sizeof why) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s: [serve] queue: %s", base->cfg.path, why);
-		rc = EXIT_CONFIG;
-	}
 	tenants_close(ts);
 	return rc;
 }
@@ -438,6 +528,14 @@ int main(int argc, char **argv)
 		return cmd_status(cargc, cargv, &g);
 	if (strcmp(cmd, "retry") == 0)
 		return cmd_retry(cargc, cargv, &g);
+	if (strcmp(cmd, "show") == 0)
+		return cmd_show(cargc, cargv, &g);
+	if (strcmp(cmd, "delete") == 0)
+		return cmd_delete(cargc, cargv, &g);
+	if (strcmp(cmd, "requeue") == 0)
+		return cmd_requeue(cargc, cargv, &g);
+	if (strcmp(cmd, "config") == 0)
+		return cmd_config(cargc, cargv, &g);
 	if (strcmp(cmd, "lambda") == 0)
 		return cmd_lambda(cargc, cargv, &g);
 	if (strcmp(cmd, "sendmail") == 0)

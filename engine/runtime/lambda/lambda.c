@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "aws/host.h"
+#include "aws/request.h"
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/job.h"
@@ -258,7 +259,10 @@ static void run_suspending(struct runtime *rt, const struct lambda_invocation *i
 	if (invocation_deadline(rt, inv, what, &hard) != 0)
 		return;
 	struct suspend_answer a;
+	/* Lambda ends the invocation at its deadline: no claim of it lasts longer. */
+	state_lease_cap(inv->deadline_ms);
 	suspend_invoke(&rt->wake, rt->tenants, inv->request_id, inv->body, inv->body_len, hard, &a);
+	state_lease_cap(0);
 	watchdog_claim(&rt->wd);
 	switch (a.kind) {
 	case ANSWER_RESPONSE:
@@ -402,7 +406,7 @@ static void handle(struct runtime *rt, const struct lambda_invocation *inv)
 		json_loadb(inv->body, inv->body_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	if (ev && link_is_http_event(ev)) {
 		int status = 0;
-		char *resp = link_click(rt->link, ev, clock_now_ms(), &status);
+		char *resp = link_click(rt->link, tenants_base(rt->tenants), ev, clock_now_ms(), &status);
 		json_decref(ev);
 		log_msg(NULL, "lambda", VM_LOG_INFO, "invocation %s: link click answered %d",
 			inv->request_id, status);
@@ -492,6 +496,11 @@ int lambda_main(const char *config, const char *default_plugin_dir)
 	}
 	log_msg(NULL, "lambda", VM_LOG_INFO, "pipeline %s loaded (plugins from %s)%s", path,
 		tenants_base(rt.tenants)->plugin_dir, rt.link->enabled ? "; link mode on" : "");
+	/* A wait longer than suspend_after belongs to a wake-up, the AWS client's
+	 * own retry backoff included (as `vmpipe serve` gives its waits to the
+	 * scheduler): a call that would wait longer answers its retryable error. */
+	if (rt.wake.on)
+		aws_set_wait_budget(rt.wake.suspend_after_ms);
 	if (rt.wake.on)
 		log_msg(NULL, "lambda", VM_LOG_INFO, "suspend mode: waits over %lld ms are suspended, woken by %s%s%s",
 			(long long)rt.wake.suspend_after_ms, "the wake-up queue",

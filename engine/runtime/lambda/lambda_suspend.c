@@ -18,6 +18,7 @@
 #include "core/sched.h"
 #include "sqs_event.h"
 #include "core/state.h"
+#include "sweep.h"
 #include "core/util.h"
 #include "wake_index.h"
 
@@ -80,7 +81,7 @@ enum outcome { OUT_DONE, OUT_FAILED, OUT_SUSPENDED, OUT_BUSY, OUT_RETRY };
 struct result {
 	enum outcome out;
 	int rc;          /* OUT_DONE, OUT_FAILED */
-	int64_t wake_at; /* OUT_SUSPENDED */
+	int64_t wake_at; /* OUT_SUSPENDED; OUT_BUSY: the wake-up left for when the holder's lease ends */
 };
 
 /* What the job waits for that an event announces: the stage it is in, and
@@ -163,6 +164,44 @@ static int send_wake(const struct wake_cfg *w, vm_job *job, int64_t at)
 }
 
 /*
+ * Job `id` (of `tenant`) is held by another runner: leave a wake-up that
+ * steps it once the holder's lease has run out, in case the holder died
+ * (Connect retries a dead invocation with a new request id, which finds the
+ * job held by the dead one).  It carries the attempts of the checkpoint as
+ * read now, so a holder that lives and steps the job makes it stale.  0 with
+ * *at (0: nothing to arrange, the job is done), or -1 (logged).
+ */
+static int wake_after_holder(struct inv *v, const struct pipeline *p, const char *id, const char *tenant,
+			     int64_t *at)
+{
+	vm_job *job = NULL;
+	struct state_holder h;
+	*at = 0;
+	int l = state_load_held(p, NULL, id, &job, &h);
+	if (l < 0)
+		return -1;
+	const char *st = l ? vm_job_get_str(job, "state") : NULL;
+	if (l == 0 || (st && strcmp(st, "done") == 0)) {
+		job_free(job);
+		return 0;
+	}
+	int64_t now = clock_now_ms();
+	int64_t when = h.until_ms > now ? h.until_ms + DUE_SLACK_MS : now + DUE_SLACK_MS;
+	if (when > now + SUSPEND_HELD_MAX_MS)
+		when = now + SUSPEND_HELD_MAX_MS;
+	if (!vm_job_get_str(job, "tenant") && tenant && *tenant)
+		vm_job_set_str(job, "tenant", tenant);
+	int rc = send_wake(v->w, job, when);
+	if (rc == 0) {
+		log_msg(job, "wakeup", VM_LOG_INFO, "held by %s: a wake-up steps it if the holder lets its lease run out",
+			*h.owner ? h.owner : "another runner");
+		*at = when;
+	}
+	job_free(job);
+	return rc;
+}
+
+/*
  * Run the job until it ends or suspends; a suspended one gets its wake-up
  * (and, when an event announces what it waits for, its index entry).
  */
@@ -242,16 +281,39 @@ static void answer_run(struct inv *v, vm_job *job, const struct result *r)
 		answer_json(a, o);
 		break;
 	}
-	case OUT_BUSY:
+	case OUT_BUSY: {
 		log_msg(job, "state", VM_LOG_INFO, "another invocation holds this job: acknowledged");
-		answer_json(a, state_doc(vm_job_id(job), "busy"));
+		json_t *o = state_doc(vm_job_id(job), "busy");
+		if (r->wake_at) {
+			vm_format_time(r->wake_at, ts, sizeof ts);
+			json_object_set_new(o, "wake_at", json_string(ts));
+		}
+		answer_json(a, o);
 		break;
+	}
 	case OUT_RETRY:
 		answer_error(a, "vmpipe.TempFail", "voicemail %s: suspended, but its wake-up could not be arranged",
 			     vm_job_id(job));
 		break;
 	}
 	job_free(job);
+}
+
+/* A busy result: the wake-up for when the holder lets go (wake_after_holder()).
+ * 0 (r->wake_at set; 0 when the job was found done since), or -1
+ * after answering TempFail, so that whatever brought the job comes again. */
+static int busy_wake(struct inv *v, const struct pipeline *p, vm_job *job, struct result *r)
+{
+	int64_t at = 0;
+	const char *tenant = vm_job_get_str(job, "tenant");
+	if (wake_after_holder(v, p, vm_job_id(job), tenant, &at) != 0) {
+		answer_error(v->ans, "vmpipe.TempFail", "voicemail %s: another invocation holds it, and no wake-up "
+			     "could be left for when it lets go", vm_job_id(job));
+		job_free(job);
+		return -1;
+	}
+	r->wake_at = at;
+	return 0;
 }
 
 /* ------------------------------------------------------------ new jobs */
@@ -272,6 +334,8 @@ static void start_job(struct inv *v, const char *text, size_t len)
 	char owner[200];
 	snprintf(owner, sizeof owner, "lambda:%s", v->rid);
 	struct result r = run_job(v, p, &job, owner);
+	if (r.out == OUT_BUSY && busy_wake(v, p, job, &r) != 0)
+		return;
 	answer_run(v, job, &r);
 }
 
@@ -353,6 +417,8 @@ static void event_for(struct inv *v, enum wix_kind k, const char *key, const cha
 		/* The holder finds the news when it suspends; unless it let go
 		 * before the news was written: then it is ours to step. */
 		r = run_job(v, p, &job, owner);
+		if (r.out == OUT_BUSY && busy_wake(v, p, job, &r) != 0)
+			return;
 	}
 	answer_run(v, job, &r);
 }
@@ -481,22 +547,30 @@ static enum item wake_one(struct inv *v, const char *mid, const char *body, size
 	}
 	diag_free(&d);
 	vm_job *job = NULL;
-	int l = state_load(p, NULL, m.job, &job);
+	struct state_holder h;
+	int l = state_load_held(p, NULL, m.job, &job, &h);
 	if (l < 0)
 		return ITEM_AGAIN;
 	if (l == 0) {
 		log_msg(NULL, "wakeup", VM_LOG_WARN, "wake-up for job %s, which has no checkpoint: dropped", m.job);
 		return ITEM_OK;
 	}
+	char owner[200];
+	snprintf(owner, sizeof owner, "sqs:%s", mid);
 	const char *st = vm_job_get_str(job, "state");
-	if ((st && strcmp(st, "done") == 0) || attempts_of(job) > m.attempts) {
+	/* This message stepped the job last: SQS delivers it again because its
+	 * run failed or died (batchItemFailures, a crash), so it is the one
+	 * that must step the job, however far its run got. */
+	bool ours = strcmp(h.owner, owner) == 0;
+	if ((st && strcmp(st, "done") == 0) || (!ours && attempts_of(job) > m.attempts)) {
 		log_msg(job, "wakeup", VM_LOG_DEBUG, "wake-up not needed: the job is %s",
 			st && strcmp(st, "done") == 0 ? "done" : "stepped since");
 		job_free(job);
 		return ITEM_OK;
 	}
-	char owner[200];
-	snprintf(owner, sizeof owner, "sqs:%s", mid);
+	if (ours)
+		log_msg(job, "wakeup", VM_LOG_INFO, "wake-up delivered again (its last run did not finish): "
+			"stepping the job from its checkpoint");
 	struct result r = run_job(v, p, &job, owner);
 	enum item it = ITEM_OK;
 	switch (r.out) {
@@ -511,10 +585,13 @@ static enum item wake_one(struct inv *v, const char *mid, const char *body, size
 			it = ITEM_AGAIN;
 		}
 		break;
-	case OUT_BUSY:
-		/* Its holder arranges its own wake-up, unless it died: look again later. */
-		it = requeue(v, &m, clock_now_ms() + SUSPEND_BUSY_RETRY_MS, "the job was held");
+	case OUT_BUSY: {
+		/* Its holder arranges its own wake-up, unless it died: look again
+		 * when its lease has run out. */
+		int64_t at;
+		it = wake_after_holder(v, p, m.job, m.tenant, &at) == 0 ? ITEM_OK : ITEM_AGAIN;
 		break;
+	}
 	case OUT_RETRY:
 		it = ITEM_AGAIN;
 		break;
@@ -549,6 +626,29 @@ static void sqs_batch(struct inv *v, json_t *recs)
 	answer_json(v->ans, json_pack("{s:o}", "batchItemFailures", failures));
 }
 
+/* ------------------------------------------------------------ the sweeper */
+
+static void sweep(struct inv *v)
+{
+	struct sweep_result r;
+	char err[800];
+	if (sweep_run(v->w, tenants_base(v->t), &r, err, sizeof err) != 0) {
+		answer_error(v->ans, "vmpipe.TempFail", "sweeper: %s", err);
+		return;
+	}
+	log_msg(NULL, "sweep", r.woken ? VM_LOG_WARN : VM_LOG_INFO,
+		"%zu checkpoints listed, %zu read, %zu stranded job%s woken%s", r.listed, r.examined, r.woken,
+		r.woken == 1 ? "" : "s", r.woken ? " (each is a bug: see docs/lambda.md, \"The sweeper\")" : "");
+	sweep_metric(r.woken);
+	if (r.failed) {
+		answer_error(v->ans, "vmpipe.TempFail", "sweeper: %zu checkpoint%s could not be read or woken",
+			     r.failed, r.failed == 1 ? "" : "s");
+		return;
+	}
+	answer_json(v->ans, json_pack("{s:s, s:I, s:I, s:I}", "state", "swept", "listed", (json_int_t)r.listed,
+				      "examined", (json_int_t)r.examined, "woken", (json_int_t)r.woken));
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 int suspend_check(const struct pipeline *base, char *err, size_t errsz)
@@ -578,6 +678,11 @@ void suspend_invoke(const struct wake_cfg *w, struct tenants *t, const char *req
 		return;
 	}
 	const char *source = str_of(ev, "source"), *dtype = str_of(ev, "detail-type");
+	if (source && strcmp(source, "aws.events") == 0 && dtype && strcmp(dtype, "Scheduled Event") == 0) {
+		json_decref(ev);
+		sweep(&v);
+		return;
+	}
 	if (source && strcmp(source, "aws.transcribe") == 0 && dtype &&
 	    strcmp(dtype, "Transcribe Job State Change") == 0) {
 		transcribe_event(&v, ev);

@@ -17,12 +17,16 @@
  *     ReportBatchItemFailures): each wake-up steps its job when due (a later
  *     due is chained), and the answer lists in batchItemFailures the items
  *     that must come again.
- * A job that is done, or whose wake-up is stale (the job was stepped since),
- * is acknowledged and nothing runs.  An event whose job another invocation
- * holds leaves the news in the index and is acknowledged; a wake-up that
- * finds it held comes again a minute later (the holder may have died).
- * Claims are owned by "lambda:<request id>" or "sqs:<message id>": the same
- * event or message delivered again after a crash takes its job back at once.
+ * A job that is done, or whose wake-up is stale (the job was stepped since
+ * by another runner), is acknowledged and nothing runs.  Whatever finds its
+ * job held by another runner (a contact flow's retry, an event, a wake-up)
+ * leaves a wake-up for when the holder's lease ends (an event also leaves
+ * its news in the index) and is acknowledged: the holder may have died, and
+ * in suspend mode a lease ends with the holder's invocation.
+ * Claims are owned by "lambda:<request id>" or "sqs:<message id>", and a
+ * released checkpoint still names its last holder: the same event or message
+ * delivered again after a crash or a reported failure takes its job back at
+ * once, and a redelivered wake-up is never taken for a stale one.
  */
 #ifndef VMPIPE_LAMBDA_SUSPEND_H
 #define VMPIPE_LAMBDA_SUSPEND_H
@@ -34,8 +38,9 @@
 #include "core/tenant.h"
 #include "wake.h"
 
-/* A held wake-up comes again this much later. */
-#define SUSPEND_BUSY_RETRY_MS 60000
+/* A job found held gets a wake-up for when the holder's lease ends, at most
+ * this far away (a longer lease is an outside runner's: look again then). */
+#define SUSPEND_HELD_MAX_MS (15 * 60 * 1000)
 
 /* What the invocation answers; lambda.c sends it. */
 struct suspend_answer {

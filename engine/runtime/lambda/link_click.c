@@ -1,6 +1,7 @@
 /*
  * The Function URL side of link mode: verify, check the object still exists
- * (HEAD), redirect to a fresh presigned URL.
+ * (HEAD), answer the listen page (mail/listen_page.h) whose player and
+ * download button use a fresh presigned URL.
  */
 #include "link_click.h"
 
@@ -13,7 +14,10 @@
 #include "aws/host.h"
 #include "aws/region.h"
 #include "aws/request.h"
+#include "core/job.h"
 #include "core/log.h"
+#include "core/state.h"
+#include "mail/listen_page.h"
 
 bool link_is_http_event(const json_t *ev)
 {
@@ -22,32 +26,55 @@ bool link_is_http_event(const json_t *ev)
 	       json_is_string(json_object_get(ev, "rawPath"));
 }
 
-/* A small page for a person who clicked a link in a mail. */
-static json_t *page(int status, const char *title, const char *text)
+static json_t *respond(int status, char *html, const char *media_src)
 {
-	char *html = NULL;
-	if (asprintf(&html,
-		     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		     "<meta name=\"viewport\" content=\"width=device-width\">"
-		     "<title>%s</title></head>\n<body style=\"font-family:sans-serif;max-width:36em;"
-		     "margin:3em auto;padding:0 1em\"><h1>%s</h1>\n<p>%s</p></body></html>\n",
-		     title, title, text) < 0)
+	if (!html)
 		return NULL;
-	json_t *r = json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:b}", "statusCode", status,
+	char csp[600];
+	listen_csp(media_src, csp, sizeof csp);
+	json_t *r = json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:b}", "statusCode", status,
 			      "headers", "Content-Type", "text/html; charset=utf-8", "Cache-Control",
-			      "no-store", "Content-Security-Policy", "default-src 'none'",
-			      "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer",
-			      "body", html, "isBase64Encoded", 0);
+			      "no-store", "Content-Security-Policy", csp, "X-Content-Type-Options", "nosniff",
+			      "Referrer-Policy", "no-referrer", "X-Frame-Options", "DENY", "body", html,
+			      "isBase64Encoded", 0);
 	free(html);
 	return r;
 }
 
-static json_t *redirect(const char *url)
+/* A plain page for a link that does not open: the listen page's look. */
+static json_t *page(int status, const char *title, const char *text)
 {
-	json_t *r = page(302, "Voicemail", "Your voicemail is on its way.");
-	if (r) {
-		json_object_set_new(json_object_get(r, "headers"), "Location", json_string(url));
-	}
+	return respond(status, listen_error_page(title, text, NULL), "'none'");
+}
+
+/* "https://host[:port]" of a URL (into buf), for the page's media-src. */
+static void origin_of(const char *url, char *buf, size_t size)
+{
+	const char *host = strstr(url, "://");
+	size_t n = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") : 0;
+	if (n == 0 || n >= size)
+		n = 0;
+	memcpy(buf, url, n);
+	buf[n] = '\0';
+	if (!n)
+		snprintf(buf, size, "'none'");
+}
+
+/* The listen page of a genuine link: the job's record when the link names
+ * one and the state store has it, the recording from `url`. */
+static json_t *listen(const struct pipeline *p, const char *job_id, const char *url, int64_t exp)
+{
+	vm_job *job = NULL;
+	if (p && job_id && state_load(p, NULL, job_id, &job) != 1)
+		job = NULL;
+	if (!job)
+		job = job_new(job_id ? job_id : "voicemail");
+	if (!job)
+		return NULL;
+	char origin[300];
+	origin_of(url, origin, sizeof origin);
+	json_t *r = respond(200, listen_page(job, url, url, exp, NULL), origin);
+	job_free(job);
 	return r;
 }
 
@@ -79,7 +106,7 @@ static enum head_result head_object(const char *region, const char *bucket, cons
 	return hr;
 }
 
-static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_ms)
+static json_t *answer(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms)
 {
 	const char *method = json_string_value(
 		json_object_get(json_object_get(json_object_get(ev, "requestContext"), "http"), "method"));
@@ -92,9 +119,9 @@ static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_
 		json_object_set_new(json_object_get(r, "headers"), "Allow", json_string("GET, HEAD"));
 		return r;
 	}
-	char *bucket, *key;
+	char *bucket, *key, *job_id;
 	int64_t exp;
-	enum link_verdict v = link_verify(cfg, query ? query : "", now_ms / 1000, &bucket, &key, &exp);
+	enum link_verdict v = link_verify_for(cfg, query ? query : "", now_ms / 1000, &bucket, &key, &job_id, &exp);
 	json_t *r = NULL;
 	if (v == LINK_MALFORMED || v == LINK_FORGED) {
 		log_msg(NULL, "link", VM_LOG_WARN, "refused a %s link",
@@ -130,8 +157,8 @@ static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_
 			char *url = aws_s3_presign(region, bucket, key, vm_audio_type(key),
 						   cfg->redirect_ttl_s, err, sizeof err);
 			if (url) {
-				log_msg(NULL, "link", VM_LOG_INFO, "redirect to s3://%s/%s", bucket, key);
-				r = redirect(url);
+				log_msg(NULL, "link", VM_LOG_INFO, "listen page of s3://%s/%s", bucket, key);
+				r = listen(p, job_id, url, exp);
 				free(url);
 			} else {
 				log_msg(NULL, "link", VM_LOG_ERROR, "presign s3://%s/%s: %s", bucket, key, err);
@@ -142,12 +169,14 @@ static json_t *answer(const struct link_cfg *cfg, const json_t *ev, int64_t now_
 	}
 	free(bucket);
 	free(key);
+	free(job_id);
 	return r;
 }
 
-char *link_click(const struct link_cfg *cfg, const json_t *ev, int64_t now_ms, int *status)
+char *link_click(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms,
+		 int *status)
 {
-	json_t *r = answer(cfg, ev, now_ms);
+	json_t *r = answer(cfg, p, ev, now_ms);
 	if (!r)
 		return NULL;
 	if (status)

@@ -3,7 +3,10 @@
  * (payload format 2.0: version, rawPath, rawQueryString, requestContext.http).
  * Owner: lambda.
  *
- *   valid link, object there  302 to a presigned GET URL valid for minutes
+ *   valid link, object there  200 the listen page (mail/listen_page.h): the job's
+ *                             record from the state store when the link names
+ *                             the job, the player and download button on a
+ *                             presigned GET URL valid for minutes
  *   valid link, object gone   404 "no longer available" page
  *   expired                   403 "expired" page
  *   forged / malformed        403 "not valid" page
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/link.h"
+#include "core/pipeline.h"
 
 /* Is `ev` a Function URL (or HTTP API v2) request? */
 bool link_is_http_event(const json_t *ev);
@@ -26,8 +30,10 @@ bool link_is_http_event(const json_t *ev);
 /*
  * Answer it: the Function URL response object ({statusCode, headers, body})
  * as malloc()ed JSON text; NULL when out of memory.  `cfg` NULL or disabled:
- * every link is refused.  `status` (may be NULL) gets the HTTP status.
+ * every link is refused.  `p` (may be NULL) is the pipeline whose state
+ * store holds the job records.  `status` (may be NULL) gets the HTTP status.
  */
-char *link_click(const struct link_cfg *cfg, const json_t *ev, int64_t now_ms, int *status);
+char *link_click(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms,
+		 int *status);
 
 #endif

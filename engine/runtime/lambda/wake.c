@@ -63,6 +63,10 @@ int wake_config(struct wake_cfg *c, char *err, size_t errsz)
 			 &c->suspend_after_ms, err, errsz) != 0 ||
 	    duration_env("VMPIPE_WAKEUP_FALLBACK", WAKE_FALLBACK_MS, 1000, MAX_FALLBACK_MS, &c->fallback_ms, err,
 			 errsz) != 0 ||
+	    duration_env("VMPIPE_SWEEP_AFTER", WAKE_SWEEP_AFTER_MS, 1000, MAX_FALLBACK_MS, &c->sweep_after_ms, err,
+			 errsz) != 0 ||
+	    duration_env("VMPIPE_SWEEP_WINDOW", WAKE_SWEEP_WINDOW_MS, 60000, 7 * 24 * 3600 * 1000LL,
+			 &c->sweep_window_ms, err, errsz) != 0 ||
 	    events_env(c, err, errsz) != 0)
 		return -1;
 	if (!q || !*q)

@@ -24,6 +24,8 @@
 #define WAKE_MAX_DELAY_S 900           /* SQS's DelaySeconds limit */
 #define WAKE_SUSPEND_AFTER_MS 1000     /* default VMPIPE_SUSPEND_AFTER */
 #define WAKE_FALLBACK_MS 120000        /* default VMPIPE_WAKEUP_FALLBACK */
+#define WAKE_SWEEP_AFTER_MS 300000     /* default VMPIPE_SWEEP_AFTER */
+#define WAKE_SWEEP_WINDOW_MS 900000    /* default VMPIPE_SWEEP_WINDOW */
 
 struct wake_cfg {
 	bool on;                   /* VMPIPE_WAKEUP_QUEUE is set */
@@ -33,6 +35,8 @@ struct wake_cfg {
 	bool s3_events;            /* VMPIPE_WAKEUP_EVENTS has "s3" */
 	bool transcribe_events;    /* ... and "transcribe" */
 	int64_t fallback_ms;       /* VMPIPE_WAKEUP_FALLBACK */
+	int64_t sweep_after_ms;    /* VMPIPE_SWEEP_AFTER: the sweeper looks at checkpoints idle this long ... */
+	int64_t sweep_window_ms;   /* VMPIPE_SWEEP_WINDOW: ... and no longer than this more (sweep.h) */
 };
 
 /*
@@ -40,7 +44,8 @@ struct wake_cfg {
  * empty: suspend mode off, c->on false), VMPIPE_SUSPEND_AFTER (a duration,
  * 0 to 15m; default 1s), VMPIPE_WAKEUP_EVENTS ("s3", "transcribe", both
  * comma-separated, or empty: none), VMPIPE_WAKEUP_FALLBACK (1s to 12h;
- * default 2m).  0, or -1 with a message naming the variable in err.
+ * default 2m), VMPIPE_SWEEP_AFTER (1s to 12h; default 5m) and
+ * VMPIPE_SWEEP_WINDOW (1m to 7d; default 15m).  0, or -1 with a message naming the variable in err.
  */
 int wake_config(struct wake_cfg *c, char *err, size_t errsz);
 

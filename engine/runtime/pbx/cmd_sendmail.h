@@ -1,8 +1,9 @@
 /*
  * `vmpipe sendmail`: a PBX's mail command (Asterisk's mailcmd, FreeSWITCH's
- * mailer-app).  The voicemail mail comes in on standard input; the recording
- * goes into the spool's recordings/ and the job to `vmpipe serve` (when it
- * holds the spool's lock) or through the pipeline right here.  Exit status
+ * mailer-app).  The voicemail mail comes in on standard input and is dropped
+ * whole into the spool for `vmpipe serve` (when it listens on
+ * SPOOL/serve.sock), or its job runs through the pipeline right here
+ * (handover.h: where the recording lives then).  Exit status
  * follows sendmail's (sysexits): 0 taken, 64 usage, 65 not a voicemail (kept
  * in rejected/), 75 could not be stored, 78 no pipeline/spool; an inline run
  * that fails returns what `vmpipe run` would.

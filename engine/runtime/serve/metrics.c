@@ -3,16 +3,10 @@
  */
 #include "metrics.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "mail/mbuf.h"
 
@@ -55,6 +49,7 @@ struct metrics {
 	struct stage_m *stages;
 	size_t nstages;
 	uint64_t jobs[NJO], queue[NQW], retries, notify_failures;
+	size_t waiting, running; /* published by the serve loop */
 	struct histo job_h;
 };
 
@@ -140,6 +135,16 @@ void metrics_queue(struct metrics *m, const char *what)
 		bump(m, queue_whats, NQW, m->queue, what);
 }
 
+void metrics_set_jobs(struct metrics *m, size_t waiting, size_t running)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->waiting = waiting;
+	m->running = running;
+	pthread_mutex_unlock(&m->mu);
+}
+
 static void histo_render(mbuf *b, const char *name, const char *labels, const struct histo *h)
 {
 	uint64_t acc = 0;
@@ -157,15 +162,15 @@ static void histo_render(mbuf *b, const char *name, const char *labels, const st
 		    (unsigned long long)h->count);
 }
 
-char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
+char *metrics_render(struct metrics *m, size_t spool_depth)
 {
 	mbuf b = MBUF_INIT;
+	pthread_mutex_lock(&m->mu);
 	mbuf_printf(&b, "# HELP vmpipe_jobs Jobs inside the scheduler.\n# TYPE vmpipe_jobs gauge\n");
 	mbuf_printf(&b, "vmpipe_jobs{state=\"waiting\"} %zu\nvmpipe_jobs{state=\"running\"} %zu\n"
-			"vmpipe_jobs{state=\"queued\"} %zu\n", g->waiting, g->running, g->queued);
+			"vmpipe_jobs{state=\"queued\"} %zu\n", m->waiting, m->running, (size_t)0);
 	mbuf_printf(&b, "# HELP vmpipe_spool_depth Events in the spool not yet taken.\n"
-			"# TYPE vmpipe_spool_depth gauge\nvmpipe_spool_depth %zu\n", g->spool_depth);
-	pthread_mutex_lock(&m->mu);
+			"# TYPE vmpipe_spool_depth gauge\nvmpipe_spool_depth %zu\n", spool_depth);
 	mbuf_printf(&b, "# HELP vmpipe_jobs_total Jobs and events by how they ended.\n"
 			"# TYPE vmpipe_jobs_total counter\n");
 	for (size_t i = 0; i < NJO; i++)
@@ -200,102 +205,4 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
 			    (unsigned long long)m->queue[i]);
 	pthread_mutex_unlock(&m->mu);
 	return mbuf_take(&b, NULL);
-}
-
-static bool loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-	return false;
-}
-
-int metrics_listen(const char *hostport, char *err, size_t errsize)
-{
-	char host[256];
-	const char *colon = hostport ? strrchr(hostport, ':') : NULL;
-	if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof host || !colon[1]) {
-		snprintf(err, errsize, "metrics '%s': expected HOST:PORT (e.g. 127.0.0.1:9464)",
-			 hostport ? hostport : "");
-		return -1;
-	}
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
-	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errsize, "metrics '%s': %s", hostport, gai_strerror(rc));
-		return -1;
-	}
-	int fd = -1;
-	if (!loopback(ai->ai_addr)) {
-		snprintf(err, errsize, "metrics '%s': not a loopback address (metrics are served to this host only)",
-			 hostport);
-	} else if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(err, errsize, "metrics '%s': socket: %s", hostport, strerror(errno));
-	} else {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
-			snprintf(err, errsize, "metrics '%s': %s", hostport, strerror(errno));
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-void metrics_answer(int lfd, struct metrics *m, const struct metrics_gauges *g)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	char req[2048];
-	size_t n = 0;
-	while (n < sizeof req - 1 && !memmem(req, n, "\r\n\r\n", 4)) {
-		struct pollfd pf = {fd, POLLIN, 0};
-		if (poll(&pf, 1, 1000) <= 0)
-			break;
-		ssize_t r = recv(fd, req + n, sizeof req - 1 - n, 0);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	req[n] = '\0';
-	char head[256];
-	if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET / ", 6) == 0) {
-		char *body = metrics_render(m, g);
-		size_t len = body ? strlen(body) : 0;
-		int k = snprintf(head, sizeof head,
-				 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-				 "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
-		send_all(fd, head, (size_t)k);
-		if (body)
-			send_all(fd, body, len);
-		free(body);
-	} else {
-		static const char nf[] = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
-					 "Content-Length: 24\r\nConnection: close\r\n\r\nonly GET /metrics here\r\n";
-		send_all(fd, nf, sizeof nf - 1);
-	}
-	close(fd);
 }

@@ -1,6 +1,7 @@
 /*
  * Metrics of `vmpipe serve` in the Prometheus text format (version 0.0.4),
- * served over HTTP on a loopback address ([serve] metrics = 127.0.0.1:9464).
+ * served over HTTP on a loopback address ([serve] metrics = 127.0.0.1:9464)
+ * by serve_http.c.
  *
  *   vmpipe_jobs{state="waiting|running|queued"}       jobs inside the scheduler now
  *   vmpipe_spool_depth                                events in SPOOL/new not yet taken
@@ -12,8 +13,8 @@
  *   vmpipe_notify_failures_total                       notifier calls that failed
  *   vmpipe_queue_messages_total{what="received|deleted|unparsed"}
  *
- * Counting is thread-safe (workers call metrics_stage()); rendering and the
- * HTTP side run on the serve loop.
+ * Counting and rendering are thread-safe: workers count stage calls, the
+ * loop counts jobs and publishes the gauges, the HTTP threads render.
  */
 #ifndef VMPIPE_METRICS_H
 #define VMPIPE_METRICS_H
@@ -23,11 +24,6 @@
 #include <vmpipe/plugin.h>
 
 struct metrics;
-
-/* The gauges, read by the serve loop when a scrape comes in. */
-struct metrics_gauges {
-	size_t waiting, running, queued, spool_depth;
-};
 
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
@@ -41,19 +37,10 @@ void metrics_event(struct metrics *m, const char *outcome);
 /* Queue traffic: "received", "deleted", "unparsed". */
 void metrics_queue(struct metrics *m, const char *what);
 
-/* The exposition text (malloc()ed). */
-char *metrics_render(struct metrics *m, const struct metrics_gauges *g);
+/* The scheduler's gauges, published by the serve loop as they change. */
+void metrics_set_jobs(struct metrics *m, size_t waiting, size_t running);
 
-/*
- * Listen on HOST:PORT, which must be a loopback address (127.0.0.0/8, ::1 or
- * localhost): metrics are not for the world.  The listening descriptor
- * (non-blocking), or -1 with the reason in err.
- */
-int metrics_listen(const char *hostport, char *err, size_t errsize);
-
-/* Answer one connection waiting on `lfd` (GET /metrics -> the text; anything
- * else 404).  Bounded: a client that does not send its request within a
- * second is dropped. */
-void metrics_answer(int lfd, struct metrics *m, const struct metrics_gauges *g);
+/* The exposition text (malloc()ed); spool_depth is counted by the caller. */
+char *metrics_render(struct metrics *m, size_t spool_depth);
 
 #endif

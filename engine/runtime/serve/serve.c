@@ -1,7 +1,8 @@
 /*
  * `vmpipe serve` (see serve.h): the loop that feeds the scheduler from the
  * spool and the queue (serve_intake.c, serve_queue.c), keeps every accepted
- * event durable until its job ends, and answers signals and metrics scrapes.
+ * event durable until its job ends, and answers signals (HTTP is answered
+ * off the loop: serve_http.c).
  * Single-threaded but for the scheduler's workers; the loop owns everything
  * here.
  */
@@ -141,11 +142,18 @@ static void on_ended(void *ctx, const struct sched_end *e)
 			const char *outcome = e->rc == EXIT_DONE ? "done" : e->rc == EXIT_NO_RECORDING ? "no_recording"
 													: "failed";
 			metrics_job(v->m, outcome, took);
-			if (e->rc != EXIT_DONE && e->rc != EXIT_NO_RECORDING)
+			if (e->rc != EXIT_DONE && e->rc != EXIT_NO_RECORDING) {
+				/* A hint that works as printed, from any directory. */
+				char cfg[PATH_MAX], sp[PATH_MAX];
+				if (!realpath(v->o->config, cfg))
+					snprintf(cfg, sizeof cfg, "%s", v->o->config);
+				if (!realpath(v->spool, sp))
+					snprintf(sp, sizeof sp, "%s", v->spool);
 				log_msg(e->job, "serve", VM_LOG_ERROR,
 					"the owner was not notified (exit %d): the job is kept, failed, with its "
-					"errors in the state directory; `vmpipe retry %s` runs it again", e->rc,
-					id ? id : "ID");
+					"errors in the state directory; `vmpipe retry -c %s --spool %s %s` runs it "
+					"again", e->rc, cfg, sp, id ? id : "ID");
+			}
 		}
 		if (h && *h->cur) {
 			cur_path(v, h->cur, path, sizeof path);
@@ -166,6 +174,18 @@ static void on_stepped(void *ctx, const vm_stage *st, vm_status status, int64_t 
 
 /* ------------------------------------------------------------ the loop */
 
+/* `vmpipe sendmail` and `vmpipe status` connect to SPOOL/serve.sock to learn
+ * that serve runs: the connection itself is the answer. */
+static void answer_probes(struct srv *v)
+{
+	for (int i = 0; i < 64; i++) {
+		int c = accept4(v->sock_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c < 0)
+			return;
+		close(c);
+	}
+}
+
 static void save_one(void *ctx, vm_job *job, const struct pipeline *p, struct claim *claim, void *owner)
 {
 	(void)ctx;
@@ -173,13 +193,11 @@ static void save_one(void *ctx, vm_job *job, const struct pipeline *p, struct cl
 	state_save(p, claim, job);
 }
 
-static void gauges(struct srv *v, struct metrics_gauges *g)
+/* For the metrics threads, which must not touch the scheduler. */
+static void publish_gauges(struct srv *v)
 {
 	size_t busy = sched_busy(v->s), jobs = sched_jobs(v->s);
-	g->running = busy;
-	g->waiting = jobs > busy ? jobs - busy : 0;
-	g->queued = 0;
-	g->spool_depth = scan(v, "new", false);
+	metrics_set_jobs(v->m, jobs > busy ? jobs - busy : 0, busy);
 }
 
 static int setup(struct srv *v, sigset_t *mask)
@@ -196,14 +214,10 @@ static int setup(struct srv *v, sigset_t *mask)
 		snprintf(v->spool, sizeof v->spool, "%s/%s", base->dir, spool);
 	else
 		snprintf(v->spool, sizeof v->spool, "%s", spool);
-	if (spool_prepare(v->spool, err, sizeof err) != 0) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
-		return EXIT_CONFIG;
-	}
-	char cur[PATH_MAX + 8];
-	snprintf(cur, sizeof cur, "%s/cur", v->spool);
-	if (mkdir(cur, 0770) != 0 && errno != EEXIST) {
-		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot create %s: %s", cur, strerror(errno));
+	/* Everything past the drop is ours alone, or serve does not start
+	 * (docs/serve.md, "Who writes what"). */
+	if (spool_prepare(v->spool, err, sizeof err) != 0 || spool_check_layout(v->spool, err, sizeof err) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "spool: %s", err);
 		return EXIT_CONFIG;
 	}
 	v->lock_fd = spool_lock(v->spool, err, sizeof err);
@@ -219,6 +233,15 @@ static int setup(struct srv *v, sigset_t *mask)
 		return EXIT_CONFIG;
 	}
 	state_default(sdir);
+	if (state_check_private(base, err, sizeof err) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "state: %s", err);
+		return EXIT_CONFIG;
+	}
+	v->sock_fd = spool_listen(v->spool, err, sizeof err);
+	if (v->sock_fd < 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
+		return EXIT_CONFIG;
+	}
 	if (ss->owner && *ss->owner) {
 		snprintf(v->owner, sizeof v->owner, "%s", ss->owner);
 	} else {
@@ -240,14 +263,6 @@ static int setup(struct srv *v, sigset_t *mask)
 	}
 	if (workers > 256)
 		workers = 256;
-	const char *metrics = v->o->metrics ? v->o->metrics : ss->metrics;
-	if (metrics && *metrics) {
-		v->met_fd = metrics_listen(metrics, err, sizeof err);
-		if (v->met_fd < 0) {
-			log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
-			return EXIT_CONFIG;
-		}
-	}
 	/* Signals arrive through a descriptor; no thread (workers included,
 	 * created below) takes them asynchronously. */
 	sigemptyset(mask);
@@ -261,9 +276,22 @@ static int setup(struct srv *v, sigset_t *mask)
 	char newdir[PATH_MAX + 8];
 	snprintf(newdir, sizeof newdir, "%s/new", v->spool);
 	if (v->sig_fd < 0 || v->ino_fd < 0 ||
-	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+	    inotify_add_watch(v->ino_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot watch %s: %s", newdir, strerror(errno));
 		return EXIT_SOFTWARE;
+	}
+	/* After the signal mask: the HTTP threads inherit it. */
+	const char *metrics = v->o->metrics ? v->o->metrics : ss->metrics;
+	const char *listen = v->o->listen ? v->o->listen : ss->listen;
+	if (listen && *listen && ss->keep_done_ms > 0 && ss->link_expires_ms > ss->keep_done_ms)
+		log_msg(NULL, "serve", VM_LOG_WARN, "[serve] link_expires is longer than keep_done: a link "
+			"outliving its job's checkpoint opens \"Voicemail not found\" (raise keep_done)");
+	if (ss->public_url && *ss->public_url && !(listen && *listen))
+		log_msg(NULL, "serve", VM_LOG_WARN, "mails link to %s, but this serve has no [serve] listen: "
+			"those links open only where another host serves them", ss->public_url);
+	if (web_start(v, base, metrics, listen, err, sizeof err) != 0) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
+		return EXIT_CONFIG;
 	}
 	struct sched_opts so = {.workers = (int)workers, .ended = on_ended, .stepped = on_stepped, .ctx = v};
 	v->s = sched_new(&so);
@@ -271,10 +299,11 @@ static int setup(struct srv *v, sigset_t *mask)
 		log_msg(NULL, "serve", VM_LOG_ERROR, "cannot start %lld worker threads", (long long)workers);
 		return EXIT_SOFTWARE;
 	}
-	log_msg(NULL, "serve", VM_LOG_INFO, "serving spool %s (state %s) with %lld worker%s%s%s", v->spool,
+	log_msg(NULL, "serve", VM_LOG_INFO, "serving spool %s (state %s) with %lld worker%s%s%s%s%s", v->spool,
 		base->set.state && *base->set.state ? base->set.state : sdir, (long long)workers,
-		workers == 1 ? "" : "s", v->met_fd >= 0 ? "; metrics on " : "",
-		v->met_fd >= 0 ? metrics : "");
+		workers == 1 ? "" : "s", metrics && *metrics ? "; metrics on " : "",
+		metrics && *metrics ? metrics : "", listen && *listen ? "; listen pages on " : "",
+		listen && *listen ? listen : "");
 	return 0;
 }
 
@@ -317,7 +346,7 @@ static void drain(struct srv *v)
 
 int serve_main(const struct serve_opts *o)
 {
-	struct srv v = {.o = o, .lock_fd = -1, .ino_fd = -1, .sig_fd = -1, .met_fd = -1};
+	struct srv v = {.o = o, .lock_fd = -1, .ino_fd = -1, .sig_fd = -1, .sock_fd = -1};
 	v.gen = gen_load(o);
 	if (!v.gen)
 		return EXIT_CONFIG;
@@ -331,12 +360,11 @@ int serve_main(const struct serve_opts *o)
 	if (rc == 0) {
 		clean_tmp(&v);
 		/* What was in flight when the last serve stopped (or died) first. */
-		size_t back = scan(&v, "cur", true);
+		size_t back = 0;
+		intake_round(&v, &back);
 		if (back)
 			log_msg(NULL, "serve", VM_LOG_INFO, "resuming %zu job%s from the last run", back,
 				back == 1 ? "" : "s");
-		scan(&v, "new", true);
-		v.next_scan = mono_ms() + SCAN_EVERY_MS;
 		sd_notify_msg("READY=1");
 		while (!v.stopping) {
 			int64_t due = sched_poll(v.s);
@@ -348,9 +376,11 @@ int serve_main(const struct serve_opts *o)
 			int64_t to_scan = v.next_scan - mono_ms();
 			if (wait < 0 || wait > to_scan)
 				wait = to_scan > 0 ? to_scan : 0;
-			struct pollfd pf[5] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
-					       {v.met_fd, POLLIN, 0}, {sqs_fd(v.queue), POLLIN, 0}};
-			int n = poll(pf, 5, wait > INT32_MAX ? INT32_MAX : (int)wait); /* fd -1: ignored */
+			publish_gauges(&v);
+			struct pollfd pf[6] = {{v.sig_fd, POLLIN, 0}, {v.ino_fd, POLLIN, 0}, {sched_fd(v.s), POLLIN, 0},
+					       {web_fd(&v), POLLIN, 0}, {sqs_fd(v.queue), POLLIN, 0},
+					       {v.sock_fd, POLLIN, 0}};
+			int n = poll(pf, 6, wait > INT32_MAX ? INT32_MAX : (int)wait); /* fd -1: ignored */
 			if (n < 0 && errno != EINTR)
 				log_msg(NULL, "serve", VM_LOG_WARN, "poll: %s", strerror(errno));
 			if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -368,15 +398,12 @@ int serve_main(const struct serve_opts *o)
 				read_inotify(&v);
 			if (n > 0 && (pf[4].revents & POLLIN))
 				queue_take(&v);
-			if (n > 0 && v.met_fd >= 0 && (pf[3].revents & POLLIN)) {
-				struct metrics_gauges g;
-				gauges(&v, &g);
-				metrics_answer(v.met_fd, v.m, &g);
-			}
+			if (n > 0 && (pf[5].revents & POLLIN))
+				answer_probes(&v);
+			if (n > 0 && (pf[3].revents & POLLIN))
+				web_turn(&v);
 			if (mono_ms() >= v.next_scan) {
-				v.next_scan = mono_ms() + SCAN_EVERY_MS;
-				scan(&v, "cur", true); /* what a store outage left waiting */
-				scan(&v, "new", true);
+				intake_round(&v, NULL);
 				queue_retry_later(&v);
 			}
 			if (v.keep_done_ms > 0 && mono_ms() >= v.next_sweep) {
@@ -390,6 +417,7 @@ int serve_main(const struct serve_opts *o)
 		queue_stop_intake(&v);
 		drain(&v);
 	}
+	web_stop(&v);
 	queue_close(&v);
 	if (v.s)
 		sched_free(v.s);
@@ -398,7 +426,13 @@ int serve_main(const struct serve_opts *o)
 	json_decref(v.ids);
 	json_decref(v.curs);
 	state_default(NULL);
-	int fds[] = {v.lock_fd, v.ino_fd, v.sig_fd, v.met_fd};
+	if (v.sock_fd >= 0) {
+		/* Gone with us: sendmail then runs jobs itself. */
+		char sock[PATH_MAX + 16];
+		snprintf(sock, sizeof sock, "%s/serve.sock", v.spool);
+		unlink(sock);
+	}
+	int fds[] = {v.lock_fd, v.ino_fd, v.sig_fd, v.sock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -22,6 +22,7 @@ struct serve_opts {
 	const char *spool;
 	int64_t workers;
 	const char *metrics;
+	const char *listen;
 	const char *queue;
 };
 

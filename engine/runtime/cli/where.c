@@ -1,0 +1,126 @@
+/*
+ * One rule for finding the spool and the state directory (see where.h).
+ */
+#include "where.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/exits.h"
+#include "core/log.h"
+#include "core/pipeline_path.h"
+#include "core/state.h"
+#include "runtime/serve/serve.h"
+
+/* An absolute form of `path` (relative to `base`, or to the working
+ * directory when base is NULL), whether or not it exists. */
+static void absolute(const char *path, const char *base, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	if (path[0] == '/') {
+		snprintf(buf, size, "%s", path);
+		return;
+	}
+	if (!base)
+		base = getcwd(cwd, sizeof cwd) ? cwd : ".";
+	if (snprintf(buf, size, "%.*s/%s", PATH_MAX / 2, base, path) < 0)
+		buf[0] = '\0';
+	char real[PATH_MAX];
+	if (realpath(buf, real))
+		snprintf(buf, size, "%s", real);
+}
+
+int where_find(const char *config, const char *spool, int flags, const struct globals *g,
+	       struct where *w)
+{
+	memset(w, 0, sizeof *w);
+	if (!config || !*config)
+		config = getenv("VMPIPE_PIPELINE");
+	w->config_given = config && *config;
+	if (!spool || !*spool)
+		spool = getenv("VMPIPE_SPOOL");
+	if (spool && !*spool)
+		spool = NULL;
+	setup_logging(g, NULL);
+	char err[4096];
+	if (!w->config_given && spool && !(flags & WHERE_STATE)) {
+		config = NULL;
+	} else if (!w->config_given) {
+		config = pipeline_path_find(err, sizeof err);
+		if (!config && !spool) {
+			log_msg(NULL, NULL, VM_LOG_ERROR, "no spool: give --spool DIR, set VMPIPE_SPOOL, or "
+				"name a pipeline with [serve] spool (-c PIPELINE, VMPIPE_PIPELINE); %s", err);
+			return EXIT_USAGE;
+		}
+	}
+	if (config) {
+		struct stat st;
+		if (stat(config, &st) == 0 && S_ISDIR(st.st_mode)) {
+			log_msg(NULL, NULL, VM_LOG_ERROR, "%s is a directory, not a pipeline file", config);
+			return EXIT_CONFIG;
+		}
+		char *pdir = default_plugin_dir();
+		struct diag d = {0};
+		pipeline_check_only(true); /* nothing created by looking */
+		w->p = pipeline_load(config, pdir, false, &d);
+		pipeline_check_only(false);
+		free(pdir);
+		if (!w->p) {
+			report_refused(config, &d);
+			diag_free(&d);
+			return EXIT_CONFIG;
+		}
+		diag_free(&d);
+		w->owned = true;
+		absolute(config, NULL, w->config, sizeof w->config);
+	} else {
+		w->none.dir = (char *)".";
+		w->p = &w->none;
+	}
+	if (spool)
+		absolute(spool, NULL, w->spool, sizeof w->spool);
+	else if (w->owned && w->p->serve.spool && *w->p->serve.spool)
+		absolute(w->p->serve.spool, w->p->dir, w->spool, sizeof w->spool);
+	if ((flags & WHERE_SPOOL) && !*w->spool) {
+		log_msg(NULL, NULL, VM_LOG_ERROR, "no spool: give --spool DIR, set VMPIPE_SPOOL, or set "
+			"[serve] spool in %s", w->config);
+		where_free(w);
+		return EXIT_USAGE;
+	}
+	const char *s = w->p->set.state;
+	if (s && *s) {
+		if (strstr(s, "://"))
+			snprintf(w->state, sizeof w->state, "%s", s);
+		else
+			absolute(s, w->p->dir, w->state, sizeof w->state);
+		w->state_from = "[pipeline] state";
+	} else if (*w->spool) {
+		serve_state_dir(w->spool, w->state, sizeof w->state);
+		w->state_from = "the spool";
+		state_default(w->state);
+	}
+	return 0;
+}
+
+void where_free(struct where *w)
+{
+	if (w->owned)
+		pipeline_free(w->p);
+	w->p = NULL;
+	w->owned = false;
+	state_default(NULL);
+}
+
+void where_args(const struct where *w, char *buf, size_t size)
+{
+	int n = 0;
+	buf[0] = '\0';
+	if (w->config_given && *w->config)
+		n = snprintf(buf, size, " -c %s", w->config);
+	if (*w->spool && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " --spool %s", w->spool);
+}

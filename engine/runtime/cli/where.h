@@ -1,0 +1,55 @@
+/*
+ * Where the queue commands (enqueue, status, show, delete, retry, requeue)
+ * find the spool and the state directory: one rule for all of them, the one
+ * `vmpipe serve` follows.
+ *
+ *   pipeline   -c, else $VMPIPE_PIPELINE, else the default pipeline
+ *              (pipeline_path.h); none found is fine when --spool is given
+ *   spool      --spool, else $VMPIPE_SPOOL, else the pipeline's [serve] spool
+ *              (relative: to the pipeline file)
+ *   state      the pipeline's [pipeline] state, else SPOOL/state
+ *
+ * Loading creates nothing (the pipeline is loaded in check mode).
+ */
+#ifndef VMPIPE_CLI_WHERE_H
+#define VMPIPE_CLI_WHERE_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "cli.h"
+
+struct where {
+	char config[PATH_MAX]; /* absolute; "" when no pipeline was found */
+	bool config_given;     /* -c or $VMPIPE_PIPELINE (not the default search) */
+	char spool[PATH_MAX];  /* absolute; "" when none is known */
+	char state[PATH_MAX];  /* a directory or s3:// URI; "" when none is known */
+	const char *state_from; /* "[pipeline] state", "the spool" */
+	struct pipeline *p;    /* the pipeline (or an empty stand-in); state_*() take it */
+	struct pipeline none;
+	bool owned;
+};
+
+/* The options every queue command takes. */
+#define WHERE_OPTS                                                                     \
+	{"spool", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'}, \
+		{"help", no_argument, NULL, 'h'}
+
+enum {
+	WHERE_SPOOL = 1, /* a spool is required */
+	WHERE_STATE = 2, /* the state directory is wanted: look for a pipeline even
+			  * when the spool is given (enqueue does not: a PBX user
+			  * need not read the pipeline) */
+};
+
+/* Fill *w (free with where_free).  0, or an exit status after logging what
+ * is missing and how to give it. */
+int where_find(const char *config, const char *spool, int flags, const struct globals *g,
+	       struct where *w);
+void where_free(struct where *w);
+
+/* " -c CONFIG --spool SPOOL" as a command line that finds the same places
+ * from any directory (what the printed hints use). */
+void where_args(const struct where *w, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,114 @@
+"""A recording found late reaches the owner (retry.h).
+
+A job whose recording is not found within `wait` mails "could not be found"
+and ends failed with the owner told (outcome no_recording).  When the
+recording then appears and the job is retried, it is located, transcribed
+and mailed again as a follow-up: a reply to the first mail (In-Reply-To and
+References carry its Message-ID), saying the recording was found.  A job
+whose owner was not told is retried as before (nobody mailed twice)."""
+import email
+import email.policy
+import glob
+import json
+import os
+
+import pytest
+
+from conftest import run_vmpipe
+from serve_helpers import Serve
+from test_queue_cli import run_hint
+from test_serve import cid, enqueue, pipeline, recording
+
+
+def mails(tmp):
+    out = []
+    for p in sorted(glob.glob(str(tmp / "out" / "*.eml"))):
+        with open(p, "rb") as f:
+            out.append(email.message_from_bytes(f.read(), policy=email.policy.default))
+    return out
+
+
+@pytest.mark.valgrind
+def test_late_recording_is_mailed_as_a_follow_up(tmp_path):
+    ini = pipeline(tmp_path, wait="1s")
+    spool = tmp_path / "spool"
+    srv = Serve(ini, spool).ready()
+    try:
+        enqueue(tmp_path, spool, cid(7))
+        srv.wait_log("failed in")
+        (first,) = mails(tmp_path)
+        assert "could not be found" in first.get_body(("plain",)).get_content()
+        ck = json.load(open(spool / "state" / f"{cid(7)}.json"))
+        assert ck["state"] == "failed" and ck["outcome"] == "no_recording", ck
+        st = run_vmpipe("status", "--spool", spool, "--json").json()
+        assert st["jobs"]["failed_owner_told"] == 1 and st["failed"][0]["state"] == "failed-told", st
+        show = run_vmpipe("show", "--spool", spool, cid(7)).out
+        assert "the owner was told of the failure" in show, show
+
+        # Retried while the recording is still missing: the owner knows, so
+        # nothing is sent again.
+        r = run_vmpipe("retry", "--spool", spool, cid(7))
+        assert r.code == 0, r
+        srv.wait_log("failed in", 2)
+        assert len(mails(tmp_path)) == 1
+        ck = json.load(open(spool / "state" / f"{cid(7)}.json"))
+        assert ck["outcome"] == "no_recording" and ck["stages"]["notify"] == "told", ck
+
+        recording(tmp_path, cid(7))  # found late
+        r = run_vmpipe("retry", "--spool", spool, cid(7))
+        assert r.code == 0, r
+        srv.wait_log("follow-up", 2)
+        srv.wait_log("done in")
+    finally:
+        assert srv.stop() == 0
+    ck = json.load(open(spool / "state" / f"{cid(7)}.json"))
+    assert ck["state"] == "done" and ck["outcome"] == "done" and ck["round"] == 2, ck
+    assert [n.get("round", 0) for n in ck["notifications"]] == [0, 2], ck
+    first_id = first["Message-ID"]
+    (second,) = [m for m in mails(tmp_path) if m["Message-ID"] != first_id]
+    assert second["Message-ID"] != first["Message-ID"]
+    assert second["In-Reply-To"] == first["Message-ID"] and second["References"] == first["Message-ID"]
+    body = second.get_body(("plain",)).get_content()
+    assert "could not be found" not in body and "has been found since" in body, body
+    # The recording found late is offered: where it is kept (a file:// path is never a link).
+    assert f"kept on the voicemail server as {tmp_path}/rec/{cid(7)}.wav" in body, body
+    assert "file://" not in body, body
+
+
+def test_a_retry_whose_owner_was_not_told_sends_once(tmp_path, plugdir):
+    """The notifier failed (owner not told): the retry runs it, once, with
+    no follow-up headers; a notifier that was done is not run again."""
+    notify = (f"[notify]\nplugin = notify-file\ndir = {tmp_path}/out\n"
+              "[notify.flaky]\nplugin = test-flaky\nmode = permanent\ntimes = -1\nmessage = mailbox full\n")
+    ini = pipeline(tmp_path, plugdir=plugdir, notify=notify)
+    spool = tmp_path / "spool"
+    recording(tmp_path, cid(8))
+    srv = Serve(ini, spool).ready()
+    try:
+        enqueue(tmp_path, spool, cid(8))
+        srv.wait_log("the owner was not notified")
+        ck = json.load(open(spool / "state" / f"{cid(8)}.json"))
+        assert ck["outcome"] == "not_notified", ck
+        st = run_vmpipe("status", "--spool", spool, "--failed", "--json").json()
+        assert st["matching"][0]["state"] == "failed", st
+        pipeline(tmp_path, plugdir=plugdir, notify=notify.replace("mode = permanent\ntimes = -1\n", ""))
+        import signal
+        srv.signal(signal.SIGHUP)
+        srv.wait_log("reloaded")
+        # serve's log says how to retry it: that command works as printed,
+        # from another directory, with no environment to help it.
+        (msg,) = [e["msg"] for e in srv.logs() if "the owner was not notified" in e.get("msg", "")]
+        (hint,) = [h for h in msg.split("`")[1::2] if h.startswith("vmpipe retry")]
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        p = run_hint(hint, elsewhere)
+        assert p.returncode == 0 and f"{cid(8)}: retry requested" in p.stdout, (hint, p.stdout, p.stderr)
+        srv.wait_log("done in")
+    finally:
+        assert srv.stop() == 0
+    ck = json.load(open(spool / "state" / f"{cid(8)}.json"))
+    assert ck["state"] == "done" and "round" not in ck, ck
+    assert [n["stage"] for n in ck["notifications"]] == ["notify", "notify.flaky"]
+    (only,) = mails(tmp_path)
+    assert only["In-Reply-To"] is None
+    assert os.path.exists(spool / "state")
