@@ -108,7 +108,8 @@ static void fill_response(struct aws_result *r, vm_aws_response *out)
 	out->attempts = r->attempts;
 }
 
-vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *out)
+static vm_status send_call(vm_job *job, const vm_aws_request *req, const char *endpoint, vm_aws_body_fn on_body,
+			   void *ctx, vm_aws_response *out)
 {
 	memset(out, 0, sizeof *out);
 	if (!req || !req->service || !req->method) {
@@ -132,6 +133,7 @@ vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *o
 		.max_body = req->max_response, .job = job,
 		.timeout_ms = env_ms("VMPIPE_AWS_TIMEOUT_MS"),
 		.connect_timeout_ms = env_ms("VMPIPE_AWS_CONNECT_TIMEOUT_MS"),
+		.on_body = on_body, .body_ctx = ctx, .endpoint = endpoint,
 	};
 	struct aws_result res;
 	int rc = aws_request(&call, &res);
@@ -143,6 +145,21 @@ vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *o
 		st = vm_done(job);
 	aws_result_clear(&res);
 	return st;
+}
+
+vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *out)
+{
+	return send_call(job, req, NULL, NULL, NULL, out);
+}
+
+vm_status vm_aws_send_stream(vm_job *job, const vm_aws_request *req, const char *endpoint, vm_aws_body_fn on_body,
+			     void *ctx, vm_aws_response *out)
+{
+	if (!on_body) {
+		memset(out, 0, sizeof *out);
+		return vm_fail(job, VM_PERMANENT, "aws: a streamed request without a reader");
+	}
+	return send_call(job, req, endpoint, on_body, ctx, out);
 }
 
 void vm_aws_response_free(vm_aws_response *r)

@@ -159,13 +159,39 @@ struct sink {
 	struct aws_http_resp *r;
 	size_t cap, max;
 	bool too_large, oom;
+	const struct aws_http_req *req;
+	bool stopped, refused; /* on_body said enough (1) or no (-1) */
 };
+
+/* A 2xx answer's body to the caller's reader, bounded by max. */
+static size_t to_reader(struct sink *s, const char *p, size_t n)
+{
+	if (n > s->max - s->r->streamed) {
+		s->too_large = true;
+		return 0;
+	}
+	s->r->streamed += n;
+	int rc = s->req->on_body(s->req->body_ctx, (const unsigned char *)p, n);
+	if (rc == 0)
+		return n;
+	if (rc > 0)
+		s->stopped = true;
+	else
+		s->refused = true;
+	return 0; /* ends the transfer */
+}
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct sink *s = ud;
 	size_t n = size * nmemb;
 	struct aws_http_resp *r = s->r;
+	if (s->req->on_body) {
+		long status = 0;
+		curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300)
+			return to_reader(s, p, n);
+	}
 	if (r->body_len + n > s->max) {
 		long status = 0;
 		curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &status);
@@ -312,7 +338,7 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 		snprintf(resp->net_msg, sizeof resp->net_msg, "cannot initialise libcurl");
 		return -1;
 	}
-	struct sink s = {c, resp, 0, req->max_body ? req->max_body : DEFAULT_MAX_BODY, false, false};
+	struct sink s = {c, resp, 0, req->max_body ? req->max_body : DEFAULT_MAX_BODY, false, false, req, false, false};
 	struct curl_slist *hl = NULL;
 	bool oom = false;
 	/* Exactly the headers that were signed, and none curl would add by
@@ -392,10 +418,12 @@ int aws_http_perform(const struct aws_http_req *req, struct aws_http_resp *resp)
 	free(cur);
 	handle_put(c);
 
-	if (rc == CURLE_OK && !s.oom)
-		return 0;
-	resp->net = s.too_large ? AWS_NET_TOO_LARGE : s.oom ? AWS_NET_OTHER : classify(rc);
-	if (s.too_large)
+	if ((rc == CURLE_OK || s.stopped) && !s.oom)
+		return 0; /* a reader that had enough ended a good answer */
+	resp->net = s.too_large ? AWS_NET_TOO_LARGE : s.oom || s.refused ? AWS_NET_OTHER : classify(rc);
+	if (s.refused)
+		snprintf(resp->net_msg, sizeof resp->net_msg, "stopped by the reader");
+	else if (s.too_large)
 		snprintf(resp->net_msg, sizeof resp->net_msg, "answer larger than %zu bytes", s.max);
 	else
 		snprintf(resp->net_msg, sizeof resp->net_msg, "%s",

@@ -67,6 +67,13 @@ struct aws_http_req {
 	 * within about a second (AWS_NET_OTHER, "aborted"): a long poll that a
 	 * stopping service no longer waits for.  NULL: never. */
 	const atomic_bool *cancel;
+	/* When set, a 2xx answer's body goes here as it arrives instead of into
+	 * resp->body (max_body bounds what is handed over): return 0 to go on,
+	 * 1 to end the exchange early (a success: 0 is returned), -1 to abort it
+	 * (AWS_NET_OTHER, "stopped by the reader").  Error answers are read
+	 * into resp->body as usual. */
+	int (*on_body)(void *ctx, const unsigned char *data, size_t len);
+	void *body_ctx;
 };
 
 struct aws_http_resp {
@@ -76,6 +83,7 @@ struct aws_http_resp {
 	size_t body_len;
 	enum aws_net_error net;
 	char net_msg[256];          /* curl's explanation when net != AWS_NET_OK */
+	size_t streamed;            /* bytes handed to req->on_body */
 };
 
 /*

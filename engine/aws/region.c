@@ -92,6 +92,10 @@ static const struct service {
 	{"sesv2", "SESV2", "ses", "email"},
 	{"ses", "SES", "ses", "email"},
 	{"sts", "STS", "sts", "sts"},
+	/* Kinesis Video Streams: the control plane, and GetMedia on the data
+	 * endpoint GetDataEndpoint names (both sign as "kinesisvideo"). */
+	{"kinesisvideo", "KINESIS_VIDEO", "kinesisvideo", "kinesisvideo"},
+	{"kinesis-video-media", "KINESIS_VIDEO_MEDIA", "kinesisvideo", "kinesisvideo"},
 	{"connect", "CONNECT", "connect", "connect"},
 	/* AWS End User Messaging SMS (botocore's pinpoint-sms-voice-v2 model:
 	 * endpointPrefix and signingName "sms-voice"). */
@@ -258,4 +262,13 @@ int aws_endpoint_resolve(const char *service, const char *region, const char *bu
 	if (rc != 0)
 		aws_endpoint_clear(out);
 	return rc;
+}
+
+int aws_endpoint_from_url(const char *url, struct aws_endpoint *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof *out);
+	if (split_url(url, out, err, errsz) != 0)
+		return -1;
+	out->custom = true;
+	return 0;
 }

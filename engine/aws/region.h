@@ -53,4 +53,8 @@ int aws_endpoint_resolve(const char *service, const char *region, const char *bu
 			 struct aws_endpoint *out, char *err, size_t errsz);
 void aws_endpoint_clear(struct aws_endpoint *e);
 
+/* An endpoint a service named (Kinesis Video's GetDataEndpoint):
+ * "https://host[:port][/path]".  0, or -1 with err. */
+int aws_endpoint_from_url(const char *url, struct aws_endpoint *out, char *err, size_t errsz);
+
 #endif

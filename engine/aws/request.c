@@ -91,7 +91,8 @@ int aws_request_build(const struct aws_call *call, const struct aws_credentials 
 	*url = NULL;
 	memset(headers, 0, sizeof *headers);
 	struct aws_endpoint ep;
-	if (aws_endpoint_resolve(call->service, call->region, call->bucket, &ep, err, errsz) != 0)
+	if ((call->endpoint ? aws_endpoint_from_url(call->endpoint, &ep, err, errsz)
+			    : aws_endpoint_resolve(call->service, call->region, call->bucket, &ep, err, errsz)) != 0)
 		return -1;
 	int rc = -1;
 	char *path = encode_path(ep.base_path, call->path);
@@ -230,6 +231,7 @@ static int attempt(const struct aws_call *call, struct aws_result *out, bool *bu
 		.body = call->body, .body_len = call->body_len,
 		.connect_timeout_ms = call->connect_timeout_ms, .timeout_ms = call->timeout_ms,
 		.max_body = call->max_body, .cancel = call->cancel,
+		.on_body = call->on_body, .body_ctx = call->body_ctx,
 	};
 	struct aws_http_resp resp;
 	int64_t t0 = clock_now_ms();
@@ -249,6 +251,7 @@ static int attempt(const struct aws_call *call, struct aws_result *out, bool *bu
 	out->body_len = resp.body_len;
 	out->status = resp.status;
 	out->net = resp.net;
+	out->streamed += resp.streamed;
 	if (rc != 0) {
 		snprintf(out->message, sizeof out->message, "%s: %s: %s", call->service,
 			 net_name(resp.net), resp.net_msg);
@@ -312,7 +315,7 @@ int aws_request(const struct aws_call *call, struct aws_result *out)
 			quota_give(spent ? spent : QUOTA_SUCCESS_REFUND);
 			return 0;
 		}
-		if (!out->retryable || build_failed || i + 1 >= max ||
+		if (!out->retryable || build_failed || i + 1 >= max || out->streamed ||
 		    (call->cancel && atomic_load(call->cancel)))
 			break;
 		int cost = out->net == AWS_NET_TIMEOUT ? QUOTA_TIMEOUT_COST : QUOTA_RETRY_COST;

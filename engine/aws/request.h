@@ -75,6 +75,12 @@ struct aws_call {
 	const struct aws_retry_policy *retry; /* NULL: standard mode */
 	const vm_job *job;       /* for log lines; may be NULL */
 	const atomic_bool *cancel; /* see aws_http_req; a cancelled call is not retried */
+	/* See aws_http_req: a 2xx body streamed to a reader.  A call that handed
+	 * the reader anything is not retried (the reader cannot take it twice). */
+	int (*on_body)(void *ctx, const unsigned char *data, size_t len);
+	void *body_ctx;
+	/* An endpoint the service named ("https://…"), instead of resolving one. */
+	const char *endpoint;
 };
 
 struct aws_result {
@@ -87,6 +93,7 @@ struct aws_result {
 	bool retryable;             /* the failure is worth retrying later */
 	int attempts;
 	int64_t waited_ms;          /* total backoff slept */
+	size_t streamed;            /* bytes handed to call->on_body */
 	char message[512];          /* why it failed: service, code, message (no secrets) */
 };
 

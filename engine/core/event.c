@@ -4,13 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctr.h"
 #include "event_limits.h"
 #include "log.h"
 #include "util.h"
 
 #define EXPECTED                                                                           \
-	"expected an Amazon Connect contact-flow event (Details.ContactData.ContactId), an S3 " \
-	"ObjectCreated notification (Records[].s3) or a vmpipe job record (id, contact, …)"
+	"expected an Amazon Connect contact-flow event (Details.ContactData.ContactId), an Amazon " \
+	"Connect contact record (ContactId, Recordings), an S3 ObjectCreated notification "        \
+	"(Records[].s3) or a vmpipe job record (id, contact, …)"
 
 /* Ids end up in file names and S3 keys: keep them plain. */
 #define ID_MAX 128
@@ -350,6 +352,13 @@ static vm_job *from_record(json_t *ev, char *err, size_t errsize)
 
 vm_job *event_to_job(const char *text, size_t len, char *err, size_t errsize)
 {
+	return event_to_job_or_skip(text, len, NULL, err, errsize);
+}
+
+vm_job *event_to_job_or_skip(const char *text, size_t len, bool *skipped, char *err, size_t errsize)
+{
+	if (skipped)
+		*skipped = false;
 	if (len > EVENT_MAX_BYTES) {
 		snprintf(err, errsize, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
 		return NULL;
@@ -364,7 +373,10 @@ vm_job *event_to_job(const char *text, size_t len, char *err, size_t errsize)
 	vm_job *job = NULL;
 	if (!json_is_object(ev))
 		snprintf(err, errsize, "event is not a JSON object; " EXPECTED);
-	else if (json_object_get(ev, "Details"))
+	else if (ctr_is(ev)) {
+		if (ctr_to_job(ev, ctr_filter(), &job, err, errsize) == CTR_SKIP && skipped)
+			*skipped = true;
+	} else if (json_object_get(ev, "Details"))
 		job = from_connect(ev, err, errsize);
 	else if (json_object_get(ev, "Records"))
 		job = from_s3(ev, err, errsize);

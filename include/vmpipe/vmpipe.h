@@ -478,6 +478,27 @@ typedef struct vm_aws_response {
  */
 vm_status vm_aws_send(vm_job *job, const vm_aws_request *req, vm_aws_response *out);
 void vm_aws_response_free(vm_aws_response *resp);
+
+/* A reader of a streamed answer: 0 (go on), 1 (enough: the call ends as a
+ * success), -1 (stop: the call fails; say why in the job's log or record). */
+typedef int (*vm_aws_body_fn)(void *ctx, const unsigned char *data, size_t len);
+
+/*
+ * vm_aws_send(), but the body of a 2xx answer is handed to `on_body` piece
+ * by piece as it arrives (pieces of any size, not aligned to anything),
+ * never held: out->body stays NULL.  An error answer is read and parsed as
+ * vm_aws_send() does.  req->max_response bounds the bytes handed over (0:
+ * 64 MiB; more fails the call).  Once anything was handed over the call is
+ * not retried inside (the reader cannot take the same bytes twice): a
+ * connection that breaks then is VM_TRANSIENT, and the stage starts its
+ * reading again when the engine runs it again.  VM_DONE when the answer
+ * ended or the reader said enough; VM_PERMANENT when the reader stopped it.
+ * `endpoint` ("https://host[:port]"), when not NULL, is where to send it
+ * instead of the service's usual endpoint: a data endpoint a service named
+ * (Kinesis Video's GetDataEndpoint); check that it is the service's before.
+ */
+vm_status vm_aws_send_stream(vm_job *job, const vm_aws_request *req, const char *endpoint, vm_aws_body_fn on_body,
+			     void *ctx, vm_aws_response *out);
 /* A header of the response (name case-insensitive), or NULL. */
 const char *vm_aws_response_header(const vm_aws_response *resp, const char *name);
 

@@ -210,6 +210,24 @@ static vm_status run(const void *state, vm_job *job)
 {
 	const struct locate_s3 *ls = state;
 	const char *uri = vm_job_get_str(job, "recording.uri");
+	/* A contact record (source "ctr") says what became of the recording:
+	 * no search can find what it says is not there. */
+	const char *status = vm_job_get_str(job, "recording.status");
+	if (!uri && status && strcmp(status, "deleted") == 0) {
+		const char *why = vm_job_get_str(job, "recording.deletion_reason");
+		vm_job_set_str(job, "recording.error", "deleted");
+		return vm_fail(job, VM_PERMANENT, "the contact record says the recording was deleted%s%.300s",
+			       why ? ": " : "", why ? why : "");
+	}
+	if (!uri && status && strcmp(status, "none") == 0) {
+		vm_job_set_str(job, "recording.error", "not recorded");
+		return vm_fail(job, VM_PERMANENT, "the contact record names no audio recording "
+			       "(was recording or media streaming on in the contact flow?)");
+	}
+	if (!uri && vm_job_get_str(job, "recording.stream_arn"))
+		return vm_fail(job, VM_PERMANENT, "the contact record names a Kinesis video stream (%.200s), "
+			       "not an S3 recording: [locate] plugin = locate-kvs reads it",
+			       vm_job_get_str(job, "recording.stream_arn"));
 	if (uri && strncmp(uri, "s3://", 5) == 0)
 		return confirm(ls, job, uri);
 	if (uri)

@@ -26,6 +26,7 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out engine/runtime/c
 # What a target needs besides the engine and its own file.
 FUZZ_EXTRA_fuzz_mail       := tests/fuzz/mail_check.c
 FUZZ_EXTRA_fuzz_s3list     := plugins/locate-s3/s3list.c
+FUZZ_EXTRA_fuzz_mkv        := plugins/locate-kvs/mkv.c plugins/locate-kvs/kvs_audio.c
 FUZZ_EXTRA_fuzz_transcript := plugins/transcribe-aws/transcript.c
 FUZZ_EXTRA_fuzz_sms        := plugins/notify-sms/segments.c
 FUZZ_EXTRA_fuzz_sns_answer := plugins/notify-sms/sns_xml.c

@@ -490,6 +490,31 @@ def mail_seeds():
                                                                 "transcript.speech_seconds": "3600.4"})))
 
 
+# ------------------------------------------------------------------ mkv
+
+def mkv_seeds():
+    """GetMedia answers of a Connect media stream (tests/fakes/connect_mkv.py:
+    Connect's layout), behind fuzz_mkv.c's two option bytes."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
+    import connect_mkv as c
+    clear("mkv")
+    first = c.FIRST_FRAGMENT
+    c1 = c.contact("c-1", c.tone_pcm(2.25, 440), c.tone_pcm(2.25, 660), first, 1714558502000)
+    c2 = c.contact("c-2", c.tone_pcm(1.25, 300), c.tone_pcm(1.25, 500), first + 3 * 7919, 1714558510000)
+    both = b"".join(f for _, f in c1 + c2)
+    write("mkv", "two-contacts-caller", bytes([0, 7]) + both)
+    write("mkv", "two-contacts-both-stop", bytes([3, 9]) + both)
+    write("mkv", "second-contact", bytes([4, 11]) + both)
+    write("mkv", "cut-mid-cluster", bytes([0, 13]) + both[:len(c1[0][1]) + 700])
+    write("mkv", "no-audio", bytes([0, 15]) + c.fragment(first, "c-1", 1714558502000, b"", b""))
+    write("mkv", "no-track-names", bytes([0, 17]) + c.fragment(first, "c-1", 1714558502000, c.tone_pcm(0.5, 440),
+                                                              b"", tracks=False))
+    write("mkv", "other-mime", bytes([0, 19]) + c.fragment(first, "c-1", 1714558502000, c.tone_pcm(0.25, 440),
+                                                          b"", mime="audio/L16;rate=16000;channels=1;"))
+    write("mkv", "no-contact-tag", bytes([0, 21]) + c.fragment(first, "c-1", 1714558502000,
+                                                              c.tone_pcm(0.25, 440), b"", contact_tag=False))
+
+
 def pbxmail_seeds():
     """Mails as the PBXs write them (tests/integration/pbxsrc.py follows their
     source); written as pbxsrc-*.eml beside the hand-kept seeds, which stay."""
@@ -512,7 +537,8 @@ def pbxmail_seeds():
 
 
 TARGETS = {"wav": wav_seeds, "wavchan": wavchan_seeds, "wavprobe": wavprobe_seeds, "pbxmail": pbxmail_seeds, "template": template_seeds, "transcript": transcript_seeds,
-           "awsxml": awsxml_seeds, "s3list": s3list_seeds, "link": link_seeds, "mail": mail_seeds}
+           "awsxml": awsxml_seeds, "s3list": s3list_seeds, "link": link_seeds, "mail": mail_seeds,
+           "mkv": mkv_seeds}
 
 
 def main(argv):

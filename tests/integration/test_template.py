@@ -2,6 +2,7 @@
 every reference resolves, and suspend mode's resources are wired as
 docs/lambda.md says, with the least IAM for each.  cfn-lint, when it is
 installed, checks it against CloudFormation's own schemas too."""
+import json
 import os
 import re
 import shutil
@@ -132,7 +133,7 @@ def test_suspend_mode_resources(tpl):
 
 def plugin_default(plugin, option):
     out = subprocess.run([VMPIPE, "plugins"], capture_output=True, text=True, check=True).stdout
-    block = out.split(plugin, 1)[1]
+    block = re.split(r"(?m)^" + re.escape(plugin) + r" \(", out, maxsplit=1)[1]  # its own heading
     line = next(l for l in block.splitlines() if l.strip().startswith(option + " "))
     return re.search(r"\(default: ([^)]*)\)", line).group(1)
 
@@ -193,6 +194,54 @@ def test_cfn_lint():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+def test_contact_record_trigger(tpl):
+    """The Kinesis mapping of the CTR trigger filters as VMPIPE_CTR_FILTER
+    does (other contacts never invoke the function), reports failures per
+    record, ends at the failure queue, and its role may read only that stream."""
+    m = tpl["Resources"]["CtrMapping"]
+    assert m["Condition"] == "HasCtr"
+    p = m["Properties"]
+    assert p["EventSourceArn"].value == "CtrStreamArn"
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < p["MaximumRetryAttempts"] <= 10 and p["DestinationConfig"]["OnFailure"]["Destination"].value == \
+        "FailureQueue.Arn"
+    pattern = p["FilterCriteria"]["Filters"][0]["Pattern"].value
+    env = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]["VMPIPE_CTR_FILTER"]
+    assert env.value[0] == "HasCtr" and env.value[1].value == "${CtrFilterAttribute}=${CtrFilterValue}"
+    params = tpl["Parameters"]
+    text = pattern.replace("${CtrFilterAttribute}", params["CtrFilterAttribute"]["Default"]).replace(
+        "${CtrFilterValue}", params["CtrFilterValue"]["Default"])
+    # Lambda filters on the decoded record: {"data": {...the CTR...}}; the default is VMX3's flag.
+    assert json.loads(text) == {"data": {"Attributes": {"vmx3_flag": ["1"]}}}
+    st = statements(tpl)
+    assert sorted(st["ReadContactRecords"]["Action"]) == sorted([
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary", "kinesis:ListShards"])
+    assert st["ReadContactRecords"]["Resource"].value == "CtrStreamArn"
+    assert st["UnreadableContactRecords"]["Resource"].value == "FailureQueue.Arn"
+
+
+def test_media_streaming_variant(tpl):
+    """Kinesis Video permissions only with MediaStreaming (and the CTR trigger),
+    only on the instance's streams; the WAV only under the kvs/ folder
+    locate-kvs writes to; the pipeline that reads the streams."""
+    assert tpl["Parameters"]["MediaStreaming"]["Default"] == "false"
+    conds = tpl["Conditions"]["HasKvs"].value
+    assert any(isinstance(c, Tag) and c.name == "Condition" and c.value == "HasCtr" for c in conds)
+    st = statements(tpl)
+    assert sorted(st["ReadMediaStreams"]["Action"]) == ["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetMedia"]
+    assert st["ReadMediaStreams"]["Resource"].value.endswith(":stream/${KvsStreamPrefix}*")
+    layout = plugin_default("locate-kvs", "layout")
+    assert st["WriteStreamedRecordings"]["Resource"].value.endswith(
+        "/${RecordingsPrefix}/" + layout.split("/")[0] + "/*")
+    fn = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]
+    assert fn["VMPIPE_PIPELINE"].value[:2] == ["HasKvs", "/var/task/etc/pipeline-kvs.ini"]
+    for pol in tpl["Resources"]["VoicemailFunction"]["Properties"]["Policies"][0]["Statement"]:
+        if isinstance(pol, Tag) and pol.value[1]["Sid"] in ("ReadMediaStreams", "WriteStreamedRecordings"):
+            assert pol.value[0] == "HasKvs"
+    assert os.path.exists(os.path.join(ROOT, "etc", "pipeline-kvs.ini"))
+
+
 def evaluate(cond, tpl, params):
     """A CloudFormation condition's value for these parameter values."""
     if isinstance(cond, Tag):
@@ -241,6 +290,8 @@ def test_each_notifier_gets_its_iam_only_when_the_delivery_uses_it(tpl, delivery
     # The pipeline the function runs is the one that uses exactly those.
     env = tpl["Resources"]["VoicemailFunction"]["Properties"]["Environment"]["Variables"]
     pick = env["VMPIPE_PIPELINE"].value
+    if pick[0] == "HasKvs":  # media streaming's own pipeline first (MediaStreaming false here)
+        pick = pick[2].value
     if evaluate(tpl["Conditions"][pick[0]], tpl, {"Delivery": delivery}):
         path = os.path.join(ROOT, "etc", "pipeline.ini")
     else:

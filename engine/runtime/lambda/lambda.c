@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/job.h"
+#include "kinesis_event.h"
 #include "lambda_api.h"
 #include "lambda_suspend.h"
 #include "core/link.h"
@@ -332,6 +333,69 @@ static void run_event(struct runtime *rt, const struct lambda_invocation *inv)
 	job_free(job);
 }
 
+/* ---- a Kinesis batch of contact records (kinesis_event.h) ---- */
+
+struct kinesis_ctx {
+	struct runtime *rt;
+	const char *rid;
+	int64_t hard;
+};
+
+/* One voicemail in the one-invocation mode: run to its end.  With [pipeline]
+ * state, a record delivered again finds its job done. */
+static enum kinesis_item kinesis_run(void *ctx, vm_job *job, const char *owner)
+{
+	struct kinesis_ctx *k = ctx;
+	(void)owner;
+	struct diag d = {0};
+	const char *tenant = vm_job_get_str(job, "tenant");
+	struct pipeline *p = tenants_get(k->rt->tenants, tenant, &d);
+	if (!p) {
+		diag_print(&d);
+		diag_free(&d);
+		log_msg(job, "lambda", VM_LOG_ERROR, "tenant '%s': pipeline refused", tenant ? tenant : "");
+		job_free(job);
+		return KINESIS_AGAIN;
+	}
+	diag_free(&d);
+	int rc = job_run(p, &job, k->hard);
+	if (rc != EXIT_DONE && rc != EXIT_NO_RECORDING)
+		log_msg(job, "lambda", VM_LOG_ERROR, "not delivered (exit %d): its record comes again", rc);
+	job_free(job);
+	return rc == EXIT_DONE || rc == EXIT_NO_RECORDING ? KINESIS_OK : KINESIS_AGAIN;
+}
+
+static enum kinesis_item kinesis_suspend(void *ctx, vm_job *job, const char *owner)
+{
+	struct kinesis_ctx *k = ctx;
+	return suspend_run_new(&k->rt->wake, k->rt->tenants, k->rid, k->hard, job, owner) == 0 ? KINESIS_OK
+											    : KINESIS_AGAIN;
+}
+
+static void run_kinesis(struct runtime *rt, const struct lambda_invocation *inv, const json_t *ev)
+{
+	char what[200];
+	snprintf(what, sizeof what, "Kinesis batch of invocation %s", inv->request_id);
+	struct kinesis_ctx k = {rt, inv->request_id, 0};
+	if (invocation_deadline(rt, inv, what, &k.hard) != 0)
+		return;
+	log_msg(NULL, "lambda", VM_LOG_INFO, "invocation %s: %zu Kinesis record(s)", inv->request_id,
+		json_array_size(json_object_get(ev, "Records")));
+	const char *state = tenants_base(rt->tenants)->set.state;
+	if (!state || !*state)
+		log_msg(NULL, "lambda", VM_LOG_WARN, "contact records come at least once and a failed batch comes "
+			"again, but [pipeline] state is not set (VMPIPE_STATE): a record delivered again mails again");
+	json_t *ans = kinesis_batch(ev, k.hard, rt->wake.on ? kinesis_suspend : kinesis_run, &k);
+	watchdog_claim(&rt->wd);
+	char *out = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	json_decref(ans);
+	if (out)
+		send_response(rt, inv->request_id, out);
+	else
+		send_error(rt, inv->request_id, "vmpipe.TempFail", "out of memory");
+	free(out);
+}
+
 static void handle(struct runtime *rt, const struct lambda_invocation *inv)
 {
 	if (inv->trace_id)
@@ -351,6 +415,11 @@ static void handle(struct runtime *rt, const struct lambda_invocation *inv)
 		else
 			send_error(rt, inv->request_id, "vmpipe.TempFail", "out of memory");
 		free(resp);
+		return;
+	}
+	if (ev && kinesis_is_batch(ev)) {
+		run_kinesis(rt, inv, ev);
+		json_decref(ev);
 		return;
 	}
 	json_decref(ev);

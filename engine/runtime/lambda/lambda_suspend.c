@@ -105,7 +105,11 @@ static struct cover covered(const struct wake_cfg *w, const struct pipeline *p, 
 	}
 	if (!st)
 		return c;
-	if (st->kind == VM_STAGE_LOCATE && w->s3_events && !vm_job_get_str(job, "recording.uri")) {
+	/* A recording searched for, or one a contact record named that is not
+	 * visible yet (its key starts with the contact id as well). */
+	const char *source = vm_job_get_str(job, "source");
+	if (st->kind == VM_STAGE_LOCATE && w->s3_events &&
+	    (!vm_job_get_str(job, "recording.uri") || (source && strcmp(source, "ctr") == 0))) {
 		c.kind = WIX_RECORDING;
 		c.key = vm_job_get_str(job, "contact.initial_id");
 		vm_job_get_int(job, "recording.wait_until", &c.until);
@@ -333,6 +337,31 @@ static void start_job(struct inv *v, const char *text, size_t len)
 	if (r.out == OUT_BUSY && busy_wake(v, p, job, &r) != 0)
 		return;
 	answer_run(v, job, &r);
+}
+
+/* A job from a batch of new events (the Kinesis contact records): run as a
+ * new job is, the verdict for the batch's answer. */
+int suspend_run_new(const struct wake_cfg *w, struct tenants *t, const char *request_id, int64_t hard_deadline_ms,
+		    vm_job *job, const char *owner)
+{
+	struct suspend_answer a;
+	memset(&a, 0, sizeof a);
+	struct inv v = {w, t, request_id, hard_deadline_ms, tenants_base(t)->set.state, &a};
+	const struct pipeline *p = pipeline_of(&v, vm_job_get_str(job, "tenant"));
+	if (!p) {
+		log_msg(job, "lambda", VM_LOG_ERROR, "%s", a.msg);
+		job_free(job);
+		return -1;
+	}
+	struct result r = run_job(&v, p, &job, owner);
+	int rc = 0;
+	if (r.out == OUT_RETRY || (r.out == OUT_FAILED && r.rc != EXIT_NO_RECORDING)) {
+		log_msg(job, "lambda", VM_LOG_ERROR, "%s: its record comes again",
+			r.out == OUT_RETRY ? "suspended without a wake-up" : "failed");
+		rc = -1;
+	}
+	job_free(job);
+	return rc;
 }
 
 /* ------------------------------------------------------------ events */

@@ -60,6 +60,17 @@ struct suspend_answer {
 void suspend_invoke(const struct wake_cfg *w, struct tenants *t, const char *request_id, const char *body,
 		    size_t len, int64_t hard_deadline_ms, struct suspend_answer *ans);
 
+/*
+ * One job of a batch of new events (the contact records of a Kinesis batch,
+ * kinesis_event.h), `job` taken, run until it ends or suspends as a new
+ * job is; `owner` names the holder ("kinesis:<sequence number>", so the same
+ * record delivered again takes its job back).  0 when it is done with (done,
+ * suspended with its wake-up, held by another invocation, or failed without
+ * its recording after the owner was told); -1 when the record must come again.
+ */
+int suspend_run_new(const struct wake_cfg *w, struct tenants *t, const char *request_id, int64_t hard_deadline_ms,
+		    vm_job *job, const char *owner);
+
 /* Is the base pipeline's state usable for suspend mode (s3://)?  0, or -1
  * with the reason in err. */
 int suspend_check(const struct pipeline *base, char *err, size_t errsz);

@@ -5,12 +5,15 @@
 #include "sqs_event.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aws/uri.h"
+#include "core/ctr.h"
+#include "kinesis_event.h"
 
 static const char *str_of(json_t *o, const char *k)
 {
@@ -106,11 +109,53 @@ static enum sqs_event from_eventbridge(json_t *ev, char **text, size_t *text_len
 	return SQS_EVENT_JOB;
 }
 
-/* One event object (`raw` is its text): S3's test event, EventBridge, or an
- * event for event.c as it is.  `via` says how it came ("" or ", through SNS"). */
+/* A contact record the filter says is not a voicemail (with a filter that is
+ * well formed: a wrong one is event.c's error to report). */
+static bool not_voicemail(const json_t *ctr, const char *via, char *why, size_t whysize)
+{
+	char err[300];
+	const char *f = ctr_filter();
+	if (!ctr_is(ctr) || ctr_filter_check(f, err, sizeof err) != 0 || ctr_wanted(ctr, f))
+		return false;
+	snprintf(why, whysize, "contact record of %.128s%s: not a voicemail (VMPIPE_CTR_FILTER '%.200s')",
+		 json_string_value(json_object_get(ctr, "ContactId")), via, f);
+	return true;
+}
+
+/* One Kinesis record (EventBridge Pipes' form, or Lambda's copied): its data. */
+static enum sqs_event from_kinesis(json_t *rec, const char *via, char **text, size_t *text_len, char *why,
+				   size_t whysize)
+{
+	char *data = NULL;
+	size_t n = 0;
+	if (kinesis_record_data(rec, &data, &n, why, whysize) != 0)
+		return SQS_EVENT_BAD;
+	json_t *in = json_loadb(data, n, JSON_REJECT_DUPLICATES, NULL);
+	enum sqs_event k = SQS_EVENT_JOB;
+	if (!json_is_object(in))
+		k = bad(why, whysize, "the Kinesis record's data is not a JSON object");
+	else if (not_voicemail(in, via, why, whysize))
+		k = SQS_EVENT_TEST;
+	json_decref(in);
+	if (k != SQS_EVENT_JOB) {
+		free(data);
+		return k;
+	}
+	*text = data;
+	*text_len = n;
+	return k;
+}
+
+/* One event object (`raw` is its text): S3's test event, EventBridge, a
+ * Kinesis record, a contact record that is not a voicemail, or an event for
+ * event.c as it is.  `via` says how it came ("" or ", through SNS"). */
 static enum sqs_event classify(json_t *ev, const char *raw, size_t raw_len, const char *via, char **text,
 			       size_t *text_len, char *why, size_t whysize)
 {
+	if (kinesis_is_record(ev))
+		return from_kinesis(ev, via, text, text_len, why, whysize);
+	if (not_voicemail(ev, via, why, whysize))
+		return SQS_EVENT_TEST;
 	const char *test = str_of(ev, "Event");
 	if (test && strcmp(test, "s3:TestEvent") == 0) {
 		snprintf(why, whysize, "S3's test event (bucket %.200s)%s",

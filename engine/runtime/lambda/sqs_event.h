@@ -11,6 +11,10 @@
  *    rewritten into the Records form event.c takes;
  *  - S3's "s3:TestEvent", sent once when a bucket's notification is set up:
  *    not a voicemail, acknowledged;
+ *  - an Amazon Connect contact record (core/ctr.h), bare or in the Kinesis
+ *    record EventBridge Pipes forwards (kinesis_event.h): the record itself
+ *    for event_to_job(), or, when the filter says it is not a voicemail,
+ *    acknowledged as S3's test event is;
  *  - anything else: refused, with the reason (the caller leaves the message
  *    to the queue's redrive policy).
  * Owner: sqs.
@@ -22,7 +26,7 @@
 
 enum sqs_event {
 	SQS_EVENT_JOB,  /* *text is an event for event_to_job() */
-	SQS_EVENT_TEST, /* S3's test event: nothing to run; `why` says what it was */
+	SQS_EVENT_TEST, /* S3's test event, a contact that is not a voicemail: nothing to run; `why` says what it was */
 	SQS_EVENT_BAD,  /* not a message vmpipe takes; `why` says why */
 };
 
