@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/job.h" /* job->timezone */
 #include "core/util.h"
 #include "template.h"
 #include "vars.h"
@@ -40,7 +41,7 @@ static const char page_src[] =
 	"<h1>Voicemail</h1>\n"
 	"<p class=\"from\">{{#caller_name}}<strong>{{caller_name}}</strong><br>{{/caller_name}}"
 	"<span class=\"num\">{{caller}}</span></p>\n"
-	"<dl><dt>Received</dt><dd>{{date}}</dd><dt>Length</dt><dd>{{duration}}</dd>"
+	"<dl><dt>Left at</dt><dd>{{date}}</dd><dt>Length</dt><dd>{{duration}}</dd>"
 	"{{#dialed}}<dt>Called</dt><dd>{{dialed}}</dd>{{/dialed}}</dl>\n"
 	"{{#audio_url}}<audio controls preload=\"metadata\" src=\"{{audio_url}}\">"
 	"Your browser cannot play the recording here; download it below.</audio>\n"
@@ -110,11 +111,14 @@ char *listen_page(const vm_job *job, const char *audio_url, const char *download
 	v[P_WHO] = *v[P_CALLER_NAME] ? v[P_CALLER_NAME] : v[P_CALLER];
 	v[P_DIALED] = str(job, "contact.dialed");
 	char date[64], duration[64] = "unknown", expires[64] = "";
+	/* When it was left, as the mail says it (vars.c): the PBX's own time,
+	 * else when vmpipe received it, in the pipeline's zone. */
 	int64_t ms;
-	if (!parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
+	if (!parse_iso8601(vm_job_get_str(job, "contact.date"), &ms) &&
+	    !parse_iso8601(vm_job_get_str(job, "received_at"), &ms))
 		ms = 0;
 	if (ms)
-		format_human_date(ms, date, sizeof date);
+		format_human_date_tz(ms, job->timezone, date, sizeof date);
 	else
 		snprintf(date, sizeof date, "unknown");
 	v[P_DATE] = date;

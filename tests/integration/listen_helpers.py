@@ -55,7 +55,7 @@ def ulaw_wav(seconds, rate=8000):
 
 
 class Listen:
-    def __init__(self, tmp, plugdir, extra="", expires="7d", rec=None):
+    def __init__(self, tmp, plugdir, extra="", expires="7d", rec=None, pipeline_extra=""):
         self.tmp = tmp
         self.port = free_port()
         self.rec = rec or tmp / "rec"
@@ -66,6 +66,7 @@ class Listen:
 plugin_dir = {plugdir}
 timeout = 5m
 notify_grace = 0s
+{pipeline_extra}
 
 [serve]
 listen = 127.0.0.1:{self.port}

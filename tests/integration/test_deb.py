@@ -6,6 +6,7 @@ dpkg-buildpackage; it changes the system while it runs and puts back what it
 changed (the user, group and directories the package made)."""
 import grp
 import os
+import re
 import pwd
 import shutil
 import stat
@@ -72,6 +73,11 @@ def test_deb_builds_installs_checks_and_purges(tmp_path):
                         ("/var/lib/vmpipe", 0o700), ("/var/lib/vmpipe/jobs", 0o700)):
             st = os.stat(d)
             assert stat.S_IMODE(st.st_mode) == mode and pwd.getpwuid(st.st_uid).pw_name == "vmpipe", d
+        # The recording links' key, made at install (docs/serve.md), the serve user's alone.
+        st = os.stat("/var/lib/vmpipe/link.key")
+        assert stat.S_IMODE(st.st_mode) == 0o600 and pwd.getpwuid(st.st_uid).pw_name == "vmpipe"
+        with open("/var/lib/vmpipe/link.key") as f:
+            assert re.fullmatch(r"[0-9a-f]{64}\n", f.read())
         if shutil.which("man"):
             m = subprocess.run(["man", "-w", "vmpipe-sendmail"], capture_output=True, text=True)
             assert m.stdout.strip() == "/usr/share/man/man8/vmpipe-sendmail.8.gz", m

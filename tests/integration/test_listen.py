@@ -89,6 +89,21 @@ def test_the_mail_links_to_a_page_that_plays_the_recording(listen):
     assert h["Content-Disposition"] == f'attachment; filename="voicemail-{CID}.wav"'
 
 
+def test_the_page_tells_the_time_as_the_mail_does(tmp_path, plugdir):
+    """When the message was left, in the pipeline's zone, the same on the
+    page as in the mail (issue 19: "when (in the configured zone)")."""
+    ls = Listen(tmp_path, plugdir, pipeline_extra="timezone = Asia/Tokyo").start()
+    try:
+        msg = ls.voicemail(CID, seconds=1.0)
+        mailed = re.search(r"Left at: (.+)", msg.get_body(("plain",)).get_content()).group(1).strip()
+        assert mailed.endswith(" JST"), mailed
+        status, _, body = fetch(link_in(msg))
+        assert status == 200
+        assert f"<dt>Left at</dt><dd>{mailed}</dd>" in body.decode(), body.decode()
+    finally:
+        assert ls.stop() == 0
+
+
 @pytest.mark.valgrind
 def test_a_mu_law_recording_plays_as_mp3(listen):
     """Telephone codecs are served in the form browsers play

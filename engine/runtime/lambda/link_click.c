@@ -71,6 +71,8 @@ static json_t *listen(const struct pipeline *p, const char *job_id, const char *
 		job = job_new(job_id ? job_id : "voicemail");
 	if (!job)
 		return NULL;
+	if (p)
+		job->timezone = p->set.timezone; /* times as the mail gave them */
 	char origin[300];
 	origin_of(url, origin, sizeof origin);
 	json_t *r = respond(200, listen_page(job, url, url, exp, NULL), origin);

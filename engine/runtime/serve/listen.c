@@ -40,6 +40,7 @@ struct listen {
 	size_t ndirs;
 	char csp[600];
 	struct playable_cache *cache;
+	char timezone[128];     /* the pipeline's `timezone` ("" : the host's) */
 };
 
 /* ------------------------------------------------------------ set-up */
@@ -83,6 +84,7 @@ struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize)
 		goto fail;
 	}
 	snprintf(l->public_url, sizeof l->public_url, "%s%s", pub, pub[strlen(pub) - 1] == '/' ? "" : "/");
+	snprintf(l->timezone, sizeof l->timezone, "%s", p->set.timezone ? p->set.timezone : "");
 	char path[PATH_MAX];
 	link_key_path(p, path, sizeof path);
 	if (link_key_load(path, true, &l->key, err, errsize) != 0)
@@ -279,6 +281,7 @@ static enum MHD_Result listen_page_answer(struct listen *l, struct MHD_Connectio
 			download = NULL;
 	}
 	size_t len = 0;
+	job->timezone = l->timezone[0] ? l->timezone : NULL; /* times as the mail gave them */
 	char *html = listen_page(job, download ? audio : NULL, download, exp, &len);
 	free(audio);
 	free(download);
