@@ -309,3 +309,34 @@ int aws_s3_get(const char *bucket, const char *key, size_t max, unsigned char **
 	aws_result_clear(&res);
 	return rc;
 }
+
+int vm_s3_base_path(const char *base_path, char *bucket, size_t bucket_size, char *prefix, size_t prefix_size,
+		    char *err, size_t errsize)
+{
+	const char *p = base_path ? base_path : "";
+	if (strncmp(p, "s3://", 5) == 0)
+		p += 5;
+	while (*p == '/')
+		p++;
+	size_t n = strcspn(p, "/");
+	if (n == 0 || n >= bucket_size) {
+		snprintf(err, errsize, "'%s' does not start with a bucket name (expected BUCKET/PREFIX, "
+			 "as the original BASE_PATH)", base_path ? base_path : "");
+		return -1;
+	}
+	memcpy(bucket, p, n);
+	bucket[n] = '\0';
+	p += n;
+	while (*p == '/')
+		p++;
+	size_t m = strlen(p);
+	while (m > 0 && p[m - 1] == '/')
+		m--;
+	if (m >= prefix_size) {
+		snprintf(err, errsize, "the prefix is longer than %zu bytes", prefix_size - 1);
+		return -1;
+	}
+	memcpy(prefix, p, m);
+	prefix[m] = '\0';
+	return 0;
+}

@@ -509,6 +509,16 @@ const char *vm_aws_response_header(const vm_aws_response *resp, const char *name
  */
 char *vm_s3_presign(vm_job *job, const char *bucket, const char *key, int64_t expires_s);
 
+/*
+ * The original Lambda's BASE_PATH, "BUCKET/PREFIX" (or s3://BUCKET/PREFIX),
+ * '/' trimmed at both ends, split at the first '/': how locate-s3 and
+ * locate-kvs take their `base_path`, so an existing deployment's environment
+ * works unchanged.  0 with both parts (prefix may be ""), or -1 with the
+ * reason in err.
+ */
+int vm_s3_base_path(const char *base_path, char *bucket, size_t bucket_size, char *prefix, size_t prefix_size,
+		    char *err, size_t errsize);
+
 /* ---- end of AWS ---- */
 
 /* ---- Recording links (engine/core/link.c; owner: lambda) ---- */

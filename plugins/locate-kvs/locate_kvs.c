@@ -216,28 +216,12 @@ static vm_status run(const void *state, vm_job *job)
  * accepted), as locate-s3 takes it. */
 static int split_base_path(struct locate_kvs *lk, vm_stage *stage)
 {
-	const char *p = lk->base_path;
-	if (strncmp(p, "s3://", 5) == 0)
-		p += 5;
-	while (*p == '/')
-		p++;
-	size_t n = strcspn(p, "/");
-	if (n == 0 || n >= sizeof lk->base_bucket) {
-		vm_stage_error(stage, "option 'base_path': '%s' does not start with a bucket name", lk->base_path);
+	char err[300];
+	if (vm_s3_base_path(lk->base_path, lk->base_bucket, sizeof lk->base_bucket, lk->base_prefix,
+			    sizeof lk->base_prefix, err, sizeof err) != 0) {
+		vm_stage_error(stage, "option 'base_path': %s", err);
 		return -1;
 	}
-	memcpy(lk->base_bucket, p, n);
-	p += n;
-	while (*p == '/')
-		p++;
-	size_t m = strlen(p);
-	while (m > 0 && p[m - 1] == '/')
-		m--;
-	if (m >= sizeof lk->base_prefix) {
-		vm_stage_error(stage, "option 'base_path': the prefix is too long");
-		return -1;
-	}
-	memcpy(lk->base_prefix, p, m);
 	lk->bucket = lk->base_bucket;
 	lk->prefix = lk->base_prefix;
 	return 0;

@@ -255,32 +255,12 @@ static bool bucket_name_ok(const char *b)
  */
 static int split_base_path(struct locate_s3 *ls, vm_stage *stage)
 {
-	const char *p = ls->base_path;
-	if (strncmp(p, "s3://", 5) == 0)
-		p += 5;
-	while (*p == '/')
-		p++;
-	size_t n = strcspn(p, "/");
-	if (n == 0 || n >= sizeof ls->base_bucket) {
-		vm_stage_error(stage, "option 'base_path': '%s' does not start with a bucket name "
-			       "(expected BUCKET/PREFIX, as the original BASE_PATH)", ls->base_path);
+	char err[300];
+	if (vm_s3_base_path(ls->base_path, ls->base_bucket, sizeof ls->base_bucket, ls->base_prefix,
+			    sizeof ls->base_prefix, err, sizeof err) != 0) {
+		vm_stage_error(stage, "option 'base_path': %s", err);
 		return -1;
 	}
-	memcpy(ls->base_bucket, p, n);
-	ls->base_bucket[n] = '\0';
-	p += n;
-	while (*p == '/')
-		p++;
-	size_t m = strlen(p);
-	while (m > 0 && p[m - 1] == '/')
-		m--;
-	if (m >= sizeof ls->base_prefix) {
-		vm_stage_error(stage, "option 'base_path': the prefix is longer than %zu bytes",
-			       sizeof ls->base_prefix - 1);
-		return -1;
-	}
-	memcpy(ls->base_prefix, p, m);
-	ls->base_prefix[m] = '\0';
 	ls->bucket = ls->base_bucket;
 	ls->prefix = ls->base_prefix;
 	return 0;
