@@ -153,6 +153,21 @@ static char *body_for(const struct notify_sms *ns, vm_job *job, vm_status *st)
 {
 	char *head = vm_text_render(ns->header_t, job);
 	char *text = squeeze(vm_job_get_str(job, "transcript.text"));
+	/* What the mail says in a sentence (vars.c recording_missing, followup):
+	 * a text of the header alone would not tell the owner why. */
+	const char *located = vm_job_get_str(job, "stages.locate");
+	int64_t round = 0;
+	const char *say = located && strcmp(located, "failed") == 0 ? "The recording could not be found."
+			  : vm_job_get_int(job, "round", &round) && round > 0
+			  ? "The recording has been found since we texted:" : NULL;
+	if (text && say) {
+		size_t n = strlen(say) + 1 + strlen(text) + 1;
+		char *t = malloc(n);
+		if (t)
+			snprintf(t, n, "%s%s%s", say, *text ? " " : "", text);
+		free(text);
+		text = t;
+	}
 	const char *url = vm_job_get_str(job, "recording.url");
 	if (!ns->link || !url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
 		url = NULL;
@@ -200,6 +215,9 @@ static vm_status run(const void *state, vm_job *job)
 	if (vm_job_maybe_sent(job))
 		vm_log(job, VM_LOG_WARN, "an earlier attempt was cut off while sending; SMS has no "
 		       "idempotency token, so this may be a second copy");
+	int64_t round = 0;
+	if (!vm_job_get_int(job, "round", &round) || round < 0)
+		round = 0;
 	char nums[SMS_RECIPIENTS_MAX][17], why[300];
 	int n = recipients(ns, job, nums, why, sizeof why);
 	if (n < 0)
@@ -221,7 +239,12 @@ static vm_status run(const void *state, vm_job *job)
 	int sent = 0;
 	st = VM_DONE;
 	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "sms.sent.%.16s", nums[i]);
+		/* Per number, per round: a follow-up (a recording found late,
+		 * retry.h) is texted to the numbers that had the first one. */
+		if (round > 0)
+			snprintf(path, sizeof path, "sms.round%lld.sent.%.16s", (long long)round, nums[i]);
+		else
+			snprintf(path, sizeof path, "sms.sent.%.16s", nums[i]);
 		const char *had = vm_job_get_str(job, path);
 		sms_mask(nums[i], shown, sizeof shown);
 		if (had) { /* an earlier attempt reached this one before a later one failed */

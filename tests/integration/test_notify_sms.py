@@ -368,3 +368,49 @@ def test_kill9_after_the_send_is_the_documented_window(setup, eum, crash_shim):
     assert len(eum.messages) == 2
     r = run_env(env, "run", "-c", ini, ev)
     assert r.code == 0 and "already done" in r.err and len(eum.messages) == 2
+
+
+# ---------------------------------------------------------------- follow-up
+
+def test_a_recording_found_late_is_texted_as_a_follow_up(setup, eum):
+    """retry.h's follow-up round (test_followup.py for mail): the owner was
+    texted that the recording could not be found; retried once it is found,
+    the job texts the result to the same number, once.  The record of who
+    was texted is per round: a number reached in round 0 is not taken as
+    already reached by the follow-up (it was, and no text went out)."""
+    from conftest import run_vmpipe
+    from serve_helpers import Serve
+    wav = setup.rec / f"{CID}.wav"
+    kept = setup.tmp / "kept.wav"
+    os.rename(wav, kept)  # not there when the voicemail arrives
+    ini = setup.pipeline()
+    text = open(ini).read().replace("pattern = {initial_contact_id}.wav\n",
+                                    "pattern = {initial_contact_id}.wav\nwait = 1s\nsettle = 0s\n")
+    open(ini, "w").write(text)
+    spool = setup.tmp / "spool"
+    env = aws_env(setup.tmp, setup.fakes, clock=None, extra={"VMPIPE_LOG_FORMAT": "json"})
+    srv = Serve(ini, spool, env=env).ready()
+    try:
+        r = run_vmpipe("enqueue", "--spool", spool, setup.event(smsRecipient=OWNER))
+        assert r.code == 0, r
+        srv.wait_log("failed in")
+        [first] = eum.messages
+        assert first["body"] == "Voicemail from +15555550123 (unknown):\nThe recording could not be found.", first
+        ck = json.load(open(spool / "state" / f"{CID}.json"))
+        assert ck["outcome"] == "no_recording" and ck["stages"]["notify.sms"] == "done", ck
+
+        os.rename(kept, wav)  # found late
+        r = run_vmpipe("retry", "--spool", spool, CID)
+        assert r.code == 0, r
+        srv.wait_log("done in")
+    finally:
+        assert srv.stop() == 0
+    assert [m["to"] for m in eum.messages] == [OWNER, OWNER]
+    second = eum.messages[1]
+    assert second["body"] == ("Voicemail from +15555550123 (2s):\n"
+                              f"The recording has been found since we texted: {TRANSCRIPT}"), second
+    ck = json.load(open(spool / "state" / f"{CID}.json"))
+    assert ck["state"] == "done" and ck["round"] == 1, ck
+    assert [(n["message_id"], n.get("round", 0)) for n in ck["notifications"]] == \
+        [(first["id"], 0), (second["id"], 1)], ck
+    assert ck["sms"]["sent"] == {OWNER: first["id"]} and ck["sms"]["round1"]["sent"] == {OWNER: second["id"]}, ck
