@@ -17,6 +17,7 @@
  */
 #include "tenant.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -169,6 +170,45 @@ struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag 
 			tenant);
 		return t->base;
 	}
+	return p;
+}
+
+size_t tenants_load_all(struct tenants *t)
+{
+	DIR *d = t->dir ? opendir(t->dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n <= 4 || strcmp(e->d_name + n - 4, ".ini") != 0)
+			continue;
+		char name[TENANT_NAME_MAX + 1];
+		if (n - 4 > TENANT_NAME_MAX)
+			continue;
+		memcpy(name, e->d_name, n - 4);
+		name[n - 4] = '\0';
+		if (!is_plain_name(name, TENANT_NAME_MAX))
+			continue;
+		struct diag dg = {0};
+		if (!tenants_get(t, name, &dg))
+			log_msg(NULL, "tenant", VM_LOG_WARN, "tenant '%s': %s", name,
+				dg.n ? dg.msgs[0] : "does not load");
+		diag_free(&dg);
+	}
+	if (d)
+		closedir(d);
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->n + 1;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+struct pipeline *tenants_nth(struct tenants *t, size_t i)
+{
+	if (i == 0)
+		return t->base;
+	pthread_mutex_lock(&t->lock);
+	struct pipeline *p = i - 1 < t->n ? t->v[i - 1].p : NULL;
+	pthread_mutex_unlock(&t->lock);
 	return p;
 }
 

@@ -23,6 +23,15 @@ struct pipeline *tenants_base(struct tenants *t);
  * a plain identifier, a tenant file that does not load).  Thread-safe.
  */
 struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag *d);
+/*
+ * Load every tenant of tenant_dir (each <name>.ini with a plain name) and
+ * return how many pipelines the set now holds, the base included: for what
+ * must see every tenant's state (Lambda's sweeper), not only the tenants
+ * seen so far.  A tenant file that does not load is logged and skipped.
+ */
+size_t tenants_load_all(struct tenants *t);
+/* The i-th pipeline of the set (0: the base), NULL past the end. */
+struct pipeline *tenants_nth(struct tenants *t, size_t i);
 void tenants_close(struct tenants *t);
 
 #endif

@@ -166,3 +166,49 @@ def test_sweeper_wakes_a_job_stranded_on_purpose(make_world):
     assert len(w.mails()) == 1
     assert re.search(r'"level":"WARN".*stranded', log_of(w), re.I) or "stranded:" in log_of(w)
     assert not w.stranded()
+
+
+def test_sweeper_reads_every_tenants_own_state(make_world, tmp_path):
+    """A tenant whose pipeline keeps its checkpoints under a prefix of its
+    own (tenant_dir, tenant.h): its job, stranded as above, is found and
+    woken by the same sweep, which lists each state prefix once."""
+    base_ini = open(os.path.join(ROOT, "etc", "pipeline.ini")).read()
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "acme.ini").write_text(base_ini.replace("state = ${VMPIPE_STATE:-}",
+                                                       f"state = s3://{lambda_world.STATE_BUCKET}/acme"))
+    # a second tenant on the base's state: that prefix is not listed twice
+    (tenants / "globex.ini").write_text(base_ini)
+    base = tmp_path / "base.ini"
+    base.write_text(base_ini.replace("state = ${VMPIPE_STATE:-}",
+                                     f"state = ${{VMPIPE_STATE:-}}\ntenant_dir = {tenants}"))
+    w = make_world(deliver_s3=False, extra={"VMPIPE_PIPELINE": str(base), "VMPIPE_SWEEP_AFTER": "5m",
+                                             "VMPIPE_WAKEUP_FALLBACK": "10m", "RECORDING_WAIT_TIME": "600"})
+    t0 = w.clock.now()
+    w.connect(connect_event(contact_id=CID, recipient="owner@example.com", extra_attrs={"tenant": "acme"}))
+    w.wait(lambda: by_source(w, "connect") and by_source(w, "connect")[0].result, 30, "the suspension")
+    assert by_source(w, "connect")[0].result["json"]["state"] == "suspended"
+    key = f"acme/{CID}.json"
+    with w.s3.lock:
+        assert key in w.s3.buckets[lambda_world.STATE_BUCKET], "the tenant's checkpoint is under its prefix"
+        assert f"vmpipe/{CID}.json" not in w.s3.buckets[lambda_world.STATE_BUCKET]
+    with w.sqs.cv:  # the wake-up is lost
+        w.sqs.queues[lambda_world.QUEUE].messages.clear()
+    w.s3.put(w.bucket, key_at(t0), wav(), "audio/wav")
+    with w.s3.lock:
+        rec = json.loads(w.s3.buckets[lambda_world.STATE_BUCKET][key][0])
+    rec["suspended_until"] = lambda_world.iso(w.clock.now() - 400)[:19] + "Z"
+    w.s3.put(lambda_world.STATE_BUCKET, key, json.dumps(rec).encode(), "application/json")
+    with w.s3.lock:
+        w.s3.mtimes[(lambda_world.STATE_BUCKET, key)] = w.clock.now() - 600
+    w.sweep()
+    settle(w, 120)
+    res = by_source(w, "sweep")[0].result
+    assert res["json"]["woken"] == 1 and res["json"]["examined"] == 1, res
+    assert len(w.mails()) == 1
+    with w.s3.lock:
+        assert json.loads(w.s3.buckets[lambda_world.STATE_BUCKET][key][0])["state"] == "done"
+    lists = [e for e in w.s3.requests() if "list-type=2" in (e.get("query") or "")
+             and lambda_world.STATE_BUCKET in e["path"]]
+    prefixes = sorted(q for e in lists for q in e["query"].split("&") if q.startswith("prefix="))
+    assert prefixes == ["prefix=acme%2F", "prefix=vmpipe%2F"], lists

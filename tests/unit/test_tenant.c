@@ -151,6 +151,45 @@ static void broken_tenant_file_then_fixed(void **state)
 	diag_free(&d);
 }
 
+static void load_all_loads_every_tenant_file_once(void **state)
+{
+	struct fx *f = *state;
+	put(f, "tenants/acme.ini", "acme", "");
+	put(f, "tenants/globex.ini", "globex", "");
+	free(test_write(f->tmp, "tenants/broken.ini", "[locate]\nplugin = locate-file\n"));
+	free(test_write(f->tmp, "tenants/.hidden.ini", "x"));
+	free(test_write(f->tmp, "tenants/notes.txt", "x"));
+	free(test_write(f->tmp, "tenants/a b.ini", "x"));
+	struct diag d = {0};
+	struct tenants *t = open_base(f, "tenant_dir = tenants", &d);
+	assert_non_null(t);
+	struct pipeline *a = tenants_get(t, "acme", &d); /* seen before: not loaded twice */
+	assert_non_null(a);
+	assert_int_equal(tenants_load_all(t), 3); /* the base, acme, globex; broken is skipped */
+	assert_int_equal(tenants_load_all(t), 3);
+	assert_ptr_equal(tenants_nth(t, 0), tenants_base(t));
+	int seen_acme = 0, seen_globex = 0;
+	for (size_t i = 1; i < 3; i++) {
+		struct pipeline *p = tenants_nth(t, i);
+		assert_non_null(p);
+		seen_acme += p == a;
+		seen_globex += strcmp(p->set.name, "globex") == 0;
+	}
+	assert_int_equal(seen_acme, 1);
+	assert_int_equal(seen_globex, 1);
+	assert_null(tenants_nth(t, 3));
+	tenants_close(t);
+	diag_free(&d);
+
+	/* No tenant_dir: the base alone. */
+	t = open_base(f, "", &d);
+	assert_non_null(t);
+	assert_int_equal(tenants_load_all(t), 1);
+	assert_null(tenants_nth(t, 1));
+	tenants_close(t);
+	diag_free(&d);
+}
+
 static void tenant_may_not_nest(void **state)
 {
 	struct fx *f = *state;
@@ -222,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tenant_file_selected_and_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_that_are_not_plain_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_tenant_file_then_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(load_all_loads_every_tenant_file_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(tenant_may_not_nest, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_tenant_dir_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_first_use_loads_once, setup, teardown),

@@ -632,7 +632,7 @@ static void sweep(struct inv *v)
 {
 	struct sweep_result r;
 	char err[800];
-	if (sweep_run(v->w, tenants_base(v->t), &r, err, sizeof err) != 0) {
+	if (sweep_run(v->w, v->t, &r, err, sizeof err) != 0) {
 		answer_error(v->ans, "vmpipe.TempFail", "sweeper: %s", err);
 		return;
 	}

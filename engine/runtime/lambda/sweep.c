@@ -1,5 +1,5 @@
 /*
- * The sweeper of suspend mode (see sweep.h): one LIST, the few checkpoints
+ * The sweeper of suspend mode (see sweep.h): one LIST per state prefix, the few checkpoints
  * that went quiet, a wake-up for any that was stranded.
  */
 #include "sweep.h"
@@ -205,20 +205,10 @@ static void examine(const struct wake_cfg *w, const struct pipeline *base, const
 	job_free(job);
 }
 
-int sweep_run(const struct wake_cfg *w, const struct pipeline *base, struct sweep_result *r, char *err,
-	      size_t errsz)
+/* Sweep one state prefix, that of `p` (bucket and prefix parsed). */
+static int sweep_prefix(const struct wake_cfg *w, const struct pipeline *p, const char *bucket,
+			const char *prefix, struct sweep_result *r, char *err, size_t errsz)
 {
-	memset(r, 0, sizeof *r);
-	char bucket[64], prefix[1024];
-	const char *rest = NULL;
-	if (!base->set.state || parse_s3_uri(base->set.state, bucket, sizeof bucket, &rest) != 0) {
-		snprintf(err, errsz, "the sweeper needs [pipeline] state = s3://BUCKET/PREFIX");
-		return -1;
-	}
-	size_t rn = rest ? strlen(rest) : 0;
-	while (rn && rest[rn - 1] == '/')
-		rn--;
-	snprintf(prefix, sizeof prefix, "%.*s%s", (int)rn, rn ? rest : "", rn ? "/" : "");
 	struct sweep_listing l = {0};
 	if (list_all(bucket, prefix, &l, err, errsz) != 0) {
 		sweep_listing_free(&l);
@@ -226,12 +216,62 @@ int sweep_run(const struct wake_cfg *w, const struct pipeline *base, struct swee
 	}
 	int64_t now = clock_now_ms();
 	int64_t newest = now - w->sweep_after_ms, oldest = newest - w->sweep_window_ms;
-	r->listed = l.n;
+	r->listed += l.n;
 	for (size_t i = 0; i < l.n; i++)
 		if (l.v[i].modified_ms <= newest && l.v[i].modified_ms >= oldest)
-			examine(w, base, &l.v[i], now, r);
+			examine(w, p, &l.v[i], now, r);
 	sweep_listing_free(&l);
 	return 0;
+}
+
+/* "BUCKET\0PREFIX/" of an s3:// state, or -1. */
+static int state_place(const struct pipeline *p, char *bucket, size_t bsz, char *prefix, size_t psz)
+{
+	const char *rest = NULL;
+	if (!p->set.state || strncmp(p->set.state, "s3://", 5) != 0 ||
+	    parse_s3_uri(p->set.state, bucket, bsz, &rest) != 0)
+		return -1;
+	size_t rn = rest ? strlen(rest) : 0;
+	while (rn && rest[rn - 1] == '/')
+		rn--;
+	snprintf(prefix, psz, "%.*s%s", (int)rn, rn ? rest : "", rn ? "/" : "");
+	return 0;
+}
+
+int sweep_run(const struct wake_cfg *w, struct tenants *t, struct sweep_result *r, char *err, size_t errsz)
+{
+	memset(r, 0, sizeof *r);
+	char bucket[64], prefix[1024];
+	if (state_place(tenants_base(t), bucket, sizeof bucket, prefix, sizeof prefix) != 0) {
+		snprintf(err, errsz, "the sweeper needs [pipeline] state = s3://BUCKET/PREFIX");
+		return -1;
+	}
+	/* Every tenant's checkpoints, each place once: a tenant that keeps its
+	 * own state would otherwise have nobody to find its stranded jobs. */
+	size_t n = tenants_load_all(t);
+	char (*seen)[64 + 1024] = calloc(n, sizeof *seen);
+	if (!seen) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	size_t nseen = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct pipeline *p = tenants_nth(t, i);
+		if (!p || state_place(p, bucket, sizeof bucket, prefix, sizeof prefix) != 0)
+			continue; /* no checkpoints in S3: nothing of it can be suspended */
+		char place[sizeof *seen];
+		snprintf(place, sizeof place, "%s/%s", bucket, prefix);
+		bool dup = false;
+		for (size_t j = 0; j < nseen && !dup; j++)
+			dup = strcmp(seen[j], place) == 0;
+		if (dup)
+			continue;
+		memcpy(seen[nseen++], place, sizeof place);
+		rc = sweep_prefix(w, p, bucket, prefix, r, err, errsz);
+	}
+	free(seen);
+	return rc;
 }
 
 /* CloudWatch's embedded metric format: a metric from a log line, no API call. */

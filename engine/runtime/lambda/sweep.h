@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/pipeline.h"
+#include "core/tenant.h"
 #include "wake.h"
 
 /* A wake-up may come this late (the event source mapping polls). */
@@ -58,12 +59,13 @@ struct sweep_result {
 };
 
 /*
- * Sweep the checkpoints of `base` (its [pipeline] state, s3://): 0 with *r,
- * or -1 when the list could not be read (r->failed counts the wake-ups that
- * could not be sent, or the checkpoints that could not be read).
+ * Sweep the checkpoints of the base pipeline and of every tenant of its
+ * tenant_dir (each [pipeline] state on S3 once): 0 with *r, or -1 when the
+ * base's state is not on S3 or a list could not be read (r->failed counts
+ * the wake-ups that could not be sent, or the checkpoints that could not
+ * be read).
  */
-int sweep_run(const struct wake_cfg *w, const struct pipeline *base, struct sweep_result *r, char *err,
-	      size_t errsz);
+int sweep_run(const struct wake_cfg *w, struct tenants *t, struct sweep_result *r, char *err, size_t errsz);
 
 /* The metric vmpipe/StrandedVoicemails (dimension FunctionName) = `woken`,
  * as a line of CloudWatch's embedded metric format on stdout. */
