@@ -347,10 +347,21 @@ def test_run_on_a_terminal_says_how_to_give_an_event(tmp_path):
     assert len(list(outbox.glob("*.eml"))) == 1
 
 
-@pytest.mark.parametrize("cmd", ["status", "show", "delete", "retry", "requeue", "config"])
+@pytest.mark.parametrize("cmd", ["status", "show", "delete", "retry", "requeue", "config", "enqueue"])
 def test_help(cmd):
     r = run_vmpipe(cmd, "--help")
+    assert r.code == 0 and f"usage: vmpipe {cmd}" in r.out and not r.err, r
+    r = run_vmpipe(cmd, "-h")
     assert r.code == 0 and f"usage: vmpipe {cmd}" in r.out, r
+
+
+@pytest.mark.parametrize("cmd,other", [("status", "--rejected"), ("show", "--failed"), ("delete", "--json"),
+                                       ("retry", "--rejected"), ("requeue", "--json"), ("enqueue", "--failed")])
+def test_an_option_of_another_command_is_refused(cmd, other, tmp_path):
+    """The queue commands share one option loop (where_options): each takes
+    its own options only, and says how it is used."""
+    r = run_vmpipe(cmd, "--spool", tmp_path, other, "x")
+    assert r.code == 64 and f"usage: vmpipe {cmd}" in r.err and not r.out, r
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("useradd"),

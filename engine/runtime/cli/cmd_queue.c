@@ -73,25 +73,18 @@ int cmd_delete(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {WHERE_OPTS, {"failed", no_argument, NULL, 'f'},
 						 {NULL, 0, NULL, 0}};
-	const char *spool = NULL, *config = NULL;
+	struct where_args wa = {0};
 	bool failed = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'c': config = optarg; break;
-		case 'f': failed = true; break;
-		case 'h': fputs(usage_delete, stdout); return 0;
-		default: fputs(usage_delete, stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = where_options(argc, argv, longopts, (struct where_opt[]){{'f', &failed, NULL}, {0}},
+			       usage_delete, &wa);
+	if (rc >= 0)
+		return rc;
 	if (failed == (optind < argc)) {
 		fputs(usage_delete, stderr);
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int rc = where_find(config, spool, WHERE_STATE, g, &w);
+	rc = where_find(wa.config, wa.spool, WHERE_STATE, g, &w);
 	if (rc)
 		return rc;
 	json_t *ids = *w.state ? job_ids(argc, argv, optind, failed, &w, "delete", &rc) : NULL;
@@ -175,25 +168,18 @@ int cmd_retry(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {WHERE_OPTS, {"failed", no_argument, NULL, 'f'},
 						 {NULL, 0, NULL, 0}};
-	const char *spool = NULL, *config = NULL;
+	struct where_args wa = {0};
 	bool failed = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'c': config = optarg; break;
-		case 'f': failed = true; break;
-		case 'h': fputs(usage_retry, stdout); return 0;
-		default: fputs(usage_retry, stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = where_options(argc, argv, longopts, (struct where_opt[]){{'f', &failed, NULL}, {0}},
+			       usage_retry, &wa);
+	if (rc >= 0)
+		return rc;
 	if (failed == (optind < argc)) {
 		fputs(usage_retry, stderr);
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int rc = where_find(config, spool, WHERE_SPOOL | WHERE_STATE, g, &w);
+	rc = where_find(wa.config, wa.spool, WHERE_SPOOL | WHERE_STATE, g, &w);
 	if (rc)
 		return rc;
 	json_t *ids = job_ids(argc, argv, optind, failed, &w, "retry", &rc);
@@ -271,26 +257,19 @@ int cmd_requeue(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {WHERE_OPTS, {"failed", no_argument, NULL, 'f'},
 						 {"rejected", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-	const char *spool = NULL, *config = NULL;
+	struct where_args wa = {0};
 	bool failed = false, rejected = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'c': config = optarg; break;
-		case 'f': failed = true; break;
-		case 'r': rejected = true; break;
-		case 'h': fputs(usage_requeue, stdout); return 0;
-		default: fputs(usage_requeue, stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = where_options(argc, argv, longopts,
+			       (struct where_opt[]){{'f', &failed, NULL}, {'r', &rejected, NULL}, {0}},
+			       usage_requeue, &wa);
+	if (rc >= 0)
+		return rc;
 	if ((failed || rejected) == (optind < argc)) {
 		fputs(usage_requeue, stderr);
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int rc = where_find(config, spool, WHERE_SPOOL | WHERE_STATE, g, &w);
+	rc = where_find(wa.config, wa.spool, WHERE_SPOOL | WHERE_STATE, g, &w);
 	if (rc)
 		return rc;
 	char dir[PATH_MAX + 16];

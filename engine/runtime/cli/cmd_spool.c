@@ -108,24 +108,17 @@ static const char usage_enqueue[] =
 int cmd_enqueue(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {WHERE_OPTS, {NULL, 0, NULL, 0}};
-	const char *spool_opt = NULL, *config = NULL;
-	int c;
-	optind = 1;
+	struct where_args wa = {0};
 	setup_logging(g, NULL);
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool_opt = optarg; break;
-		case 'c': config = optarg; break;
-		case 'h': fputs(usage_enqueue, stdout); return 0;
-		default: fputs(usage_enqueue, stderr); return EXIT_USAGE;
-		}
-	}
+	int wrc = where_options(argc, argv, longopts, NULL, usage_enqueue, &wa);
+	if (wrc >= 0)
+		return wrc;
 	if (argc - optind > 1) {
 		fputs(usage_enqueue, stderr);
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int wrc = where_find(config, spool_opt, WHERE_SPOOL, g, &w);
+	wrc = where_find(wa.config, wa.spool, WHERE_SPOOL, g, &w);
 	if (wrc)
 		return wrc;
 	char spool[PATH_MAX];

@@ -204,38 +204,28 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 		{"older-than", required_argument, NULL, 'o'}, {"ids", no_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *spool = NULL, *config = NULL;
+	struct where_args wa = {0};
 	bool as_json = false, ids = false;
 	struct filter f = {0};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'c': config = optarg; break;
-		case 'j': as_json = true; break;
-		case 'i': ids = f.any = true; break;
-		case 'f': f.failed = f.any = true; break;
-		case 'w': f.waiting = f.any = true; break;
-		case 'S': f.stage = optarg; f.any = true; break;
-		case 'o':
-			if (parse_duration(optarg, &f.older_ms) != 0 || f.older_ms <= 0) {
-				fprintf(stderr, "vmpipe status: --older-than '%s' is not a duration (70s, 5m, 7d)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			f.any = true;
-			break;
-		case 'h': fputs(usage_status, stdout); return 0;
-		default: fputs(usage_status, stderr); return EXIT_USAGE;
-		}
+	const char *older = NULL;
+	int rc = where_options(argc, argv, longopts,
+			       (struct where_opt[]){{'j', &as_json, NULL}, {'i', &ids, NULL}, {'f', &f.failed, NULL},
+						    {'w', &f.waiting, NULL}, {'S', NULL, &f.stage},
+						    {'o', NULL, &older}, {0}},
+			       usage_status, &wa);
+	if (rc >= 0)
+		return rc;
+	if (older && (parse_duration(older, &f.older_ms) != 0 || f.older_ms <= 0)) {
+		fprintf(stderr, "vmpipe status: --older-than '%s' is not a duration (70s, 5m, 7d)\n", older);
+		return EXIT_USAGE;
 	}
+	f.any = ids || f.failed || f.waiting || f.stage || older;
 	if (optind != argc || (f.failed && f.waiting)) {
 		fputs(usage_status, stderr);
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int rc = where_find(config, spool, WHERE_SPOOL | WHERE_STATE, g, &w);
+	rc = where_find(wa.config, wa.spool, WHERE_SPOOL | WHERE_STATE, g, &w);
 	if (rc)
 		return rc;
 	struct stat st;
@@ -397,19 +387,12 @@ int cmd_show(int argc, char **argv, const struct globals *g)
 {
 	static const struct option longopts[] = {WHERE_OPTS, {"json", no_argument, NULL, 'j'},
 						 {NULL, 0, NULL, 0}};
-	const char *spool = NULL, *config = NULL;
+	struct where_args wa = {0};
 	bool as_json = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': spool = optarg; break;
-		case 'c': config = optarg; break;
-		case 'j': as_json = true; break;
-		case 'h': fputs(usage_show, stdout); return 0;
-		default: fputs(usage_show, stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = where_options(argc, argv, longopts, (struct where_opt[]){{'j', &as_json, NULL}, {0}},
+			       usage_show, &wa);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1) {
 		fputs(usage_show, stderr);
 		return EXIT_USAGE;
@@ -420,7 +403,7 @@ int cmd_show(int argc, char **argv, const struct globals *g)
 		return EXIT_USAGE;
 	}
 	struct where w;
-	int rc = where_find(config, spool, WHERE_STATE, g, &w);
+	rc = where_find(wa.config, wa.spool, WHERE_STATE, g, &w);
 	if (rc)
 		return rc;
 	if (!*w.state) {

@@ -106,6 +106,35 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 	return 0;
 }
 
+int where_options(int argc, char **argv, const struct option *longopts, const struct where_opt *opts,
+		  const char *usage, struct where_args *a)
+{
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
+		if (c == 's' || c == 'c') {
+			*(c == 's' ? &a->spool : &a->config) = optarg;
+			continue;
+		}
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		const struct where_opt *o = opts;
+		while (o && o->val && o->val != c)
+			o++;
+		if (!o || !o->val) {
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+		if (o->flag)
+			*o->flag = true;
+		if (o->arg)
+			*o->arg = optarg;
+	}
+	return -1;
+}
+
 void where_free(struct where *w)
 {
 	if (w->owned)

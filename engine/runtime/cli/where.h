@@ -14,6 +14,7 @@
 #ifndef VMPIPE_CLI_WHERE_H
 #define VMPIPE_CLI_WHERE_H
 
+#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 
@@ -34,6 +35,29 @@ struct where {
 #define WHERE_OPTS                                                                     \
 	{"spool", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'}, \
 		{"help", no_argument, NULL, 'h'}
+
+/* An option of a queue command beyond WHERE_OPTS: its getopt `val`, and
+ * the flag it sets or the argument it keeps (one of the two). */
+struct where_opt {
+	int val;
+	bool *flag;
+	const char **arg;
+};
+
+/* The arguments every queue command reads: where_options() fills them. */
+struct where_args {
+	const char *config, *spool;
+};
+
+/*
+ * The option loop of a queue command: -c/--config and -s/--spool into *a,
+ * -h/--help prints `usage` on stdout; each option of `longopts` beyond
+ * those sets what its entry of `opts` (ended by val 0) names.  -1 when the
+ * command goes on (optind at its operands), else the exit status to end
+ * with (0 after --help; EXIT_USAGE with `usage` on stderr).
+ */
+int where_options(int argc, char **argv, const struct option *longopts, const struct where_opt *opts,
+		  const char *usage, struct where_args *a);
 
 enum {
 	WHERE_SPOOL = 1, /* a spool is required */
