@@ -208,6 +208,46 @@ def test_a_second_start_keeps_the_key_and_a_loose_key_is_refused(tmp_path, plugd
     assert srv.saw("must be a file only its owner can read")
 
 
+@pytest.mark.valgrind
+def test_sighup_gives_the_pages_the_new_settings(tmp_path, plugdir):
+    """SIGHUP reloads the pipelines, and the listen pages with them (their
+    key, public_url, zone, directories); settings that cannot be used leave
+    the pages as they were, and a new listen address waits for a restart."""
+    import signal
+    ls = Listen(tmp_path, plugdir).start()
+    try:
+        link = link_in(ls.voicemail(CID, seconds=1.0))
+        assert fetch(link)[0] == 200
+        text = open(ls.ini).read()
+
+        loose = tmp_path / "loose.key"
+        loose.write_text("ab" * 32 + "\n")
+        os.chmod(loose, 0o644)
+        open(ls.ini, "w").write(text.replace(f"link_key_file = {ls.key}", f"link_key_file = {loose}"))
+        ls.srv.signal(signal.SIGHUP)
+        ls.srv.wait_log("the listen pages keep their settings")
+        assert ls.srv.saw("must be a file only its owner can read")
+        assert fetch(link)[0] == 200  # still the old key
+
+        new_key = tmp_path / "new.key"
+        other = f"127.0.0.1:{ls.port + 1 if ls.port < 65535 else ls.port - 1}"
+        open(ls.ini, "w").write(text.replace(f"link_key_file = {ls.key}", f"link_key_file = {new_key}")
+                                .replace("notify_grace = 0s", "notify_grace = 0s\ntimezone = Asia/Tokyo")
+                                .replace(f"listen = 127.0.0.1:{ls.port}", f"listen = {other}"))
+        ls.srv.signal(signal.SIGHUP)
+        ls.srv.wait_log("the listen pages take the new [serve] settings")
+        assert ls.srv.saw(f"[serve] listen changed (127.0.0.1:{ls.port} to {other})")
+        status, _, body = fetch(link)  # signed with the key that was replaced
+        assert status == 403 and b"not valid" in body, (status, body)
+        assert stat.S_IMODE(os.stat(new_key).st_mode) == 0o600
+        cid2 = CID[:-1] + "2"
+        msg = ls.voicemail(cid2, seconds=1.0)
+        status, _, body = fetch(link_in(msg))  # still on the old address, with the new key and zone
+        assert status == 200 and b" JST</dd>" in body, body.decode()
+    finally:
+        assert ls.stop() == 0
+
+
 def test_two_hundred_downloads_do_not_delay_a_voicemail(listen):
     """200 clients download a 1 MB recording at once; a voicemail enqueued
     meanwhile is mailed within the issue's 2 s."""

@@ -390,7 +390,7 @@ static enum MHD_Result audio_answer(struct listen *l, struct MHD_Connection *c, 
 	return ret;
 }
 
-static enum MHD_Result on_listen(void *ctx, struct MHD_Connection *c, const char *method, const char *url)
+enum MHD_Result listen_answer(void *ctx, struct MHD_Connection *c, const char *method, const char *url)
 {
 	(void)method;
 	struct listen *l = ctx;
@@ -406,9 +406,4 @@ static enum MHD_Result on_listen(void *ctx, struct MHD_Connection *c, const char
 	enum MHD_Result r = audio ? audio_answer(l, c, job) : listen_page_answer(l, c, job, exp);
 	job_free(job);
 	return r;
-}
-
-struct http_route listen_route(struct listen *l)
-{
-	return (struct http_route){"/l/", on_listen, l};
 }

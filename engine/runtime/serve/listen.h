@@ -7,7 +7,7 @@
  * checkpoint (in the state directory) names its recording, which is opened
  * only beneath one of the recording directories, one component at a time
  * with O_NOFOLLOW.  Everything here is read-only after listen_new(): the
- * HTTP threads share it.
+ * HTTP threads share it (serve_http.c swaps in a new one on SIGHUP).
  */
 #ifndef VMPIPE_LISTEN_H
 #define VMPIPE_LISTEN_H
@@ -24,7 +24,9 @@ struct listen;
 struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize);
 void listen_free(struct listen *l);
 
-/* The route of the listener: "/l/" (its ctx is l). */
-struct http_route listen_route(struct listen *l);
+/* What the listener answers under LISTEN_PREFIX (an http_route handler
+ * whose ctx is l). */
+#define LISTEN_PREFIX "/l/"
+enum MHD_Result listen_answer(void *l, struct MHD_Connection *c, const char *method, const char *url);
 
 #endif

@@ -99,6 +99,7 @@ static void reload(struct srv *v)
 	} else {
 		gen_unref(v->gen);
 		v->gen = g;
+		web_reload(v, tenants_base(g->ts));
 		log_msg(NULL, "serve", VM_LOG_INFO, "reloaded: new jobs run on the new pipelines; %zu job%s in "
 			"flight finish on the old", sched_jobs(v->s), sched_jobs(v->s) == 1 ? "" : "s");
 	}

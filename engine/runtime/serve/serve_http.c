@@ -27,7 +27,10 @@
 /* /healthz pokes the loop's eventfd and waits for the loop to count a turn. */
 struct web {
 	struct http *metrics, *listen;
-	struct listen *pages;
+	struct listen *pages;         /* swapped on SIGHUP (web_reload) */
+	pthread_rwlock_t pages_lock;  /* readers: every answer of a page */
+	char listen_addr[256];        /* what the listener was started on */
+	bool listen_fixed;            /* --listen: not the pipeline's to change */
 	pthread_mutex_t mu;
 	pthread_cond_t turned;
 	uint64_t turns;
@@ -91,6 +94,42 @@ static enum MHD_Result get_healthz(void *ctx, struct MHD_Connection *c, const ch
 	return http_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", stuck, sizeof stuck - 1);
 }
 
+/* A listen page, answered by the pages in force (web_reload swaps them). */
+static enum MHD_Result get_page(void *ctx, struct MHD_Connection *c, const char *method, const char *url)
+{
+	struct web *w = ctx;
+	pthread_rwlock_rdlock(&w->pages_lock);
+	enum MHD_Result r = listen_answer(w->pages, c, method, url);
+	pthread_rwlock_unlock(&w->pages_lock);
+	return r;
+}
+
+void web_reload(struct srv *v, const struct pipeline *base)
+{
+	struct web *w = v->web;
+	if (!w)
+		return;
+	const char *now = base->serve.listen ? base->serve.listen : "";
+	if (!w->listen_fixed && strcmp(now, w->listen_addr) != 0)
+		log_msg(NULL, "serve", VM_LOG_WARN, "[serve] listen changed (%s to %s): the listener moves at "
+			"the next start, not on SIGHUP", *w->listen_addr ? w->listen_addr : "none",
+			*now ? now : "none");
+	if (!w->pages)
+		return;
+	char err[600];
+	struct listen *l = listen_new(base, err, sizeof err);
+	if (!l) {
+		log_msg(NULL, "serve", VM_LOG_ERROR, "the listen pages keep their settings: %s", err);
+		return;
+	}
+	pthread_rwlock_wrlock(&w->pages_lock);
+	struct listen *old = w->pages;
+	w->pages = l;
+	pthread_rwlock_unlock(&w->pages_lock);
+	listen_free(old);
+	log_msg(NULL, "serve", VM_LOG_INFO, "the listen pages take the new [serve] settings");
+}
+
 int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
 	      size_t errsize)
 {
@@ -103,6 +142,9 @@ int web_start(struct srv *v, const struct pipeline *base, const char *metrics, c
 	w->m = v->m;
 	snprintf(w->newdir, sizeof w->newdir, "%s/new", v->spool);
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_rwlock_init(&w->pages_lock, NULL);
+	snprintf(w->listen_addr, sizeof w->listen_addr, "%s", listen ? listen : "");
+	w->listen_fixed = v->o->listen != NULL;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -119,7 +161,7 @@ int web_start(struct srv *v, const struct pipeline *base, const char *metrics, c
 	struct http_route routes[4] = {{"/healthz", get_healthz, w}};
 	size_t n = 1;
 	if (w->pages) {
-		routes[n++] = listen_route(w->pages);
+		routes[n++] = (struct http_route){LISTEN_PREFIX, get_page, w};
 		if (!same) {
 			struct http_opts o = {.what = "listen", .hostport = listen, .routes = routes, .nroutes = n,
 					      .conn_limit = LISTEN_CONNS, .idle_timeout_s = LISTEN_IDLE_S};
@@ -170,6 +212,7 @@ void web_stop(struct srv *v)
 		close(w->efd);
 	pthread_cond_destroy(&w->turned);
 	pthread_mutex_destroy(&w->mu);
+	pthread_rwlock_destroy(&w->pages_lock);
 	free(w);
 	v->web = NULL;
 }

@@ -103,6 +103,10 @@ int web_start(struct srv *v, const struct pipeline *base, const char *metrics, c
 int web_fd(const struct srv *v);
 void web_turn(struct srv *v);
 void web_stop(struct srv *v);
+/* SIGHUP: the listen pages take `base`'s [serve] settings (public_url, the
+ * link key, the state and recording directories); on an error they keep
+ * theirs.  The listen address itself changes at the next start. */
+void web_reload(struct srv *v, const struct pipeline *base);
 
 /* serve_queue.c: 0, or an exit status after logging why. */
 int queue_open(struct srv *v);
