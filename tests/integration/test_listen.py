@@ -237,6 +237,7 @@ def test_sighup_gives_the_pages_the_new_settings(tmp_path, plugdir):
         ls.srv.signal(signal.SIGHUP)
         ls.srv.wait_log("the listen pages take the new [serve] settings")
         assert ls.srv.saw(f"[serve] listen changed (127.0.0.1:{ls.port} to {other})")
+        assert not ls.srv.saw("[serve] metrics changed")
         status, _, body = fetch(link)  # signed with the key that was replaced
         assert status == 403 and b"not valid" in body, (status, body)
         assert stat.S_IMODE(os.stat(new_key).st_mode) == 0o600

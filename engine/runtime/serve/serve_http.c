@@ -29,8 +29,8 @@ struct web {
 	struct http *metrics, *listen;
 	struct listen *pages;         /* swapped on SIGHUP (web_reload) */
 	pthread_rwlock_t pages_lock;  /* readers: every answer of a page */
-	char listen_addr[256];        /* what the listener was started on */
-	bool listen_fixed;            /* --listen: not the pipeline's to change */
+	char listen_addr[256], metrics_addr[256]; /* what the listeners were started on */
+	bool listen_fixed, metrics_fixed;        /* --listen, --metrics: not the pipeline's to change */
 	pthread_mutex_t mu;
 	pthread_cond_t turned;
 	uint64_t turns;
@@ -109,11 +109,18 @@ void web_reload(struct srv *v, const struct pipeline *base)
 	struct web *w = v->web;
 	if (!w)
 		return;
-	const char *now = base->serve.listen ? base->serve.listen : "";
-	if (!w->listen_fixed && strcmp(now, w->listen_addr) != 0)
-		log_msg(NULL, "serve", VM_LOG_WARN, "[serve] listen changed (%s to %s): the listener moves at "
-			"the next start, not on SIGHUP", *w->listen_addr ? w->listen_addr : "none",
-			*now ? now : "none");
+	const struct {
+		const char *what, *was, *now;
+		bool fixed;
+	} addr[] = {{"listen", w->listen_addr, base->serve.listen, w->listen_fixed},
+		    {"metrics", w->metrics_addr, base->serve.metrics, w->metrics_fixed}};
+	for (size_t i = 0; i < sizeof addr / sizeof *addr; i++) {
+		const char *now = addr[i].now ? addr[i].now : "";
+		if (!addr[i].fixed && strcmp(now, addr[i].was) != 0)
+			log_msg(NULL, "serve", VM_LOG_WARN, "[serve] %s changed (%s to %s): the listener moves at "
+				"the next start, not on SIGHUP", addr[i].what, *addr[i].was ? addr[i].was : "none",
+				*now ? now : "none");
+	}
 	if (!w->pages)
 		return;
 	char err[600];
@@ -144,7 +151,9 @@ int web_start(struct srv *v, const struct pipeline *base, const char *metrics, c
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_rwlock_init(&w->pages_lock, NULL);
 	snprintf(w->listen_addr, sizeof w->listen_addr, "%s", listen ? listen : "");
+	snprintf(w->metrics_addr, sizeof w->metrics_addr, "%s", metrics ? metrics : "");
 	w->listen_fixed = v->o->listen != NULL;
+	w->metrics_fixed = v->o->metrics != NULL;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
