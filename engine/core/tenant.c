@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "link_job.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,7 +35,32 @@
 struct tenant_entry {
 	char *name;
 	struct pipeline *p;
+	char *key_path; /* the base's link key, when the tenant links as the base does */
 };
+
+/*
+ * A tenant that names no [serve] public_url of its own links to the base's
+ * listen pages: the base's public_url, link key (its path made absolute, as
+ * the base reads it) and, unless it sets its own, link_expires.  Without
+ * this a tenant's mails had no Listen link.  The key's path (owned by the
+ * entry), or NULL.
+ */
+static char *inherit_links(const struct pipeline *base, struct pipeline *p)
+{
+	const struct cfg_section *own = cfg_section(&p->cfg, "serve");
+	if (cfg_entry(own, "public_url") || !base->serve.public_url || !*base->serve.public_url)
+		return NULL;
+	char path[PATH_MAX];
+	link_key_path(base, path, sizeof path);
+	char *key = strdup(path);
+	if (!key)
+		return NULL;
+	p->serve.public_url = base->serve.public_url;
+	p->serve.link_key_file = key;
+	if (!cfg_entry(own, "link_expires"))
+		p->serve.link_expires_ms = base->serve.link_expires_ms;
+	return key;
+}
 
 struct tenants {
 	struct pipeline *base;
@@ -161,6 +187,7 @@ struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag 
 		t->v = nv;
 		t->v[t->n].name = name;
 		t->v[t->n].p = p;
+		t->v[t->n].key_path = inherit_links(t->base, p);
 		t->n++;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -219,6 +246,7 @@ void tenants_close(struct tenants *t)
 	for (size_t i = 0; i < t->n; i++) {
 		pipeline_free(t->v[i].p);
 		free(t->v[i].name);
+		free(t->v[i].key_path);
 	}
 	free(t->v);
 	free(t->dir);

@@ -249,6 +249,58 @@ def test_sighup_gives_the_pages_the_new_settings(tmp_path, plugdir):
         assert ls.stop() == 0
 
 
+def test_a_tenants_voicemail_has_a_link_that_plays(tmp_path, plugdir):
+    """A tenant (tenant.h) whose pipeline names no [serve] public_url links
+    to the base's listen pages; its checkpoints and recordings, kept in its
+    own directories, are found there."""
+    import json
+    from conftest import connect_event, run_vmpipe, write
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tmp_path / "acme-rec").mkdir()
+    write(tenants / "acme.ini", f"""[pipeline]
+plugin_dir = {plugdir}
+timeout = 5m
+notify_grace = 0s
+state = {tmp_path}/acme-state
+
+[locate]
+plugin = locate-file
+dir = {tmp_path}/acme-rec
+pattern = {{initial_contact_id}}.wav
+wait = 1m
+settle = 0s
+
+[transcribe]
+plugin = test-flaky-transcribe
+text = Acme calling about the order.
+
+[notify]
+plugin = notify-file
+dir = {tmp_path}/acme-out
+""")
+    ls = Listen(tmp_path, plugdir, pipeline_extra=f"tenant_dir = {tenants}").start()
+    try:
+        data = wav(1.0)
+        (tmp_path / "acme-rec" / f"{CID}.wav").write_bytes(data)
+        ev = write(tmp_path / "ev.json", json.dumps(connect_event(CID, extra_attrs={"tenant": "acme"})))
+        r = run_vmpipe("enqueue", "--spool", ls.spool, ev)
+        assert r.code == 0, r
+        eml = tmp_path / "acme-out" / f"{CID}.eml"
+        wait_until("the tenant's mail", eml.exists)
+        import email
+        import email.policy
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert (tmp_path / "acme-state" / f"{CID}.json").exists()
+        assert not (ls.spool / "state" / f"{CID}.json").exists()
+        status, _, body = fetch(link_in(msg))
+        assert status == 200 and b"Acme calling about the order." in body, (status, body)
+        status, _, got = fetch(audio_of(body.decode()))
+        assert status == 200 and got == data
+    finally:
+        assert ls.stop() == 0
+
+
 def test_two_hundred_downloads_do_not_delay_a_voicemail(listen):
     """200 clients download a 1 MB recording at once; a voicemail enqueued
     meanwhile is mailed within the issue's 2 s."""

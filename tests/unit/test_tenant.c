@@ -190,6 +190,38 @@ static void load_all_loads_every_tenant_file_once(void **state)
 	diag_free(&d);
 }
 
+static void a_tenant_links_as_the_base_unless_it_says_otherwise(void **state)
+{
+	struct fx *f = *state;
+	put(f, "tenants/acme.ini", "acme", "");
+	put(f, "tenants/own.ini", "own",
+	    "[serve]\npublic_url = https://own.example/\nlink_key_file = own.key\nlink_expires = 1d\n");
+	put(f, "tenants/short.ini", "short", "[serve]\nlink_expires = 1h\n");
+	struct diag d = {0};
+	struct tenants *t = open_base(f, "tenant_dir = tenants\n[serve]\npublic_url = https://vm.example/\n"
+				      "link_key_file = keys/link.key\nlink_expires = 3d", &d);
+	assert_non_null(t);
+	struct pipeline *base = tenants_base(t), *a = tenants_get(t, "acme", &d);
+	assert_non_null(a);
+	char key[PATH_MAX + 32];
+	snprintf(key, sizeof key, "%s/keys/link.key", f->tmp); /* the base's path, not beside the tenant */
+	assert_string_equal(a->serve.public_url, "https://vm.example/");
+	assert_string_equal(a->serve.link_key_file, key);
+	assert_int_equal(a->serve.link_expires_ms, base->serve.link_expires_ms);
+	struct pipeline *o = tenants_get(t, "own", &d);
+	assert_non_null(o);
+	assert_string_equal(o->serve.public_url, "https://own.example/");
+	assert_string_equal(o->serve.link_key_file, "own.key");
+	assert_int_equal(o->serve.link_expires_ms, 86400000);
+	struct pipeline *sh = tenants_get(t, "short", &d);
+	assert_non_null(sh);
+	assert_string_equal(sh->serve.public_url, "https://vm.example/");
+	assert_int_equal(sh->serve.link_expires_ms, 3600000);
+	assert_int_equal(d.n, 0);
+	tenants_close(t);
+	diag_free(&d);
+}
+
 static void tenant_may_not_nest(void **state)
 {
 	struct fx *f = *state;
@@ -262,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(names_that_are_not_plain_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_tenant_file_then_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(load_all_loads_every_tenant_file_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_tenant_links_as_the_base_unless_it_says_otherwise, setup, teardown),
 		cmocka_unit_test_setup_teardown(tenant_may_not_nest, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_tenant_dir_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_first_use_loads_once, setup, teardown),

@@ -28,13 +28,14 @@
 #include "playable.h"
 #include "range.h"
 
-#define MAX_DIRS 16
+#define MAX_DIRS 64
 #define RECORD_MAX (4 << 20)
 
 struct listen {
 	struct link_key key;
 	char public_url[1024];  /* with a trailing '/' */
-	int state_fd;           /* the state directory */
+	int state_fd[MAX_DIRS]; /* the state directories (the base's, then its tenants') */
+	size_t nstates;
 	int dir_fd[MAX_DIRS];   /* the recording directories (O_PATH) */
 	char dir[MAX_DIRS][PATH_MAX];
 	size_t ndirs;
@@ -60,6 +61,9 @@ static int add_dir(struct listen *l, const char *base, const char *d, size_t n, 
 		snprintf(err, errsize, "recording directory %.*s: %s", (int)n, d, strerror(errno));
 		return -1;
 	}
+	for (size_t i = 0; i < l->ndirs; i++)
+		if (strcmp(l->dir[i], real) == 0)
+			return 0;
 	int fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errsize, "recording directory %s: %s", real, strerror(errno));
@@ -70,14 +74,62 @@ static int add_dir(struct listen *l, const char *base, const char *d, size_t n, 
 	return 0;
 }
 
-struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize)
+/* The state directory and the recording directories of `p` (the base, or
+ * a tenant that links here); a tenant's missing state directory is no
+ * error (it keeps its checkpoints elsewhere: S3). */
+static int add_pipeline(struct listen *l, const struct pipeline *p, bool base, char (*states)[PATH_MAX],
+			char *err, size_t errsize)
+{
+	char path[PATH_MAX];
+	int where = state_dir(p, path, sizeof path);
+	if (where != 0 && base) {
+		snprintf(err, errsize, "listen: the listen pages read jobs from a state directory (%s)",
+			 where == 1 ? "an s3:// state is not served here" : "there is none");
+		return -1;
+	}
+	bool seen = where != 0;
+	for (size_t i = 0; i < l->nstates && !seen; i++)
+		seen = strcmp(states[i], path) == 0;
+	if (!seen) {
+		if (l->nstates == MAX_DIRS) {
+			snprintf(err, errsize, "listen: at most %d state directories", MAX_DIRS);
+			return -1;
+		}
+		int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 && (base || errno != ENOENT)) {
+			snprintf(err, errsize, "listen: state directory %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (fd >= 0) {
+			snprintf(states[l->nstates], PATH_MAX, "%s", path);
+			l->state_fd[l->nstates++] = fd;
+		}
+	}
+	const char *dirs = p->serve.recording_dirs;
+	if (!dirs || !*dirs) {
+		const struct cfg_entry *e = cfg_entry(cfg_section(&p->cfg, "locate"), "dir");
+		dirs = e ? e->value : "";
+	}
+	for (const char *s = dirs; *s;) {
+		size_t n = strcspn(s, ":");
+		if (add_dir(l, p->dir, s, n, err, errsize) != 0)
+			return -1;
+		s += n + (s[n] == ':');
+	}
+	return 0;
+}
+
+struct listen *listen_new(struct tenants *ts, char *err, size_t errsize)
 {
 	struct listen *l = calloc(1, sizeof *l);
-	if (!l) {
+	char (*states)[PATH_MAX] = calloc(MAX_DIRS, PATH_MAX);
+	if (!l || !states) {
+		free(l);
+		free(states);
 		snprintf(err, errsize, "out of memory");
 		return NULL;
 	}
-	l->state_fd = -1;
+	const struct pipeline *p = tenants_base(ts);
 	const char *pub = p->serve.public_url;
 	if (!pub || !*pub) {
 		snprintf(err, errsize, "listen: [serve] public_url is not set (the address owners open links at)");
@@ -89,26 +141,14 @@ struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize)
 	link_key_path(p, path, sizeof path);
 	if (link_key_load(path, true, &l->key, err, errsize) != 0)
 		goto fail;
-	int where = state_dir(p, path, sizeof path);
-	if (where != 0) {
-		snprintf(err, errsize, "listen: the listen pages read jobs from a state directory (%s)",
-			 where == 1 ? "an s3:// state is not served here" : "there is none");
-		goto fail;
-	}
-	if ((l->state_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		snprintf(err, errsize, "listen: state directory %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	const char *dirs = p->serve.recording_dirs;
-	if (!dirs || !*dirs) {
-		const struct cfg_entry *e = cfg_entry(cfg_section(&p->cfg, "locate"), "dir");
-		dirs = e ? e->value : "";
-	}
-	for (const char *s = dirs; *s;) {
-		size_t n = strcspn(s, ":");
-		if (add_dir(l, p->dir, s, n, err, errsize) != 0)
+	/* The base, and every tenant whose mails link here (tenant.c: those
+	 * that name no public_url of their own). */
+	size_t n = tenants_load_all(ts);
+	for (size_t i = 0; i < n; i++) {
+		const struct pipeline *t = tenants_nth(ts, i);
+		if (t && (i == 0 || (t->serve.public_url && strcmp(t->serve.public_url, pub) == 0)) &&
+		    add_pipeline(l, t, i == 0, states, err, errsize) != 0)
 			goto fail;
-		s += n + (s[n] == ':');
 	}
 	if (l->ndirs == 0) {
 		snprintf(err, errsize, "listen: no recording directory ([serve] recording_dirs, or [locate] dir)");
@@ -119,8 +159,10 @@ struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize)
 		snprintf(err, errsize, "out of memory");
 		goto fail;
 	}
+	free(states);
 	return l;
 fail:
+	free(states);
 	listen_free(l);
 	return NULL;
 }
@@ -131,8 +173,8 @@ void listen_free(struct listen *l)
 		return;
 	link_key_clear(&l->key);
 	playable_cache_free(l->cache);
-	if (l->state_fd >= 0)
-		close(l->state_fd);
+	for (size_t i = 0; i < l->nstates; i++)
+		close(l->state_fd[i]);
 	for (size_t i = 0; i < l->ndirs; i++)
 		close(l->dir_fd[i]);
 	free(l);
@@ -215,7 +257,9 @@ static vm_job *job_of(struct listen *l, struct MHD_Connection *c, int64_t *exp, 
 	} else {
 		char name[LINK_JOB_ID_MAX + 8];
 		snprintf(name, sizeof name, "%s.json", id);
-		int fd = openat(l->state_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = -1;
+		for (size_t i = 0; i < l->nstates && fd < 0; i++)
+			fd = openat(l->state_fd[i], name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		char *text = NULL;
 		size_t n = 0;
 		vm_job *job = NULL;

@@ -15,13 +15,15 @@
 #include <stddef.h>
 
 #include "core/pipeline.h"
+#include "core/tenant.h"
 #include "http.h"
 
 struct listen;
 
-/* From the base pipeline: key (made when missing), public_url, state
- * directory, recording directories.  NULL with the reason in err. */
-struct listen *listen_new(const struct pipeline *p, char *err, size_t errsize);
+/* From the base pipeline of `ts`: key (made when missing), public_url;
+ * and from it and every tenant whose mails link here (tenant.h), the state
+ * directories and the recording directories.  NULL with the reason in err. */
+struct listen *listen_new(struct tenants *ts, char *err, size_t errsize);
 void listen_free(struct listen *l);
 
 /* What the listener answers under LISTEN_PREFIX (an http_route handler

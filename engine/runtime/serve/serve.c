@@ -99,7 +99,7 @@ static void reload(struct srv *v)
 	} else {
 		gen_unref(v->gen);
 		v->gen = g;
-		web_reload(v, tenants_base(g->ts));
+		web_reload(v, g->ts);
 		log_msg(NULL, "serve", VM_LOG_INFO, "reloaded: new jobs run on the new pipelines; %zu job%s in "
 			"flight finish on the old", sched_jobs(v->s), sched_jobs(v->s) == 1 ? "" : "s");
 	}
@@ -290,7 +290,7 @@ static int setup(struct srv *v, sigset_t *mask)
 	if (ss->public_url && *ss->public_url && !(listen && *listen))
 		log_msg(NULL, "serve", VM_LOG_WARN, "mails link to %s, but this serve has no [serve] listen: "
 			"those links open only where another host serves them", ss->public_url);
-	if (web_start(v, base, metrics, listen, err, sizeof err) != 0) {
+	if (web_start(v, v->gen->ts, metrics, listen, err, sizeof err) != 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
 		return EXIT_CONFIG;
 	}

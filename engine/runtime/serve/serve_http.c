@@ -104,11 +104,12 @@ static enum MHD_Result get_page(void *ctx, struct MHD_Connection *c, const char 
 	return r;
 }
 
-void web_reload(struct srv *v, const struct pipeline *base)
+void web_reload(struct srv *v, struct tenants *ts)
 {
 	struct web *w = v->web;
 	if (!w)
 		return;
+	const struct pipeline *base = tenants_base(ts);
 	const struct {
 		const char *what, *was, *now;
 		bool fixed;
@@ -124,7 +125,7 @@ void web_reload(struct srv *v, const struct pipeline *base)
 	if (!w->pages)
 		return;
 	char err[600];
-	struct listen *l = listen_new(base, err, sizeof err);
+	struct listen *l = listen_new(ts, err, sizeof err);
 	if (!l) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "the listen pages keep their settings: %s", err);
 		return;
@@ -137,7 +138,7 @@ void web_reload(struct srv *v, const struct pipeline *base)
 	log_msg(NULL, "serve", VM_LOG_INFO, "the listen pages take the new [serve] settings");
 }
 
-int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
+int web_start(struct srv *v, struct tenants *ts, const char *metrics, const char *listen, char *err,
 	      size_t errsize)
 {
 	struct web *w = calloc(1, sizeof *w);
@@ -165,7 +166,7 @@ int web_start(struct srv *v, const struct pipeline *base, const char *metrics, c
 		return -1;
 	}
 	bool same = metrics && listen && strcmp(metrics, listen) == 0;
-	if (listen && *listen && !(w->pages = listen_new(base, err, errsize)))
+	if (listen && *listen && !(w->pages = listen_new(ts, err, errsize)))
 		return -1;
 	struct http_route routes[4] = {{"/healthz", get_healthz, w}};
 	size_t n = 1;

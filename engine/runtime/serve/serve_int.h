@@ -96,17 +96,17 @@ void clean_tmp(struct srv *v);
 void read_inotify(struct srv *v);
 
 /* serve_http.c: the HTTP threads (metrics at `metrics`, the listen pages of
- * `base` at `listen`, each when set). */
-int web_start(struct srv *v, const struct pipeline *base, const char *metrics, const char *listen, char *err,
+ * the pipelines `ts` at `listen`, each when set). */
+int web_start(struct srv *v, struct tenants *ts, const char *metrics, const char *listen, char *err,
 	      size_t errsize);
 /* Readable when /healthz asks whether the loop turns; web_turn() answers. */
 int web_fd(const struct srv *v);
 void web_turn(struct srv *v);
 void web_stop(struct srv *v);
-/* SIGHUP: the listen pages take `base`'s [serve] settings (public_url, the
+/* SIGHUP: the listen pages take the new pipelines' [serve] settings (public_url, the
  * link key, the state and recording directories); on an error they keep
  * theirs.  The listen address itself changes at the next start. */
-void web_reload(struct srv *v, const struct pipeline *base);
+void web_reload(struct srv *v, struct tenants *ts);
 
 /* serve_queue.c: 0, or an exit status after logging why. */
 int queue_open(struct srv *v);
