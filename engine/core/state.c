@@ -225,6 +225,16 @@ int state_dir(const struct pipeline *p, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+int state_place(const struct pipeline *p, char *buf, size_t size)
+{
+	struct where w;
+	char err[400];
+	if (where_of(p, &w, err, sizeof err) <= 0)
+		return -1;
+	int n = w.s3 ? snprintf(buf, size, "s3://%s/%s", w.bucket, w.prefix) : snprintf(buf, size, "%s", w.dir);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /* The object key or file name of job `id`. */
 static int name_of(const struct where *w, const char *id, char *buf, size_t size)
 {

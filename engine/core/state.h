@@ -134,6 +134,10 @@ void state_lease_cap(int64_t until_ms);
 /* Where `p` keeps checkpoints: 0 with the directory in buf, 1 for S3, -1
  * when off (or malformed, or the path does not fit). */
 int state_dir(const struct pipeline *p, char *buf, size_t size);
+/* Where `p` keeps checkpoints, as one string that is the same for two
+ * pipelines that share them (a resolved directory, or s3://BUCKET/PREFIX):
+ * 0, or -1 when off (or malformed, or it does not fit). */
+int state_place(const struct pipeline *p, char *buf, size_t size);
 
 /*
  * Every checkpoint in a state directory (not S3: say so with -1 and errno

@@ -28,6 +28,8 @@
 
 #include "link_job.h"
 #include "log.h"
+#include "job.h"
+#include "state.h"
 #include "util.h"
 
 #define TENANT_NAME_MAX 64
@@ -70,8 +72,7 @@ struct tenants {
 	size_t n;
 };
 
-/* tenant_dir as written, made absolute against the base pipeline's directory. */
-static char *resolve_dir(const struct pipeline *base)
+char *tenants_dir_of(const struct pipeline *base)
 {
 	const char *dir = base->set.tenant_dir;
 	if (!dir || !*dir)
@@ -98,7 +99,7 @@ struct tenants *tenants_open(const char *base_path, const char *default_plugin_d
 	}
 	t->base = base;
 	if (base->set.tenant_dir && *base->set.tenant_dir) {
-		t->dir = resolve_dir(base);
+		t->dir = tenants_dir_of(base);
 		struct stat st;
 		if (!t->dir || stat(t->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			diag_add(d, "%s: [pipeline] option 'tenant_dir': %s is not a directory", base_path,
@@ -237,6 +238,67 @@ struct pipeline *tenants_nth(struct tenants *t, size_t i)
 	struct pipeline *p = i - 1 < t->n ? t->v[i - 1].p : NULL;
 	pthread_mutex_unlock(&t->lock);
 	return p;
+}
+
+struct pipeline *tenants_for_job(struct tenants *t, const char *id, bool *later, char *why, size_t whysize)
+{
+	*later = false;
+	if (whysize)
+		*why = '\0';
+	size_t n = t->dir ? tenants_load_all(t) : 1;
+	char (*seen)[PATH_MAX + 80] = calloc(n, sizeof *seen);
+	if (!seen) {
+		snprintf(why, whysize, "out of memory");
+		return NULL;
+	}
+	size_t nseen = 0;
+	struct pipeline *found = NULL;
+	bool failed = false;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct pipeline *p = tenants_nth(t, i);
+		char place[PATH_MAX + 80];
+		if (!p || state_place(p, place, sizeof place) != 0)
+			continue;
+		bool dup = false;
+		for (size_t j = 0; j < nseen && !dup; j++)
+			dup = strcmp(seen[j], place) == 0;
+		if (dup)
+			continue;
+		memcpy(seen[nseen++], place, sizeof place);
+		vm_job *job = NULL;
+		int r = state_load(p, NULL, id, &job);
+		if (r < 0)
+			failed = true;
+		if (r <= 0)
+			continue;
+		struct diag d = {0};
+		const char *tenant = vm_job_get_str(job, "tenant");
+		struct pipeline *run = tenants_get(t, tenant, &d);
+		char there[PATH_MAX + 80];
+		if (!run)
+			snprintf(why, whysize, "job %s is tenant '%s''s, whose pipeline does not load: %s", id,
+				 tenant ? tenant : "", d.n ? d.msgs[0] : "");
+		else if (state_place(run, there, sizeof there) != 0 || strcmp(there, place) != 0)
+			snprintf(why, whysize, "job %s is in %s, but its pipeline (tenant '%s') keeps checkpoints "
+				 "in %s now: move it there", id, place, tenant ? tenant : "", run ? there : "no place");
+		else
+			found = run;
+		diag_free(&d);
+		job_free(job);
+		break;
+	}
+	*later = !found && failed && !*why;
+	if (!found && !*why) {
+		if (!nseen)
+			snprintf(why, whysize, "no job %s: no pipeline keeps checkpoints", id);
+		else if (failed)
+			snprintf(why, whysize, "job %s: a state store cannot be read", id);
+		else
+			snprintf(why, whysize, "no job %s in %s%s", id, seen[0],
+				 nseen > 1 ? " or where a tenant keeps its checkpoints" : "");
+	}
+	free(seen);
+	return found;
 }
 
 void tenants_close(struct tenants *t)

@@ -15,6 +15,9 @@ struct tenants;
 
 /* Load the base pipeline (initialised).  NULL with problems in `d`. */
 struct tenants *tenants_open(const char *base_path, const char *default_plugin_dir, struct diag *d);
+/* `base`'s tenant_dir made absolute against its directory (malloc()ed), or
+ * NULL when it sets none. */
+char *tenants_dir_of(const struct pipeline *base);
 /* The base pipeline (owned by the set). */
 struct pipeline *tenants_base(struct tenants *t);
 /*
@@ -32,6 +35,15 @@ struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag 
 size_t tenants_load_all(struct tenants *t);
 /* The i-th pipeline of the set (0: the base), NULL past the end. */
 struct pipeline *tenants_nth(struct tenants *t, size_t i);
+/*
+ * The pipeline that runs job `id` again (a retry names the id alone): its
+ * checkpoint is looked for where the base keeps checkpoints and then where
+ * each tenant of tenant_dir does (each place once), and the job runs on its
+ * own tenant's pipeline, which must keep its checkpoints in that same place.
+ * The pipeline, or NULL with the reason in `why`; *later when that is a
+ * state store that could not be read (worth another try), not an answer.
+ */
+struct pipeline *tenants_for_job(struct tenants *t, const char *id, bool *later, char *why, size_t whysize);
 void tenants_close(struct tenants *t);
 
 #endif

@@ -112,3 +112,63 @@ def test_a_retry_whose_owner_was_not_told_sends_once(tmp_path, plugdir):
     (only,) = mails(tmp_path)
     assert only["In-Reply-To"] is None
     assert os.path.exists(spool / "state")
+
+
+@pytest.mark.parametrize("own_state", [True, False], ids=["own-state", "shared-state"])
+def test_a_tenants_job_is_retried_on_the_tenants_pipeline(tmp_path, plugdir, own_state):
+    """A retry request names only a job id: the job runs again on the
+    pipeline of its tenant (tenant.h), found where that pipeline keeps its
+    checkpoints (a state directory of its own, or the spool's it shares
+    with the base), and the follow-up goes out through the tenant's
+    notifier, not the base's (before: the base pipeline ran every retry)."""
+    states = tmp_path / "acme-state" if own_state else tmp_path / "spool" / "state"
+    from conftest import connect_event, write
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tmp_path / "acme-rec").mkdir()
+    write(tenants / "acme.ini", f"""[pipeline]
+plugin_dir = {plugdir}
+timeout = 5m
+notify_grace = 0s
+{f"state = {states}" if own_state else ""}
+
+[locate]
+plugin = locate-file
+dir = {tmp_path}/acme-rec
+pattern = {{initial_contact_id}}.wav
+wait = 1s
+settle = 0s
+
+[notify]
+plugin = notify-file
+dir = {tmp_path}/acme-out
+""")
+    ini = pipeline(tmp_path, wait="1s", extra="")
+    text = open(ini).read().replace("notify_grace = 0s", f"notify_grace = 0s\ntenant_dir = {tenants}")
+    open(ini, "w").write(text)
+    spool = tmp_path / "spool"
+    srv = Serve(ini, spool).ready()
+    try:
+        ev = write(tmp_path / "ev.json", json.dumps(connect_event(cid(9), extra_attrs={"tenant": "acme"})))
+        assert run_vmpipe("enqueue", "--spool", spool, ev).code == 0
+        srv.wait_log("failed in")
+        ck = json.load(open(states / f"{cid(9)}.json"))
+        assert ck["outcome"] == "no_recording" and ck["tenant"] == "acme", ck
+        assert len(glob.glob(str(tmp_path / "acme-out" / "*.eml"))) == 1
+
+        recording(tmp_path, cid(9))  # written whole, then moved where the tenant looks
+        os.rename(tmp_path / "rec" / f"{cid(9)}.wav", tmp_path / "acme-rec" / f"{cid(9)}.wav")
+        show = run_vmpipe("show", "--spool", spool, "-c", ini, cid(9))
+        assert show.code == 0 and f"checkpoint {states}/{cid(9)}.json" in show.out, show
+        r = run_vmpipe("retry", "--spool", spool, "-c", ini, cid(9))
+        assert r.code == 0, r
+        srv.wait_log("done in")
+        r = run_vmpipe("retry", "--spool", spool, "-c", ini, cid(9).replace("9", "8"))
+        assert r.code == 66 and "nor where a tenant keeps its checkpoints" in r.err, r
+    finally:
+        assert srv.stop() == 0
+    ck = json.load(open(states / f"{cid(9)}.json"))
+    assert ck["state"] == "done" and ck["round"] == 1, ck
+    assert own_state != os.path.exists(spool / "state" / f"{cid(9)}.json")
+    assert len(glob.glob(str(tmp_path / "acme-out" / "*.eml"))) == 2
+    assert mails(tmp_path) == []  # the base's notifier sent nothing

@@ -135,10 +135,15 @@ static int request_retry(struct where *w, const char *id, bool check)
 {
 	if (check) {
 		vm_job *job = NULL;
-		int r = state_load(w->p, NULL, id, &job);
+		char place[PATH_MAX + 80];
+		int r = where_load_job(w, id, &job, place, sizeof place);
 		if (r <= 0) {
 			if (r == 0)
-				log_msg(NULL, "retry", VM_LOG_ERROR, "%s: no such job in %s", id, w->state);
+				log_msg(NULL, "retry", VM_LOG_ERROR, "%s: no such job in %s%s", id, w->state,
+					w->p->set.tenant_dir ? " (nor where a tenant keeps its checkpoints)" : "");
+			else
+				log_msg(NULL, "retry", VM_LOG_ERROR, "%s: cannot read its checkpoint in %s: %s", id,
+					place, strerror(errno));
 			return r == 0 ? EXIT_NO_RECORDING : EXIT_TEMPFAIL;
 		}
 		const char *st = vm_job_get_str(job, "state");

@@ -315,7 +315,7 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 
 /* -------------------------------------------------------------- show */
 
-static void show_text(FILE *out, const struct where *w, vm_job *job)
+static void show_text(FILE *out, const struct where *w, const char *place, vm_job *job)
 {
 	const char *id = vm_job_id(job);
 	fprintf(out, "job %s\n", id);
@@ -354,11 +354,11 @@ static void show_text(FILE *out, const struct where *w, vm_job *job)
 		json_string_value(json_object_get(n, "kind")) ?: "?",
 		json_string_value(json_object_get(n, "message")) ?: "");
 	fprintf(out, "  files:\n");
-	if (strstr(w->state, "://"))
-		fprintf(out, "    checkpoint %s/%s.json\n", w->state, id);
+	if (strstr(place, "://"))
+		fprintf(out, "    checkpoint %s/%s.json\n", place, id);
 	else
-		fprintf(out, "    checkpoint %s/%s.json (lock %s/%s.lock while a runner holds it)\n", w->state, id,
-			w->state, id);
+		fprintf(out, "    checkpoint %s/%s.json (lock %s/%s.lock while a runner holds it)\n", place, id,
+			place, id);
 	const char *rec = vm_job_get_str(job, "recording.uri");
 	if (rec)
 		fprintf(out, "    recording  %s\n", rec);
@@ -413,10 +413,14 @@ int cmd_show(int argc, char **argv, const struct globals *g)
 		return EXIT_USAGE;
 	}
 	vm_job *job = NULL;
-	int r = state_load(w.p, NULL, id, &job);
+	char place[PATH_MAX + 80];
+	int r = where_load_job(&w, id, &job, place, sizeof place);
 	if (r <= 0) {
 		if (r == 0)
-			log_msg(NULL, "show", VM_LOG_ERROR, "no job %s in %s", id, w.state);
+			log_msg(NULL, "show", VM_LOG_ERROR, "no job %s in %s%s", id, w.state,
+				w.p->set.tenant_dir ? " (nor where a tenant keeps its checkpoints)" : "");
+		else
+			log_msg(NULL, "show", VM_LOG_ERROR, "cannot read job %s in %s: %s", id, place, strerror(errno));
 		where_free(&w);
 		return r == 0 ? EXIT_NO_RECORDING : EXIT_TEMPFAIL;
 	}
@@ -425,7 +429,7 @@ int cmd_show(int argc, char **argv, const struct globals *g)
 		puts(s ? s : "{}");
 		free(s);
 	} else {
-		show_text(stdout, &w, job);
+		show_text(stdout, &w, place, job);
 	}
 	job_free(job);
 	where_free(&w);

@@ -3,7 +3,9 @@
  */
 #include "where.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "core/log.h"
 #include "core/pipeline_path.h"
 #include "core/state.h"
+#include "core/tenant.h"
 #include "runtime/serve/serve.h"
 
 /* An absolute form of `path` (relative to `base`, or to the working
@@ -104,6 +107,41 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 		state_default(w->state);
 	}
 	return 0;
+}
+
+int where_load_job(const struct where *w, const char *id, vm_job **out, char *place, size_t size)
+{
+	*out = NULL;
+	snprintf(place, size, "%s", w->state);
+	int r = state_load(w->p, NULL, id, out);
+	char *dir = r == 0 && w->owned ? tenants_dir_of(w->p) : NULL;
+	DIR *d = dir ? opendir(dir) : NULL;
+	char base[PATH_MAX + 80] = "";
+	state_place(w->p, base, sizeof base);
+	struct dirent *e;
+	while (d && r == 0 && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n <= 4 || strcmp(e->d_name + n - 4, ".ini") != 0 || e->d_name[0] == '.')
+			continue;
+		char path[PATH_MAX + NAME_MAX + 2];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		struct diag dg = {0};
+		pipeline_check_only(true);
+		struct pipeline *t = pipeline_load(path, w->p->plugin_dir, false, &dg);
+		pipeline_check_only(false);
+		diag_free(&dg);
+		char there[PATH_MAX + 80];
+		if (t && state_place(t, there, sizeof there) == 0 && strcmp(there, base) != 0) {
+			r = state_load(t, NULL, id, out);
+			if (r > 0)
+				snprintf(place, size, "%s", there);
+		}
+		pipeline_free(t);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return r;
 }
 
 int where_options(int argc, char **argv, const struct option *longopts, const struct where_opt *opts,

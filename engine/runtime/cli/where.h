@@ -72,6 +72,14 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 	       struct where *w);
 void where_free(struct where *w);
 
+/*
+ * Job `id`'s checkpoint: where the pipeline keeps them, else where one of
+ * its tenants (tenant_dir, each loaded in check mode) does.  1 with *out
+ * (and its place in `place`), 0 when none holds it, -1 when one cannot be
+ * read (errno).
+ */
+int where_load_job(const struct where *w, const char *id, vm_job **out, char *place, size_t size);
+
 /* " -c CONFIG --spool SPOOL" as a command line that finds the same places
  * from any directory (what the printed hints use). */
 void where_args(const struct where *w, char *buf, size_t size);

@@ -225,7 +225,7 @@ static int sweep_prefix(const struct wake_cfg *w, const struct pipeline *p, cons
 }
 
 /* "BUCKET\0PREFIX/" of an s3:// state, or -1. */
-static int state_place(const struct pipeline *p, char *bucket, size_t bsz, char *prefix, size_t psz)
+static int s3_place(const struct pipeline *p, char *bucket, size_t bsz, char *prefix, size_t psz)
 {
 	const char *rest = NULL;
 	if (!p->set.state || strncmp(p->set.state, "s3://", 5) != 0 ||
@@ -242,7 +242,7 @@ int sweep_run(const struct wake_cfg *w, struct tenants *t, struct sweep_result *
 {
 	memset(r, 0, sizeof *r);
 	char bucket[64], prefix[1024];
-	if (state_place(tenants_base(t), bucket, sizeof bucket, prefix, sizeof prefix) != 0) {
+	if (s3_place(tenants_base(t), bucket, sizeof bucket, prefix, sizeof prefix) != 0) {
 		snprintf(err, errsz, "the sweeper needs [pipeline] state = s3://BUCKET/PREFIX");
 		return -1;
 	}
@@ -258,7 +258,7 @@ int sweep_run(const struct wake_cfg *w, struct tenants *t, struct sweep_result *
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct pipeline *p = tenants_nth(t, i);
-		if (!p || state_place(p, bucket, sizeof bucket, prefix, sizeof prefix) != 0)
+		if (!p || s3_place(p, bucket, sizeof bucket, prefix, sizeof prefix) != 0)
 			continue; /* no checkpoints in S3: nothing of it can be suspended */
 		char place[sizeof *seen];
 		snprintf(place, sizeof place, "%s/%s", bucket, prefix);

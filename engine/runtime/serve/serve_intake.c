@@ -28,7 +28,16 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 	*hp = NULL;
 	const struct pipeline *p = NULL;
 	if (retry) {
-		p = tenants_base(v->gen->ts);
+		/* The id alone: the job runs on its tenant's pipeline, found
+		 * where that keeps its checkpoints (the base's otherwise). */
+		bool later = false;
+		char w[700];
+		p = tenants_for_job(v->gen->ts, vm_job_id(job), &later, w, sizeof w);
+		if (!p) {
+			snprintf(why, whysize, "retry: %s", w);
+			job_free(job);
+			return later ? ADMIT_LATER : ADMIT_REFUSED;
+		}
 	} else {
 		struct diag d = {0};
 		const char *tenant = vm_job_get_str(job, "tenant");
