@@ -172,3 +172,55 @@ dir = {tmp_path}/acme-out
     assert own_state != os.path.exists(spool / "state" / f"{cid(9)}.json")
     assert len(glob.glob(str(tmp_path / "acme-out" / "*.eml"))) == 2
     assert mails(tmp_path) == []  # the base's notifier sent nothing
+
+
+def test_a_tenants_state_others_may_write_is_refused(tmp_path, plugdir):
+    """A checkpoint is never a source of authority (docs/serve.md, "Who
+    writes what"): a tenant's state directory is held to the base's rule.
+    serve does not start on one others may write, and a tenant added later
+    with such a directory has its event refused (kept in rejected/, with
+    the reason), never run."""
+    from conftest import connect_event, write
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+
+    def tenant(name):
+        state = tmp_path / f"{name}-state"
+        state.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(state, 0o770)
+        write(tenants / f"{name}.ini", f"""[pipeline]
+plugin_dir = {plugdir}
+state = {state}
+
+[locate]
+plugin = locate-file
+dir = {tmp_path}/rec
+
+[notify]
+plugin = notify-file
+dir = {tmp_path}/{name}-out
+""")
+        return state
+
+    acme = tenant("acme")
+    ini = pipeline(tmp_path)
+    text = open(ini).read().replace("notify_grace = 0s", f"notify_grace = 0s\ntenant_dir = {tenants}")
+    open(ini, "w").write(text)
+    spool = tmp_path / "spool"
+    srv = Serve(ini, spool)
+    assert srv.wait_exit() == 78
+    assert srv.saw(f"{tenants}/acme.ini: state: {acme} must be a directory of this user"), srv.text()
+    os.chmod(acme, 0o700)
+    srv = Serve(ini, spool).ready()
+    try:
+        late = tenant("late")
+        ev = write(tmp_path / "ev.json", json.dumps(connect_event(cid(11), extra_attrs={"tenant": "late"})))
+        assert run_vmpipe("enqueue", "--spool", spool, ev).code == 0
+        srv.wait_log("must be a directory of this user")
+        from serve_helpers import wait_until
+        wait_until("the rejection", lambda: glob.glob(str(spool / "rejected" / "*.why")))
+        whys = glob.glob(str(spool / "rejected" / "*.why"))
+        assert len(whys) == 1 and f"{late} must be a directory of this user" in open(whys[0]).read()
+        assert os.listdir(late) == [] and not glob.glob(str(tmp_path / "late-out" / "*"))
+    finally:
+        assert srv.stop() == 0

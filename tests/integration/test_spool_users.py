@@ -437,7 +437,7 @@ def test_a_retry_of_an_unknown_id_leaves_no_lock(host):
         # `vmpipe retry` refuses an unknown id itself; a request dropped by
         # hand (as the serve user, who may ask) reaches serve's claim.
         drop_event(host, "serve", "retry-unknown", json.dumps({"vmpipe_retry": "no-such-job"}))
-        srv.wait_log("not in the state store")
+        srv.wait_log("retry: no job no-such-job in")
         assert os.listdir(host.state) == []
     finally:
         assert srv.stop() == 0

@@ -238,6 +238,15 @@ static int setup(struct srv *v, sigset_t *mask)
 		log_msg(NULL, "serve", VM_LOG_ERROR, "state: %s", err);
 		return EXIT_CONFIG;
 	}
+	/* Every tenant's too: a checkpoint is never a source of authority, so
+	 * nobody else may write one (tenants loaded later: serve_intake.c). */
+	for (size_t i = 1, n = base->set.tenant_dir ? tenants_load_all(v->gen->ts) : 1; i < n; i++) {
+		const struct pipeline *t = tenants_nth(v->gen->ts, i);
+		if (t && state_check_private(t, err, sizeof err) != 0) {
+			log_msg(NULL, "serve", VM_LOG_ERROR, "%s: state: %s", t->cfg.path, err);
+			return EXIT_CONFIG;
+		}
+	}
 	v->sock_fd = spool_listen(v->spool, err, sizeof err);
 	if (v->sock_fd < 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);

@@ -23,6 +23,17 @@
  * through the spool ({"vmpipe_retry": "ID"}), for a failed job to run again:
  * the stages that failed are cleared and the job resumes from its checkpoint.
  */
+/* A tenant's checkpoints are serve's alone, as the base's are (checked at
+ * start): a tenant loaded since is checked before its first job runs. */
+static bool state_private(const struct srv *v, const struct pipeline *p, char *why, size_t whysize)
+{
+	char err[1200];
+	if (p == tenants_base(v->gen->ts) || state_check_private(p, err, sizeof err) == 0)
+		return true;
+	snprintf(why, whysize, "%s: state: %s", p->cfg.path, err);
+	return false;
+}
+
 enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, char *why, size_t whysize)
 {
 	*hp = NULL;
@@ -50,6 +61,10 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 			return ADMIT_REFUSED;
 		}
 		diag_free(&d);
+	}
+	if (!state_private(v, p, why, whysize)) {
+		job_free(job);
+		return ADMIT_REFUSED;
 	}
 	const char *id = vm_job_id(job);
 	if (json_object_get(v->ids, id)) {
