@@ -222,5 +222,11 @@ dir = {tmp_path}/{name}-out
         whys = glob.glob(str(spool / "rejected" / "*.why"))
         assert len(whys) == 1 and f"{late} must be a directory of this user" in open(whys[0]).read()
         assert os.listdir(late) == [] and not glob.glob(str(tmp_path / "late-out" / "*"))
+        os.remove(tenants / "late.ini")
+        os.chmod(acme, 0o770)  # a reload is held to the same rule
+        import signal
+        srv.signal(signal.SIGHUP)
+        srv.wait_log("reload failed")
+        assert srv.saw(f"{tenants}/acme.ini: state: {acme} must be a directory of this user")
     finally:
         assert srv.stop() == 0

@@ -87,11 +87,31 @@ void gen_unref(struct gen *g)
 	}
 }
 
+/* The base's state and every tenant's are serve's alone: a checkpoint is
+ * never a source of authority, so nobody else may write one (a tenant
+ * loaded later: serve_intake.c).  0, or -1 after logging which. */
+static int tenants_private(struct tenants *ts)
+{
+	char err[1200];
+	for (size_t i = 0, n = tenants_base(ts)->set.tenant_dir ? tenants_load_all(ts) : 1; i < n; i++) {
+		const struct pipeline *t = tenants_nth(ts, i);
+		if (t && state_check_private(t, err, sizeof err) != 0) {
+			log_msg(NULL, "serve", VM_LOG_ERROR, "%s: state: %s", t->cfg.path, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void reload(struct srv *v)
 {
 	sd_notify_msg("RELOADING=1");
 	log_msg(NULL, "serve", VM_LOG_INFO, "SIGHUP: reloading %s", v->o->config);
 	struct gen *g = gen_load(v->o);
+	if (g && tenants_private(g->ts) != 0) {
+		gen_unref(g);
+		g = NULL;
+	}
 	if (!g) {
 		log_msg(NULL, "serve", VM_LOG_ERROR,
 			"reload failed: the pipelines loaded before keep running (fix %s, then SIGHUP again)",
@@ -238,15 +258,8 @@ static int setup(struct srv *v, sigset_t *mask)
 		log_msg(NULL, "serve", VM_LOG_ERROR, "state: %s", err);
 		return EXIT_CONFIG;
 	}
-	/* Every tenant's too: a checkpoint is never a source of authority, so
-	 * nobody else may write one (tenants loaded later: serve_intake.c). */
-	for (size_t i = 1, n = base->set.tenant_dir ? tenants_load_all(v->gen->ts) : 1; i < n; i++) {
-		const struct pipeline *t = tenants_nth(v->gen->ts, i);
-		if (t && state_check_private(t, err, sizeof err) != 0) {
-			log_msg(NULL, "serve", VM_LOG_ERROR, "%s: state: %s", t->cfg.path, err);
-			return EXIT_CONFIG;
-		}
-	}
+	if (tenants_private(v->gen->ts) != 0)
+		return EXIT_CONFIG;
 	v->sock_fd = spool_listen(v->spool, err, sizeof err);
 	if (v->sock_fd < 0) {
 		log_msg(NULL, "serve", VM_LOG_ERROR, "%s", err);
