@@ -158,10 +158,15 @@ dir = {tmp_path}/acme-out
 
         recording(tmp_path, cid(9))  # written whole, then moved where the tenant looks
         os.rename(tmp_path / "rec" / f"{cid(9)}.wav", tmp_path / "acme-rec" / f"{cid(9)}.wav")
+        st = run_vmpipe("status", "--spool", spool, "-c", ini, "--json").json()
+        assert st["jobs"]["failed_owner_told"] == 1, st
+        assert st.get("tenant_states", []) == ([str(states)] if own_state else []), st
+        ids = run_vmpipe("status", "--spool", spool, "-c", ini, "--failed", "--ids")
+        assert ids.out.split() == [cid(9)], ids
         show = run_vmpipe("show", "--spool", spool, "-c", ini, cid(9))
         assert show.code == 0 and f"checkpoint {states}/{cid(9)}.json" in show.out, show
-        r = run_vmpipe("retry", "--spool", spool, "-c", ini, cid(9))
-        assert r.code == 0, r
+        r = run_vmpipe("retry", "--spool", spool, "-c", ini, "--failed")
+        assert r.code == 0 and f"{cid(9)}: retry requested" in r.out, r
         srv.wait_log("done in")
         r = run_vmpipe("retry", "--spool", spool, "-c", ini, cid(9).replace("9", "8"))
         assert r.code == 66 and "nor where a tenant keeps its checkpoints" in r.err, r
@@ -172,6 +177,8 @@ dir = {tmp_path}/acme-out
     assert own_state != os.path.exists(spool / "state" / f"{cid(9)}.json")
     assert len(glob.glob(str(tmp_path / "acme-out" / "*.eml"))) == 2
     assert mails(tmp_path) == []  # the base's notifier sent nothing
+    r = run_vmpipe("delete", "--spool", spool, "-c", ini, cid(9))
+    assert r.code == 0 and not os.path.exists(states / f"{cid(9)}.json"), r
 
 
 def test_a_tenants_state_others_may_write_is_refused(tmp_path, plugdir):

@@ -66,6 +66,10 @@ static json_t *job_ids(int argc, char **argv, int first, bool failed, struct whe
 		*rc = EXIT_CONFIG;
 		return NULL;
 	}
+	for (size_t i = 1, n = failed ? where_places(w) : 1; i < n; i++) /* and the tenants' */
+		if (state_list(where_place(w, i), collect_failed, ids) != 0)
+			log_msg(NULL, cmd, VM_LOG_WARN, "cannot list the state of %s: %s", where_place(w, i)->cfg.path,
+				errno == ENOTSUP ? "it is on S3 (name the jobs)" : strerror(errno));
 	return ids;
 }
 
@@ -97,11 +101,16 @@ int cmd_delete(int argc, char **argv, const struct globals *g)
 	json_array_foreach(ids, i, id)
 	{
 		const char *s = json_string_value(id);
-		if (state_delete(w.p, s) == 0) {
+		int d = state_delete(w.p, s), e = errno;
+		for (size_t k = 1, n = d != 0 && e == ENOENT ? where_places(&w) : 1; k < n && d != 0 && e == ENOENT;
+		     k++) { /* a tenant's job, kept where the tenant keeps them */
+			d = state_delete(where_place(&w, k), s);
+			e = errno;
+		}
+		if (d == 0) {
 			printf("%s: deleted\n", s);
 			continue;
 		}
-		int e = errno;
 		log_msg(NULL, "delete", VM_LOG_ERROR, "%s: %s", s,
 			e == ENOENT ? "no such job" : e == EBUSY ? "a runner holds it right now: not deleted"
 			: e == ENOTSUP ? "the state is on S3: delete the object there" : strerror(e));

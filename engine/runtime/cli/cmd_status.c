@@ -243,6 +243,17 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 	bool running = spool_serve_running(w.spool);
 	int listed = state_list(w.p, count_job, &t);
 	int e = errno;
+	/* And where tenants keep theirs (one tally: a job is a job). */
+	json_t *also = json_array();
+	for (size_t i = 1, n = listed == 0 ? where_places(&w) : 1; i < n; i++) {
+		char place[PATH_MAX + 80];
+		const struct pipeline *tp = where_place(&w, i);
+		state_place(tp, place, sizeof place);
+		json_array_append_new(also, json_string(place));
+		if (state_list(tp, count_job, &t) != 0)
+			log_msg(NULL, "status", VM_LOG_WARN, "state %s (%s): %s", place, tp->cfg.path,
+				errno == ENOTSUP ? "on S3: not listed here" : strerror(errno));
+	}
 	char args[2 * PATH_MAX + 20];
 	where_args(&w, args, sizeof args);
 	if (as_json) {
@@ -252,6 +263,8 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 				      "in_flight", "count", (json_int_t)inflight, "oldest_ms", (json_int_t)old_cur,
 				      "rejected", "count", (json_int_t)rejected, "state", w.state, "state_from",
 				      w.state_from);
+		if (json_array_size(also))
+			json_object_set(o, "tenant_states", also);
 		if (listed == 0) {
 			json_object_set_new(o, "jobs", json_pack("{s:I, s:I, s:I, s:I}", "pending",
 								(json_int_t)t.pending, "failed", (json_int_t)t.failed,
@@ -291,6 +304,10 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 		printf("  rejected   %6zu  (rejected/, each with its .why)\n", rejected);
 		if (listed == 0) {
 			printf("state %s (%s):\n", w.state, w.state_from);
+			size_t k;
+			json_t *pl;
+			json_array_foreach(also, k, pl)
+			printf("  and %s (a tenant's)\n", json_string_value(pl));
 			printf("  waiting    %6zu\n  failed     %6zu  (%zu of them after the owner was told)\n"
 			       "  done       %6zu\n", t.pending, t.failed, t.told, t.done);
 			if (*t.oldest_id) {
@@ -309,6 +326,7 @@ int cmd_status(int argc, char **argv, const struct globals *g)
 			       "is fixed)\n", args);
 	}
 	json_decref(t.list);
+	json_decref(also);
 	where_free(&w);
 	return rc;
 }

@@ -109,17 +109,17 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 	return 0;
 }
 
-int where_load_job(const struct where *w, const char *id, vm_job **out, char *place, size_t size)
+size_t where_places(struct where *w)
 {
-	*out = NULL;
-	snprintf(place, size, "%s", w->state);
-	int r = state_load(w->p, NULL, id, out);
-	char *dir = r == 0 && w->owned ? tenants_dir_of(w->p) : NULL;
+	if (w->tenants_read)
+		return 1 + w->ntenants;
+	w->tenants_read = true;
+	char *dir = w->owned ? tenants_dir_of(w->p) : NULL;
 	DIR *d = dir ? opendir(dir) : NULL;
 	char base[PATH_MAX + 80] = "";
 	state_place(w->p, base, sizeof base);
 	struct dirent *e;
-	while (d && r == 0 && (e = readdir(d))) {
+	while (d && (e = readdir(d))) {
 		size_t n = strlen(e->d_name);
 		if (n <= 4 || strcmp(e->d_name + n - 4, ".ini") != 0 || e->d_name[0] == '.')
 			continue;
@@ -130,17 +130,40 @@ int where_load_job(const struct where *w, const char *id, vm_job **out, char *pl
 		struct pipeline *t = pipeline_load(path, w->p->plugin_dir, false, &dg);
 		pipeline_check_only(false);
 		diag_free(&dg);
-		char there[PATH_MAX + 80];
-		if (t && state_place(t, there, sizeof there) == 0 && strcmp(there, base) != 0) {
-			r = state_load(t, NULL, id, out);
-			if (r > 0)
-				snprintf(place, size, "%s", there);
+		char there[PATH_MAX + 80], other[PATH_MAX + 80];
+		bool seen = !t || state_place(t, there, sizeof there) != 0 || strcmp(there, base) == 0;
+		for (size_t i = 0; i < w->ntenants && !seen; i++)
+			seen = state_place(w->tenants[i], other, sizeof other) == 0 && strcmp(other, there) == 0;
+		struct pipeline **nv = seen ? NULL : realloc(w->tenants, (w->ntenants + 1) * sizeof *nv);
+		if (nv) {
+			w->tenants = nv;
+			w->tenants[w->ntenants++] = t;
+		} else {
+			pipeline_free(t);
 		}
-		pipeline_free(t);
 	}
 	if (d)
 		closedir(d);
 	free(dir);
+	return 1 + w->ntenants;
+}
+
+const struct pipeline *where_place(const struct where *w, size_t i)
+{
+	return i == 0 ? w->p : i - 1 < w->ntenants ? w->tenants[i - 1] : NULL;
+}
+
+int where_load_job(struct where *w, const char *id, vm_job **out, char *place, size_t size)
+{
+	*out = NULL;
+	snprintf(place, size, "%s", w->state);
+	int r = state_load(w->p, NULL, id, out);
+	for (size_t i = 1, n = r == 0 ? where_places(w) : 1; i < n && r == 0; i++) {
+		const struct pipeline *t = where_place(w, i);
+		r = state_load(t, NULL, id, out);
+		if (r != 0)
+			state_place(t, place, size);
+	}
 	return r;
 }
 
@@ -175,6 +198,11 @@ int where_options(int argc, char **argv, const struct option *longopts, const st
 
 void where_free(struct where *w)
 {
+	for (size_t i = 0; i < w->ntenants; i++)
+		pipeline_free(w->tenants[i]);
+	free(w->tenants);
+	w->tenants = NULL;
+	w->ntenants = 0;
 	if (w->owned)
 		pipeline_free(w->p);
 	w->p = NULL;

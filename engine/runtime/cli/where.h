@@ -29,6 +29,10 @@ struct where {
 	struct pipeline *p;    /* the pipeline (or an empty stand-in); state_*() take it */
 	struct pipeline none;
 	bool owned;
+	/* Its tenants that keep checkpoints elsewhere (where_places()). */
+	struct pipeline **tenants;
+	size_t ntenants;
+	bool tenants_read;
 };
 
 /* The options every queue command takes. */
@@ -73,12 +77,20 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 void where_free(struct where *w);
 
 /*
- * Job `id`'s checkpoint: where the pipeline keeps them, else where one of
- * its tenants (tenant_dir, each loaded in check mode) does.  1 with *out
- * (and its place in `place`), 0 when none holds it, -1 when one cannot be
- * read (errno).
+ * The pipelines whose checkpoints the queue commands see: the pipeline,
+ * then each tenant of its tenant_dir (loaded in check mode) that keeps
+ * them somewhere else, each place once.  How many; where_place(w, i) is
+ * the i-th (0: w->p).
  */
-int where_load_job(const struct where *w, const char *id, vm_job **out, char *place, size_t size);
+size_t where_places(struct where *w);
+const struct pipeline *where_place(const struct where *w, size_t i);
+
+/*
+ * Job `id`'s checkpoint, wherever one of those keeps it: 1 with *out (and
+ * its place in `place`), 0 when none holds it, -1 when one cannot be read
+ * (errno).
+ */
+int where_load_job(struct where *w, const char *id, vm_job **out, char *place, size_t size);
 
 /* " -c CONFIG --spool SPOOL" as a command line that finds the same places
  * from any directory (what the printed hints use). */
