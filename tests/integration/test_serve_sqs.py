@@ -524,3 +524,50 @@ dir = {tmp_path / 'out'}
                    env={"AWS_REGION": "us-east-1"})
     assert r.code == 78, r
     assert why in r.err, r
+
+
+def test_a_listen_link_opens_on_every_host_of_a_shared_state(tmp_path, sqs, s3, hosts):
+    """Hosts sharing one queue keep their checkpoints in one S3 state (and
+    one link key): the owner's Listen link opens on whichever host the
+    address reaches, the page read from the state on S3, the recording
+    from the shared recording directory."""
+    from listen_helpers import fetch, link_in
+    from test_listen import audio_of
+    import email
+    import email.policy
+    url = sqs.create_queue(QUEUE, redrive=(DLQ, 10))
+    cid = cid_of(700)
+    recording(tmp_path, cid)
+    key = tmp_path / "link.key"
+    key.write_text("5a" * 32 + "\n")
+    os.chmod(key, 0o600)
+    state = f"s3://{STATE_BUCKET}/jobs"
+    env = env_for(tmp_path, sqs, s3)
+    ports = {}
+    for name in ("a", "b"):
+        ports[name] = free_port()
+        ini = local_ini(tmp_path, name, state=state, owner=f"host-{name}")
+        text = open(ini).read().replace("[serve]\n", f"""[serve]
+listen = 127.0.0.1:{ports[name]}
+public_url = http://127.0.0.1:{ports[name]}/
+link_key_file = {key}
+""")
+        open(ini, "w").write(text)
+        hosts.append(Serve(env, ini, tmp_path / f"spool-{name}", url))
+    sqs.send(QUEUE, record(cid))
+    wait_for(lambda: len(mails(tmp_path, "a", "b")) == 1, "the mail", hosts[0])
+    (eml,) = [p for n in ("a", "b") for p in (tmp_path / f"out-{n}").glob("*.eml")]
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    link = link_in(msg)
+    data = (tmp_path / "rec" / f"{cid}.wav").read_bytes()
+    for name in ("a", "b"):
+        here = link.replace(link.split("/l/")[0], f"http://127.0.0.1:{ports[name]}")
+        status, _, body = fetch(here)
+        assert status == 200 and b"<audio" in body, (name, status, body[:300])
+        status, _, got = fetch(audio_of(body.decode()).replace(link.split("/l/")[0],
+                                                                 f"http://127.0.0.1:{ports[name]}"))
+        assert status == 200 and got == data, (name, status)
+    for h in hosts:
+        assert h.stop() == 0, h.log()
+    with s3.lock:
+        assert f"jobs/{cid}.json" in s3.buckets[STATE_BUCKET]

@@ -36,6 +36,9 @@ struct listen {
 	char public_url[1024];  /* with a trailing '/' */
 	int state_fd[MAX_DIRS]; /* the state directories (the base's, then its tenants') */
 	size_t nstates;
+	const struct pipeline *s3[MAX_DIRS]; /* those that keep checkpoints on S3 (the caller
+					      * keeps them alive while this is in use) */
+	size_t ns3;
 	int dir_fd[MAX_DIRS];   /* the recording directories (O_PATH) */
 	char dir[MAX_DIRS][PATH_MAX];
 	size_t ndirs;
@@ -82,10 +85,17 @@ static int add_pipeline(struct listen *l, const struct pipeline *p, bool base, c
 {
 	char path[PATH_MAX];
 	int where = state_dir(p, path, sizeof path);
-	if (where != 0 && base) {
-		snprintf(err, errsize, "listen: the listen pages read jobs from a state directory (%s)",
-			 where == 1 ? "an s3:// state is not served here" : "there is none");
+	if (where < 0 && base) {
+		snprintf(err, errsize, "listen: the listen pages read jobs from the state (there is none)");
 		return -1;
+	}
+	if (where == 1) { /* on S3: read with the pipeline's own state calls */
+		char place[PATH_MAX + 80], other[PATH_MAX + 80];
+		bool dup = state_place(p, place, sizeof place) != 0;
+		for (size_t i = 0; i < l->ns3 && !dup; i++)
+			dup = state_place(l->s3[i], other, sizeof other) == 0 && strcmp(other, place) == 0;
+		if (!dup && l->ns3 < MAX_DIRS)
+			l->s3[l->ns3++] = p;
 	}
 	bool seen = where != 0;
 	for (size_t i = 0; i < l->nstates && !seen; i++)
@@ -268,9 +278,18 @@ static vm_job *job_of(struct listen *l, struct MHD_Connection *c, int64_t *exp, 
 			job = job_from_string(text, jerr, sizeof jerr);
 		if (fd >= 0)
 			close(fd);
+		bool unavailable = false;
+		for (size_t i = 0; i < l->ns3 && !job && fd < 0; i++)
+			if (state_load(l->s3[i], NULL, id, &job) < 0) {
+				log_msg(NULL, "listen", VM_LOG_WARN, "job %s: the state on S3 cannot be read", id);
+				unavailable = true;
+			}
 		free(text);
 		free(id);
-		if (!job)
+		if (!job && unavailable)
+			*answered = refuse(l, c, MHD_HTTP_SERVICE_UNAVAILABLE, "Voicemail not available right now",
+					   "This voicemail cannot be read right now. Try again in a minute.");
+		else if (!job)
 			*answered = refuse(l, c, MHD_HTTP_NOT_FOUND, "Voicemail not found",
 					   "This voicemail is no longer kept here.");
 		return job;

@@ -117,9 +117,11 @@ static void reload(struct srv *v)
 			"reload failed: the pipelines loaded before keep running (fix %s, then SIGHUP again)",
 			v->o->config);
 	} else {
+		/* The pages first: they may read the old pipelines (S3 state)
+		 * until they are swapped. */
+		web_reload(v, g->ts);
 		gen_unref(v->gen);
 		v->gen = g;
-		web_reload(v, g->ts);
 		log_msg(NULL, "serve", VM_LOG_INFO, "reloaded: new jobs run on the new pipelines; %zu job%s in "
 			"flight finish on the old", sched_jobs(v->s), sched_jobs(v->s) == 1 ? "" : "s");
 	}
