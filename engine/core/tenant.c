@@ -240,8 +240,11 @@ struct pipeline *tenants_nth(struct tenants *t, size_t i)
 	return p;
 }
 
-struct pipeline *tenants_for_job(struct tenants *t, const char *id, bool *later, char *why, size_t whysize)
+struct pipeline *tenants_for_job(struct tenants *t, const char *id, vm_job **rec, bool *later, char *why,
+				 size_t whysize)
 {
+	if (rec)
+		*rec = NULL;
 	*later = false;
 	if (whysize)
 		*why = '\0';
@@ -284,7 +287,10 @@ struct pipeline *tenants_for_job(struct tenants *t, const char *id, bool *later,
 		else
 			found = run;
 		diag_free(&d);
-		job_free(job);
+		if (found && rec)
+			*rec = job;
+		else
+			job_free(job);
 		break;
 	}
 	*later = !found && failed && !*why;

@@ -40,10 +40,12 @@ struct pipeline *tenants_nth(struct tenants *t, size_t i);
  * checkpoint is looked for where the base keeps checkpoints and then where
  * each tenant of tenant_dir does (each place once), and the job runs on its
  * own tenant's pipeline, which must keep its checkpoints in that same place.
- * The pipeline, or NULL with the reason in `why`; *later when that is a
- * state store that could not be read (worth another try), not an answer.
+ * The pipeline (and, with `rec`, the record read: free with job_free), or
+ * NULL with the reason in `why`; *later when that is a state store that
+ * could not be read (worth another try), not an answer.
  */
-struct pipeline *tenants_for_job(struct tenants *t, const char *id, bool *later, char *why, size_t whysize);
+struct pipeline *tenants_for_job(struct tenants *t, const char *id, vm_job **rec, bool *later, char *why,
+				 size_t whysize);
 void tenants_close(struct tenants *t);
 
 #endif

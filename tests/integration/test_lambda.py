@@ -488,7 +488,13 @@ def test_link_clicks(fn, rt, s3):
               "transcript": {"status": "completed", "text": "Call me back & soon."}}
     s3.put("vm-state", "jobs/job-7.json", json.dumps(record).encode(), "application/json")
     with_job = make_link("recordings", key, now + 3600, job="job-7")
+    # A tenant's job, kept under the tenant's own state prefix (tenant.h):
+    # found there, and its times told in the tenant's zone.
+    s3.put("vm-state", "acme/job-9.json", json.dumps(dict(record, id="job-9", tenant="acme")).encode(),
+           "application/json")
+    tenant_job = make_link("recordings", key, now + 3600, job="job-9")
     cases = {
+        "tenant-job": (url_event(tenant_job), 200),
         "valid": (url_event(good), 200),
         "with-job": (url_event(with_job), 200),
         "job-swapped": (url_event(with_job.replace("job=job-7", "job=job-8")), 403),
@@ -510,7 +516,12 @@ def test_link_clicks(fn, rt, s3):
     rids = {name: rt.add_event(ev) for name, (ev, _) in cases.items()}
     ini = fn.pipeline()
     with open(ini) as f:
-        text = f.read().replace("[pipeline]\n", "[pipeline]\nstate = s3://vm-state/jobs\n", 1)
+        base = f.read()
+    tenants = os.path.join(os.path.dirname(ini), "tenants")
+    os.makedirs(tenants, exist_ok=True)
+    with open(os.path.join(tenants, "acme.ini"), "w") as f:
+        f.write(base.replace("[pipeline]\n", "[pipeline]\nstate = s3://vm-state/acme\ntimezone = Asia/Tokyo\n", 1))
+    text = base.replace("[pipeline]\n", f"[pipeline]\nstate = s3://vm-state/jobs\ntenant_dir = {tenants}\n", 1)
     with open(ini, "w") as f:
         f.write(text)
     fn.start(rt, VMPIPE_PIPELINE=ini, VMPIPE_LINK_BASE_URL=BASE_URL + "/",
@@ -537,9 +548,10 @@ def test_link_clicks(fn, rt, s3):
             assert int(q["X-Amz-Expires"]) <= 300  # minutes, not days
             with urllib.request.urlopen(loc) as r:  # the fake checks the presigned signature
                 assert r.read() == audio
-            if name == "with-job":
+            if name in ("with-job", "tenant-job"):
                 assert "Ana &lt;Silva&gt;" in body and "+15555550199" in body
                 assert "Call me back &amp; soon." in body and "12s" in body
+                assert (" JST</dd>" in body) == (name == "tenant-job"), body
             else:
                 assert "Voicemail" in body and "Ana" not in body
         elif name == "expired":
@@ -552,7 +564,7 @@ def test_link_clicks(fn, rt, s3):
             assert "no longer available" in resp["body"]
     # Only the valid links and the missing object reached S3, with a HEAD each.
     heads = [e for e in s3.log if e.get("method") == "HEAD"]
-    assert len(heads) == 3, s3.log
+    assert len(heads) == 4, s3.log
 
 
 def test_link_rotation_accepts_the_previous_secret(fn, rt, s3):

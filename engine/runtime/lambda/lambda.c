@@ -406,7 +406,7 @@ static void handle(struct runtime *rt, const struct lambda_invocation *inv)
 		json_loadb(inv->body, inv->body_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	if (ev && link_is_http_event(ev)) {
 		int status = 0;
-		char *resp = link_click(rt->link, tenants_base(rt->tenants), ev, clock_now_ms(), &status);
+		char *resp = link_click(rt->link, rt->tenants, ev, clock_now_ms(), &status);
 		json_decref(ev);
 		log_msg(NULL, "lambda", VM_LOG_INFO, "invocation %s: link click answered %d",
 			inv->request_id, status);

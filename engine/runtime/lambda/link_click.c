@@ -62,11 +62,19 @@ static void origin_of(const char *url, char *buf, size_t size)
 
 /* The listen page of a genuine link: the job's record when the link names
  * one and the state store has it, the recording from `url`. */
-static json_t *listen(const struct pipeline *p, const char *job_id, const char *url, int64_t exp)
+static json_t *listen(struct tenants *ts, const char *job_id, const char *url, int64_t exp)
 {
 	vm_job *job = NULL;
-	if (p && job_id && state_load(p, NULL, job_id, &job) != 1)
-		job = NULL;
+	const struct pipeline *p = ts ? tenants_base(ts) : NULL;
+	if (ts && job_id) { /* the base's state, or its tenant's (tenant.h) */
+		bool later = false;
+		char why[700];
+		const struct pipeline *own = tenants_for_job(ts, job_id, &job, &later, why, sizeof why);
+		if (own)
+			p = own;
+		else if (later)
+			log_msg(NULL, "link", VM_LOG_WARN, "%s: the page goes without the call's details", why);
+	}
 	if (!job)
 		job = job_new(job_id ? job_id : "voicemail");
 	if (!job)
@@ -108,7 +116,7 @@ static enum head_result head_object(const char *region, const char *bucket, cons
 	return hr;
 }
 
-static json_t *answer(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms)
+static json_t *answer(const struct link_cfg *cfg, struct tenants *ts, const json_t *ev, int64_t now_ms)
 {
 	const char *method = json_string_value(
 		json_object_get(json_object_get(json_object_get(ev, "requestContext"), "http"), "method"));
@@ -160,7 +168,7 @@ static json_t *answer(const struct link_cfg *cfg, const struct pipeline *p, cons
 						   cfg->redirect_ttl_s, err, sizeof err);
 			if (url) {
 				log_msg(NULL, "link", VM_LOG_INFO, "listen page of s3://%s/%s", bucket, key);
-				r = listen(p, job_id, url, exp);
+				r = listen(ts, job_id, url, exp);
 				free(url);
 			} else {
 				log_msg(NULL, "link", VM_LOG_ERROR, "presign s3://%s/%s: %s", bucket, key, err);
@@ -175,10 +183,10 @@ static json_t *answer(const struct link_cfg *cfg, const struct pipeline *p, cons
 	return r;
 }
 
-char *link_click(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms,
+char *link_click(const struct link_cfg *cfg, struct tenants *ts, const json_t *ev, int64_t now_ms,
 		 int *status)
 {
-	json_t *r = answer(cfg, p, ev, now_ms);
+	json_t *r = answer(cfg, ts, ev, now_ms);
 	if (!r)
 		return NULL;
 	if (status)

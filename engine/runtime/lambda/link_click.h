@@ -23,6 +23,7 @@
 
 #include "core/link.h"
 #include "core/pipeline.h"
+#include "core/tenant.h"
 
 /* Is `ev` a Function URL (or HTTP API v2) request? */
 bool link_is_http_event(const json_t *ev);
@@ -30,10 +31,12 @@ bool link_is_http_event(const json_t *ev);
 /*
  * Answer it: the Function URL response object ({statusCode, headers, body})
  * as malloc()ed JSON text; NULL when out of memory.  `cfg` NULL or disabled:
- * every link is refused.  `p` (may be NULL) is the pipeline whose state
- * store holds the job records.  `status` (may be NULL) gets the HTTP status.
+ * every link is refused.  `ts` (may be NULL) are the pipelines whose state
+ * stores hold the job records (the base's, then its tenants': tenant.h);
+ * the page tells times in the zone of the job's own pipeline.  `status`
+ * (may be NULL) gets the HTTP status.
  */
-char *link_click(const struct link_cfg *cfg, const struct pipeline *p, const json_t *ev, int64_t now_ms,
+char *link_click(const struct link_cfg *cfg, struct tenants *ts, const json_t *ev, int64_t now_ms,
 		 int *status);
 
 #endif

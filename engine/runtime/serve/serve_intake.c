@@ -43,7 +43,7 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 		 * where that keeps its checkpoints (the base's otherwise). */
 		bool later = false;
 		char w[700];
-		p = tenants_for_job(v->gen->ts, vm_job_id(job), &later, w, sizeof w);
+		p = tenants_for_job(v->gen->ts, vm_job_id(job), NULL, &later, w, sizeof w);
 		if (!p) {
 			snprintf(why, whysize, "retry: %s", w);
 			job_free(job);
