@@ -263,6 +263,7 @@ plugin_dir = {plugdir}
 timeout = 5m
 notify_grace = 0s
 state = {tmp_path}/acme-state
+timezone = Asia/Tokyo
 
 [locate]
 plugin = locate-file
@@ -295,6 +296,7 @@ dir = {tmp_path}/acme-out
         assert not (ls.spool / "state" / f"{CID}.json").exists()
         status, _, body = fetch(link_in(msg))
         assert status == 200 and b"Acme calling about the order." in body, (status, body)
+        assert b" JST</dd>" in body, body  # the tenant's zone, as its mail said
         status, _, got = fetch(audio_of(body.decode()))
         assert status == 200 and got == data
     finally:

@@ -45,6 +45,7 @@ struct listen {
 	char csp[600];
 	struct playable_cache *cache;
 	char timezone[128];     /* the pipeline's `timezone` ("" : the host's) */
+	struct tenants *ts;     /* kept alive by serve while these pages are in use */
 };
 
 /* ------------------------------------------------------------ set-up */
@@ -147,6 +148,7 @@ struct listen *listen_new(struct tenants *ts, char *err, size_t errsize)
 	}
 	snprintf(l->public_url, sizeof l->public_url, "%s%s", pub, pub[strlen(pub) - 1] == '/' ? "" : "/");
 	snprintf(l->timezone, sizeof l->timezone, "%s", p->set.timezone ? p->set.timezone : "");
+	l->ts = ts;
 	char path[PATH_MAX];
 	link_key_path(p, path, sizeof path);
 	if (link_key_load(path, true, &l->key, err, errsize) != 0)
@@ -344,7 +346,13 @@ static enum MHD_Result listen_page_answer(struct listen *l, struct MHD_Connectio
 			download = NULL;
 	}
 	size_t len = 0;
-	job->timezone = l->timezone[0] ? l->timezone : NULL; /* times as the mail gave them */
+	/* Times as the mail gave them: in the zone of the job's own pipeline. */
+	const char *tenant = vm_job_get_str(job, "tenant");
+	struct diag d = {0};
+	const struct pipeline *own = tenant && *tenant ? tenants_get(l->ts, tenant, &d) : NULL;
+	diag_free(&d);
+	job->timezone = own && own->set.timezone && *own->set.timezone ? own->set.timezone
+		      : l->timezone[0] ? l->timezone : NULL;
 	char *html = listen_page(job, download ? audio : NULL, download, exp, &len);
 	free(audio);
 	free(download);
