@@ -240,6 +240,32 @@ struct pipeline *tenants_nth(struct tenants *t, size_t i)
 	return p;
 }
 
+size_t tenants_by_place(struct tenants *t, struct pipeline ***out)
+{
+	size_t n = t->dir ? tenants_load_all(t) : 1, k = 0;
+	struct pipeline **v = calloc(n, sizeof *v);
+	char (*seen)[PATH_MAX + 80] = calloc(n, sizeof *seen);
+	*out = NULL;
+	if (!v || !seen) {
+		free(v);
+		free(seen);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pipeline *p = tenants_nth(t, i);
+		if (!p || state_place(p, seen[k], sizeof seen[k]) != 0)
+			continue;
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(seen[j], seen[k]) == 0;
+		if (!dup)
+			v[k++] = p;
+	}
+	free(seen);
+	*out = v;
+	return k;
+}
+
 struct pipeline *tenants_for_job(struct tenants *t, const char *id, vm_job **rec, bool *later, char *why,
 				 size_t whysize)
 {
@@ -248,26 +274,15 @@ struct pipeline *tenants_for_job(struct tenants *t, const char *id, vm_job **rec
 	*later = false;
 	if (whysize)
 		*why = '\0';
-	size_t n = t->dir ? tenants_load_all(t) : 1;
-	char (*seen)[PATH_MAX + 80] = calloc(n, sizeof *seen);
-	if (!seen) {
-		snprintf(why, whysize, "out of memory");
-		return NULL;
-	}
-	size_t nseen = 0;
-	struct pipeline *found = NULL;
+	struct pipeline **places = NULL, *found = NULL;
+	size_t n = tenants_by_place(t, &places);
 	bool failed = false;
-	for (size_t i = 0; i < n && !found; i++) {
-		struct pipeline *p = tenants_nth(t, i);
-		char place[PATH_MAX + 80];
-		if (!p || state_place(p, place, sizeof place) != 0)
-			continue;
-		bool dup = false;
-		for (size_t j = 0; j < nseen && !dup; j++)
-			dup = strcmp(seen[j], place) == 0;
-		if (dup)
-			continue;
-		memcpy(seen[nseen++], place, sizeof place);
+	char place[PATH_MAX + 80] = "", first[PATH_MAX + 80] = "";
+	for (size_t i = 0; i < n && !found && !*why; i++) {
+		struct pipeline *p = places[i];
+		state_place(p, place, sizeof place);
+		if (i == 0)
+			snprintf(first, sizeof first, "%s", place);
 		vm_job *job = NULL;
 		int r = state_load(p, NULL, id, &job);
 		if (r < 0)
@@ -291,19 +306,18 @@ struct pipeline *tenants_for_job(struct tenants *t, const char *id, vm_job **rec
 			*rec = job;
 		else
 			job_free(job);
-		break;
 	}
+	free(places);
 	*later = !found && failed && !*why;
 	if (!found && !*why) {
-		if (!nseen)
+		if (!n)
 			snprintf(why, whysize, "no job %s: no pipeline keeps checkpoints", id);
 		else if (failed)
 			snprintf(why, whysize, "job %s: a state store cannot be read", id);
 		else
-			snprintf(why, whysize, "no job %s in %s%s", id, seen[0],
-				 nseen > 1 ? " or where a tenant keeps its checkpoints" : "");
+			snprintf(why, whysize, "no job %s in %s%s", id, first,
+				 n > 1 ? " or where a tenant keeps its checkpoints" : "");
 	}
-	free(seen);
 	return found;
 }
 

@@ -36,6 +36,13 @@ size_t tenants_load_all(struct tenants *t);
 /* The i-th pipeline of the set (0: the base), NULL past the end. */
 struct pipeline *tenants_nth(struct tenants *t, size_t i);
 /*
+ * One pipeline for each place checkpoints are kept (state_place()), the
+ * base's first, then its tenants' (all of tenant_dir loaded): *out is a
+ * malloc()ed array of pipelines owned by the set.  How many; 0 when there
+ * is none (or out of memory: *out NULL).
+ */
+size_t tenants_by_place(struct tenants *t, struct pipeline ***out);
+/*
  * The pipeline that runs job `id` again (a retry names the id alone): its
  * checkpoint is looked for where the base keeps checkpoints and then where
  * each tenant of tenant_dir does (each place once), and the job runs on its

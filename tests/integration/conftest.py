@@ -149,6 +149,20 @@ def write(path, text):
     return str(path)
 
 
+def tenant_pipeline(tmp, plugdir, name="acme", *, pipeline_lines=(), wait="1m", transcript=None):
+    """TMP/tenants/NAME.ini (tenant.h): locate-file in TMP/NAME-rec, the test
+    transcriber when `transcript` is given, notify-file to TMP/NAME-out; the
+    tenant directory."""
+    (tmp / f"{name}-rec").mkdir(exist_ok=True)
+    transcribe = f"[transcribe]\nplugin = test-flaky-transcribe\ntext = {transcript}\n" if transcript else ""
+    write(tmp / "tenants" / f"{name}.ini", "\n".join(
+        ["[pipeline]", f"plugin_dir = {plugdir}", "timeout = 5m", "notify_grace = 0s", *pipeline_lines,
+         "", "[locate]", "plugin = locate-file", f"dir = {tmp}/{name}-rec", "pattern = {initial_contact_id}.wav",
+         f"wait = {wait}", "settle = 0s", "", transcribe,
+         "[notify]", "plugin = notify-file", f"dir = {tmp}/{name}-out"]) + "\n")
+    return tmp / "tenants"
+
+
 def connect_event(contact_id="11111111-2222-3333-4444-555555555555",
                   initial_id=None, caller="+15555550123",
                   recipient="owner@example.com", name="Pat Owner", extra_attrs=None):

@@ -122,27 +122,9 @@ def test_a_tenants_job_is_retried_on_the_tenants_pipeline(tmp_path, plugdir, own
     with the base), and the follow-up goes out through the tenant's
     notifier, not the base's (before: the base pipeline ran every retry)."""
     states = tmp_path / "acme-state" if own_state else tmp_path / "spool" / "state"
-    from conftest import connect_event, write
-    tenants = tmp_path / "tenants"
-    tenants.mkdir()
-    (tmp_path / "acme-rec").mkdir()
-    write(tenants / "acme.ini", f"""[pipeline]
-plugin_dir = {plugdir}
-timeout = 5m
-notify_grace = 0s
-{f"state = {states}" if own_state else ""}
-
-[locate]
-plugin = locate-file
-dir = {tmp_path}/acme-rec
-pattern = {{initial_contact_id}}.wav
-wait = 1s
-settle = 0s
-
-[notify]
-plugin = notify-file
-dir = {tmp_path}/acme-out
-""")
+    from conftest import connect_event, tenant_pipeline, write
+    tenants = tenant_pipeline(tmp_path, plugdir, pipeline_lines=[f"state = {states}"] if own_state else [],
+                              wait="1s")
     ini = pipeline(tmp_path, wait="1s", extra="")
     text = open(ini).read().replace("notify_grace = 0s", f"notify_grace = 0s\ntenant_dir = {tenants}")
     open(ini, "w").write(text)

@@ -254,32 +254,10 @@ def test_a_tenants_voicemail_has_a_link_that_plays(tmp_path, plugdir):
     to the base's listen pages; its checkpoints and recordings, kept in its
     own directories, are found there."""
     import json
-    from conftest import connect_event, run_vmpipe, write
-    tenants = tmp_path / "tenants"
-    tenants.mkdir()
-    (tmp_path / "acme-rec").mkdir()
-    write(tenants / "acme.ini", f"""[pipeline]
-plugin_dir = {plugdir}
-timeout = 5m
-notify_grace = 0s
-state = {tmp_path}/acme-state
-timezone = Asia/Tokyo
-
-[locate]
-plugin = locate-file
-dir = {tmp_path}/acme-rec
-pattern = {{initial_contact_id}}.wav
-wait = 1m
-settle = 0s
-
-[transcribe]
-plugin = test-flaky-transcribe
-text = Acme calling about the order.
-
-[notify]
-plugin = notify-file
-dir = {tmp_path}/acme-out
-""")
+    from conftest import connect_event, run_vmpipe, tenant_pipeline, write
+    tenants = tenant_pipeline(tmp_path, plugdir, pipeline_lines=[f"state = {tmp_path}/acme-state",
+                                                                 "timezone = Asia/Tokyo"],
+                              transcript="Acme calling about the order.")
     ls = Listen(tmp_path, plugdir, pipeline_extra=f"tenant_dir = {tenants}").start()
     try:
         data = wav(1.0)

@@ -248,29 +248,18 @@ int sweep_run(const struct wake_cfg *w, struct tenants *t, struct sweep_result *
 	}
 	/* Every tenant's checkpoints, each place once: a tenant that keeps its
 	 * own state would otherwise have nobody to find its stranded jobs. */
-	size_t n = tenants_load_all(t);
-	char (*seen)[64 + 1024] = calloc(n, sizeof *seen);
-	if (!seen) {
+	struct pipeline **places = NULL;
+	size_t n = tenants_by_place(t, &places);
+	if (!places) {
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	size_t nseen = 0;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const struct pipeline *p = tenants_nth(t, i);
-		if (!p || s3_place(p, bucket, sizeof bucket, prefix, sizeof prefix) != 0)
-			continue; /* no checkpoints in S3: nothing of it can be suspended */
-		char place[sizeof *seen];
-		snprintf(place, sizeof place, "%s/%s", bucket, prefix);
-		bool dup = false;
-		for (size_t j = 0; j < nseen && !dup; j++)
-			dup = strcmp(seen[j], place) == 0;
-		if (dup)
-			continue;
-		memcpy(seen[nseen++], place, sizeof place);
-		rc = sweep_prefix(w, p, bucket, prefix, r, err, errsz);
-	}
-	free(seen);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (s3_place(places[i], bucket, sizeof bucket, prefix, sizeof prefix) == 0)
+			rc = sweep_prefix(w, places[i], bucket, prefix, r, err, errsz);
+	/* (a pipeline whose checkpoints are not on S3 has nothing suspended) */
+	free(places);
 	return rc;
 }
 
