@@ -34,13 +34,16 @@ FUZZ_EXTRA_fuzz_sns_answer := plugins/notify-sms/sns_xml.c
 # A checker is the oracle, not the code under test: no coverage feedback from
 # it (its branches would only steer the fuzzer into itself), and faster.
 $(FUZZ_DIR)/obj/tests/fuzz/mail_check.o: FUZZ_COVER =
+# Every target runs steady: a clock that stands still, a fixed hash seed (steady.c).
+FUZZ_CLOCK_OBJ := $(FUZZ_DIR)/obj/tests/fuzz/steady.o
+$(FUZZ_CLOCK_OBJ): FUZZ_COVER =
 
 $(FUZZ_DIR)/obj/%.o: %.c | pkgs-ok
 	@mkdir -p $(dir $@)
 	@echo '  FUZZCC  $<'
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o \
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_CLOCK_OBJ) \
 		$$(subst .c,.o,$$(addprefix $(FUZZ_DIR)/obj/,$$(FUZZ_EXTRA_fuzz_$$*))) $(FUZZ_LIB_OBJ)
 	@echo '  FUZZLD  $@'
 	@$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SANS) -o $@ $^ $(LDLIBS)

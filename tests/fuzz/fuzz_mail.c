@@ -108,9 +108,10 @@ static char *expected_subject(const vm_job *job)
 	return s;
 }
 
-/* Every string of the record, control characters left out (the mail drops
- * them too, so "exampl\036archive-bcc@…" shows as "…archive-bcc@…"), joined
- * with spaces into *buf; does the result hold `text` (any case)? */
+/* Every string of the record, control characters left out as a header
+ * drops them (text_clean_to: C0, DEL and C1, so "exampl\036archive-bcc@…"
+ * and "….n\u0085et" show as "…archive-bcc@….net"), joined with spaces into
+ * *buf; does the result hold `text` (any case)? */
 static void job_texts(json_t *v, char **buf, size_t *len)
 {
 	const char *k;
@@ -122,9 +123,13 @@ static void job_texts(json_t *v, char **buf, size_t *len)
 		if (!grown)
 			return;
 		*buf = grown;
-		for (; *s; s++)
-			if ((unsigned char)*s >= 0x20 && *s != 0x7f)
+		for (; *s; s++) {
+			unsigned char c = (unsigned char)*s;
+			if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+				s++; /* a C1 control (U+0080-U+009F) */
+			else if (c >= 0x20 && c != 0x7f)
 				grown[(*len)++] = *s;
+		}
 		grown[(*len)++] = ' ';
 		grown[*len] = '\0';
 	} else if (json_is_object(v)) {

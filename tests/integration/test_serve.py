@@ -235,7 +235,13 @@ def test_metrics_on_loopback(tmp_path, spool):
     recording(tmp_path, cid(6))
     enqueue(tmp_path, spool, cid(6))
     srv.wait_log("done in")
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    # The job's end is counted on serve's loop after the worker logged it
+    # (on_ended): scrape until it is there (on a loaded machine it was not,
+    # yet, at the first scrape).
+    def scrape():
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    wait_until("the job counted", lambda: 'vmpipe_jobs_total{outcome="done"} 1' in scrape())
+    body = scrape()
     assert 'vmpipe_jobs_total{outcome="done"} 1' in body
     assert 'vmpipe_stage_calls_total{stage="notify",status="done"} 1' in body
     assert 'vmpipe_job_seconds_count 1' in body

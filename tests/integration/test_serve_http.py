@@ -60,6 +60,8 @@ def test_metrics_healthz_and_what_else_is_refused(tmp_path, served):
     srv, port = served
     assert canary(tmp_path, tmp_path / "spool", 1) > 0
     srv.wait_log("done in")  # the job's end is counted after its mail is written
+    # ... on serve's loop, after the worker logged it: scrape until it is there.
+    wait_until("the job counted", lambda: 'vmpipe_jobs_total{outcome="done"} 1' in get(port, "/metrics")[1])
     status, body = get(port, "/metrics")
     assert status == 200 and 'vmpipe_jobs_total{outcome="done"} 1' in body
     assert "vmpipe_spool_depth 0" in body

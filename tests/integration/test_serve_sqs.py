@@ -312,6 +312,10 @@ def test_unparsable_messages_go_to_the_dead_letter_queue(tmp_path, sqs, hosts):
     hosts.append(host)
     wait_for(lambda: len(sqs.queue(DLQ).messages) == len(bad) and not sqs.queue(QUEUE).messages,
              "the bad messages in the dead-letter queue", host)
+    expected = {"received": 2 * len(bad) + 1, "deleted": 1, "unparsed": 2 * len(bad)}
+    # Counted once serve has the fake's answer, which may come after the fake
+    # recorded the request: scrape until the counts settle.
+    wait_for(lambda: metrics(port) == expected, "the counts", host)
     counts = metrics(port)
     assert host.stop() == 0, host.log()
     assert sorted(sqs.queue(DLQ).bodies()) == sorted(bad)
@@ -326,7 +330,7 @@ def test_unparsable_messages_go_to_the_dead_letter_queue(tmp_path, sqs, hosts):
     assert "not an ObjectCreated event" in host.log()
     assert sqs.count("delete", good) == 1
     assert mails(tmp_path, "a") == [cid]
-    assert counts == {"received": 2 * len(bad) + 1, "deleted": 1, "unparsed": 2 * len(bad)}, counts
+    assert counts == expected, counts
 
 
 # ------------------------------------------------------------------ visibility
