@@ -219,3 +219,35 @@ dir = {tmp_path}/{name}-out
         assert srv.saw(f"{tenants}/acme.ini: state: {acme} must be a directory of this user")
     finally:
         assert srv.stop() == 0
+
+
+def test_a_retry_asked_while_the_job_runs_waits_for_its_end(tmp_path):
+    """A retry request for a job still in flight here (asked the moment it
+    failed, before serve's loop heard of the end; or earlier) is held until
+    the job ends, then honoured: it was dropped as a duplicate, and the
+    owner never had the follow-up."""
+    ini = pipeline(tmp_path, wait="6s")
+    spool = tmp_path / "spool"
+    srv = Serve(ini, spool).ready()
+    try:
+        enqueue(tmp_path, spool, cid(12))
+        srv.wait_log("accepted")
+        # As `vmpipe retry` writes it (it refuses a job that has not failed yet).
+        (spool / "tmp" / "retry-early").write_text(json.dumps({"vmpipe_retry": cid(12)}) + "\n")
+        os.rename(spool / "tmp" / "retry-early", spool / "new" / "retry-early")
+        srv.wait_log("is still in flight here; tried again in 5 s")
+        # Only that request waits: intake goes on meanwhile.
+        recording(tmp_path, cid(13))
+        enqueue(tmp_path, spool, cid(13))
+        from serve_helpers import wait_until
+        wait_until("the other voicemail's mail", lambda: len(mails(tmp_path)) == 1)
+        assert not srv.saw("failed in"), "the other voicemail waited for the first job"
+        srv.wait_log("failed in")
+        recording(tmp_path, cid(12))  # found late: the retry's run finds it
+        srv.wait_log("done in", 2)  # the other voicemail's, then the retried job's
+    finally:
+        assert srv.stop() == 0
+    assert not srv.saw("the event is dropped")
+    ck = json.load(open(spool / "state" / f"{cid(12)}.json"))
+    assert ck["state"] == "done" and ck["round"] == 1, ck
+    assert len(mails(tmp_path)) == 3

@@ -64,7 +64,10 @@ struct srv {
 };
 
 
-enum admit { ADMIT_STARTED, ADMIT_SKIP, ADMIT_DONE, ADMIT_LATER, ADMIT_REFUSED };
+/* ADMIT_DEFER: not now, this one only (a retry of a job still running):
+ * the spool keeps the file for a later scan, the queue gives the message
+ * back; ADMIT_LATER: not now, nothing (the store cannot be read). */
+enum admit { ADMIT_STARTED, ADMIT_SKIP, ADMIT_DONE, ADMIT_LATER, ADMIT_DEFER, ADMIT_REFUSED };
 
 /* CLOCK_MONOTONIC milliseconds: the loop's own timers (scans, drain). */
 int64_t mono_ms(void);

@@ -68,9 +68,12 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 	}
 	const char *id = vm_job_id(job);
 	if (json_object_get(v->ids, id)) {
-		snprintf(why, whysize, "job %s is already in flight here", id);
+		/* A retry asks for a run after this one: it waits for the job to
+		 * end (it was dropped, and one sent the moment a job had failed,
+		 * before the loop heard of the end, was lost). */
+		snprintf(why, whysize, "job %s is %s in flight here", id, retry ? "still" : "already");
 		job_free(job);
-		return ADMIT_SKIP;
+		return retry ? ADMIT_DEFER : ADMIT_SKIP;
 	}
 	struct claim *claim = NULL;
 	vm_job *stored = NULL;
@@ -78,7 +81,7 @@ enum admit admit_job(struct srv *v, vm_job *job, bool retry, struct held **hp, c
 	if (c == STATE_BUSY) {
 		snprintf(why, whysize, "job %s is held by another runner", id);
 		job_free(job);
-		return ADMIT_SKIP;
+		return retry ? ADMIT_DEFER : ADMIT_SKIP;
 	}
 	if (c != STATE_OK) {
 		snprintf(why, whysize, "job %s: the state store cannot be read", id);

@@ -121,6 +121,7 @@ static void queue_admit(struct srv *v, struct sqs_msg *m)
 		sqs_settle(v->queue, m, SQS_DELETE, 0);
 		break;
 	case ADMIT_SKIP:
+	case ADMIT_DEFER:
 		if (delay > SQS_MAX_VISIBILITY_MS)
 			delay = SQS_MAX_VISIBILITY_MS;
 		log_msg(NULL, "intake", VM_LOG_INFO, "message %s: %s; given back to the queue, visible again in "

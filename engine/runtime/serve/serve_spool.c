@@ -262,6 +262,11 @@ bool take(struct srv *v, const char *name, bool in_cur)
 		log_msg(NULL, "intake", VM_LOG_WARN, "%s: %s; tried again in %d s", name, why, LATER_MS / 1000);
 		later(v);
 		break;
+	case ADMIT_DEFER: /* this file only: the rest of intake goes on */
+		log_msg(NULL, "intake", VM_LOG_INFO, "%s: %s; tried again in %d s", name, why, LATER_MS / 1000);
+		if (v->next_scan > mono_ms() + LATER_MS)
+			v->next_scan = mono_ms() + LATER_MS;
+		break;
 	}
 	free(text);
 	return true;
