@@ -201,29 +201,37 @@ struct pipeline *tenants_get(struct tenants *t, const char *tenant, struct diag 
 	return p;
 }
 
-size_t tenants_load_all(struct tenants *t)
+void tenants_each_file(const char *dir, void (*fn)(const char *name, const char *path, void *ctx), void *ctx)
 {
-	DIR *d = t->dir ? opendir(t->dir) : NULL;
+	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		size_t n = strlen(e->d_name);
-		if (n <= 4 || strcmp(e->d_name + n - 4, ".ini") != 0)
+		if (n <= 4 || n - 4 > TENANT_NAME_MAX || strcmp(e->d_name + n - 4, ".ini") != 0)
 			continue;
-		char name[TENANT_NAME_MAX + 1];
-		if (n - 4 > TENANT_NAME_MAX)
-			continue;
+		char name[TENANT_NAME_MAX + 1], path[PATH_MAX];
 		memcpy(name, e->d_name, n - 4);
 		name[n - 4] = '\0';
-		if (!is_plain_name(name, TENANT_NAME_MAX))
-			continue;
-		struct diag dg = {0};
-		if (!tenants_get(t, name, &dg))
-			log_msg(NULL, "tenant", VM_LOG_WARN, "tenant '%s': %s", name,
-				dg.n ? dg.msgs[0] : "does not load");
-		diag_free(&dg);
+		int k = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (is_plain_name(name, TENANT_NAME_MAX) && k > 0 && (size_t)k < sizeof path)
+			fn(name, path, ctx);
 	}
 	if (d)
 		closedir(d);
+}
+
+static void load_one(const char *name, const char *path, void *ctx)
+{
+	(void)path;
+	struct diag dg = {0};
+	if (!tenants_get(ctx, name, &dg))
+		log_msg(NULL, "tenant", VM_LOG_WARN, "tenant '%s': %s", name, dg.n ? dg.msgs[0] : "does not load");
+	diag_free(&dg);
+}
+
+size_t tenants_load_all(struct tenants *t)
+{
+	tenants_each_file(t->dir, load_one, t);
 	pthread_mutex_lock(&t->lock);
 	size_t n = t->n + 1;
 	pthread_mutex_unlock(&t->lock);

@@ -18,6 +18,9 @@ struct tenants *tenants_open(const char *base_path, const char *default_plugin_d
 /* `base`'s tenant_dir made absolute against its directory (malloc()ed), or
  * NULL when it sets none. */
 char *tenants_dir_of(const struct pipeline *base);
+/* Each tenant file of `dir` (NULL: none): fn(NAME, DIR/NAME.ini, ctx) for
+ * every NAME.ini whose NAME is a tenant's plain name. */
+void tenants_each_file(const char *dir, void (*fn)(const char *name, const char *path, void *ctx), void *ctx);
 /* The base pipeline (owned by the set). */
 struct pipeline *tenants_base(struct tenants *t);
 /*

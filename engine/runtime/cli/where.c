@@ -109,42 +109,37 @@ int where_find(const char *config, const char *spool, int flags, const struct gl
 	return 0;
 }
 
+/* One tenant file: kept when it keeps checkpoints where nothing before does. */
+static void add_place(const char *name, const char *path, void *ctx)
+{
+	(void)name;
+	struct where *w = ctx;
+	struct diag dg = {0};
+	pipeline_check_only(true);
+	struct pipeline *t = pipeline_load(path, w->p->plugin_dir, false, &dg);
+	pipeline_check_only(false);
+	diag_free(&dg);
+	char there[PATH_MAX + 80], other[PATH_MAX + 80];
+	bool seen = !t || state_place(t, there, sizeof there) != 0;
+	for (size_t i = 0; i <= w->ntenants && !seen; i++)
+		seen = state_place(where_place(w, i), other, sizeof other) == 0 && strcmp(other, there) == 0;
+	struct pipeline **nv = seen ? NULL : realloc(w->tenants, (w->ntenants + 1) * sizeof *nv);
+	if (nv) {
+		w->tenants = nv;
+		w->tenants[w->ntenants++] = t;
+	} else {
+		pipeline_free(t);
+	}
+}
+
 size_t where_places(struct where *w)
 {
-	if (w->tenants_read)
-		return 1 + w->ntenants;
-	w->tenants_read = true;
-	char *dir = w->owned ? tenants_dir_of(w->p) : NULL;
-	DIR *d = dir ? opendir(dir) : NULL;
-	char base[PATH_MAX + 80] = "";
-	state_place(w->p, base, sizeof base);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		if (n <= 4 || strcmp(e->d_name + n - 4, ".ini") != 0 || e->d_name[0] == '.')
-			continue;
-		char path[PATH_MAX + NAME_MAX + 2];
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		struct diag dg = {0};
-		pipeline_check_only(true);
-		struct pipeline *t = pipeline_load(path, w->p->plugin_dir, false, &dg);
-		pipeline_check_only(false);
-		diag_free(&dg);
-		char there[PATH_MAX + 80], other[PATH_MAX + 80];
-		bool seen = !t || state_place(t, there, sizeof there) != 0 || strcmp(there, base) == 0;
-		for (size_t i = 0; i < w->ntenants && !seen; i++)
-			seen = state_place(w->tenants[i], other, sizeof other) == 0 && strcmp(other, there) == 0;
-		struct pipeline **nv = seen ? NULL : realloc(w->tenants, (w->ntenants + 1) * sizeof *nv);
-		if (nv) {
-			w->tenants = nv;
-			w->tenants[w->ntenants++] = t;
-		} else {
-			pipeline_free(t);
-		}
+	if (!w->tenants_read && w->owned) {
+		char *dir = tenants_dir_of(w->p);
+		tenants_each_file(dir, add_place, w);
+		free(dir);
 	}
-	if (d)
-		closedir(d);
-	free(dir);
+	w->tenants_read = true;
 	return 1 + w->ntenants;
 }
 
